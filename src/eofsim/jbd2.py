@@ -1,0 +1,240 @@
+"""jbd2: transactions, ordered data, commit (fs/jbd2/transaction.c, commit.c, journal.c)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RawInode:
+    """The on-disk inode as ext4_fill_raw_inode copies it into a journalled buffer:
+    the *current* i_disksize and the extent tree (block map)."""
+    ino: int
+    size: int
+    extents: tuple
+    """((lblk, pblk, unwritten), ...) sorted by lblk, one entry per mapped block."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """What a transaction's descriptor + metadata blocks carry: every inode it logged."""
+    tid: int
+    inodes: tuple
+    """(RawInode, ...) as last marked dirty in this transaction."""
+
+
+from .block import Bio, FLUSH, WRITE
+from .content import fill
+from .engine import Completion, WaitQueue
+
+JOURNAL_BASE = 1 << 40
+T_RUNNING, T_LOCKED, T_FLUSH, T_COMMIT, T_FINISHED = range(5)
+JI_WRITE_DATA, JI_WAIT_DATA = 1, 2
+
+
+class Transaction:
+    __slots__ = ("tid", "state", "created_ns", "expires_ns", "updates", "credits", "inodes",
+                 "raw", "hb", "done", "updates_wq", "need_data_flush", "commit_bio")
+
+    def __init__(self, engine, tid, now, interval):
+        self.tid = tid
+        self.state = T_RUNNING
+        self.created_ns = now
+        self.expires_ns = now + interval
+        """t_expires: creation time + commit interval (jbd2_get_transaction)."""
+        self.updates = 0
+        self.credits = 0
+        self.inodes = {}
+        """ino -> [inode, dirty_start, dirty_end (inclusive), JI_* flags] (t_inode_list)."""
+        self.raw = {}
+        """ino -> RawInode as last marked dirty in this transaction."""
+        self.hb = 0
+        self.done = Completion(engine, f"commit of tid {tid}", "commit_wait")
+        self.updates_wq = WaitQueue(engine, f"handles of tid {tid}", "t_updates")
+        self.need_data_flush = False
+        self.commit_bio = None
+
+
+class Handle:
+    __slots__ = ("tx", "reserved")
+
+    def __init__(self, tx, reserved):
+        self.tx = tx
+        self.reserved = reserved
+
+
+class Journal:
+    """journal_t with its kjournald2 thread.
+
+    Assumption: the journal never wraps and is never checkpointed within a scenario; its
+    blocks get fresh numbers from JOURNAL_BASE up, so every log write stays in the I/O log
+    as written (recovery reads the newest committed copy of each inode either way)."""
+
+    def __init__(self, engine, dev, tun, submit_inode_data, log_event):
+        self.engine = engine
+        self.dev = dev
+        self.tun = tun
+        self.submit_inode_data = submit_inode_data
+        """j_submit_inode_data_buffers (ext4_normal_submit_inode_data_buffers)."""
+        self.log_event = log_event
+        self.running = None
+        self.committing = None
+        self.commit_sequence = 0
+        """j_commit_sequence: tid of the last committed transaction."""
+        self.commit_request = 0
+        self.next_tid = 1
+        self.head = JOURNAL_BASE
+        self.locked_wq = WaitQueue(engine, "transaction locked", "journal_locked",
+                                   owner=lambda: (self.thread,))
+        self.kick = WaitQueue(engine, "kjournald2 idle", "jbd2_idle", idle=True)
+        self.commits = []
+        """[(tid, commit bio id, committed time)]"""
+        self.tx_by_tid = {}
+        self.thread = engine.spawn("kjournald2", self._kjournald2(), kind="daemon")
+
+    # --- handles ---------------------------------------------------------------------------
+    def start(self, credits=1, reserved=False):
+        """jbd2__journal_start / start_this_handle. Waits while the running transaction is
+        T_LOCKED (wait_transaction_locked) unless the handle was reserved, and forces a commit
+        when the transaction is full (add_transaction_credits)."""
+        eng = self.engine
+        while True:
+            tx = self.running
+            if tx is None:
+                tx = Transaction(eng, self.next_tid, eng.now, self.tun.commit_interval_ns)
+                self.next_tid += 1
+                self.running = tx
+                self.tx_by_tid[tx.tid] = tx
+                eng.call_at(tx.expires_ns, self._commit_timeout, tx)
+            if tx.state == T_LOCKED and not reserved:
+                yield self.locked_wq
+                continue
+            if tx.state == T_RUNNING and tx.credits + credits > self.tun.max_txn_buffers and tx.credits:
+                self.log_start_commit(tx.tid)
+                yield self.locked_wq
+                continue
+            break
+        tx.updates += 1
+        tx.credits += credits
+        return Handle(tx, reserved)
+
+    def stop(self, handle):
+        """jbd2_journal_stop: hands the caller's knowledge to the transaction; starts a commit
+        if the transaction's deadline has passed."""
+        tx = handle.tx
+        cur = self.engine.current
+        if cur is not None:
+            tx.hb |= cur.hb
+        tx.updates -= 1
+        if tx.updates == 0:
+            tx.updates_wq.wake_all()
+        if self.engine.now >= tx.expires_ns:
+            self.log_start_commit(tx.tid)
+
+    def file_inode(self, handle, inode, start, end, flags):
+        """jbd2_journal_file_inode: merge [start, end] into the inode's window (a union)."""
+        tx = handle.tx
+        ent = tx.inodes.get(inode.ino)
+        if ent is None:
+            tx.inodes[inode.ino] = [inode, start, end, flags]
+        else:
+            ent[1] = min(ent[1], start)
+            ent[2] = max(ent[2], end)
+            ent[3] |= flags
+        tx.need_data_flush = True
+
+    def log_raw(self, handle, raw):
+        handle.tx.raw[raw.ino] = raw
+
+    # --- commits -----------------------------------------------------------------------------
+    def _commit_timeout(self, tx):
+        """commit_timeout -> wake kjournald2 when t_expires passes."""
+        if self.running is tx:
+            self.log_start_commit(tx.tid)
+
+    def log_start_commit(self, tid):
+        """jbd2_log_start_commit."""
+        if tid > self.commit_request and (self.running is not None and self.running.tid == tid
+                                          or self.committing is not None and self.committing.tid == tid):
+            self.commit_request = tid
+            self.kick.wake_all()
+
+    def log_wait_commit(self, tid):
+        """jbd2_log_wait_commit."""
+        tx = self.tx_by_tid.get(tid)
+        if tx is not None:
+            yield from tx.done.wait()
+
+    def complete_transaction(self, tid):
+        """jbd2_complete_transaction: commit `tid` if it has not been, and wait for it."""
+        if tid <= self.commit_sequence:
+            return
+        self.log_start_commit(tid)
+        yield from self.log_wait_commit(tid)
+
+    def trans_will_send_data_barrier(self, tid) -> bool:
+        """jbd2_trans_will_send_data_barrier (journal on the filesystem device)."""
+        if not self.tun.barrier or tid <= self.commit_sequence:
+            return False
+        c = self.committing
+        if c is None or c.tid != tid:
+            return True
+        return c.state < T_COMMIT
+
+    def _kjournald2(self):
+        eng = self.engine
+        while True:
+            while self.commit_request <= self.commit_sequence or self.running is None:
+                yield self.kick
+            yield from self._commit(self.running)
+
+    def _commit(self, tx):
+        """jbd2_journal_commit_transaction."""
+        eng = self.engine
+        me = eng.current
+        tx.state = T_LOCKED
+        while tx.updates:
+            yield tx.updates_wq
+        me.hb |= tx.hb
+        tx.state = T_FLUSH
+        self.committing = tx
+        self.running = None
+        self.locked_wq.wake_all()
+        self.log_event("jbd2", f"commit tid {tx.tid} starts ({len(tx.raw)} inodes, "
+                       f"{len(tx.inodes)} ordered)")
+        # Phase 2a: journal_submit_data_buffers
+        for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
+            if flags & JI_WRITE_DATA:
+                yield from self.submit_inode_data(inode, start, end)
+        # descriptor + metadata blocks
+        record = LogRecord(tx.tid, tuple(tx.raw[i] for i in sorted(tx.raw)))
+        nblk = 1 + len(record.inodes)
+        blocks = tuple((self._jblock(), fill(self.dev.bs)) for _ in range(nblk))
+        log_done = Completion(eng, f"log blocks of tid {tx.tid}", "jbd2_log_io")
+        log_bio = self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
+                                      payload=record, end_io=lambda b: log_done.complete()))
+        # journal_finish_inode_data_buffers: wait for ordered data
+        from .mm import filemap_fdatawait_range
+        for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
+            if flags & JI_WAIT_DATA:
+                yield from filemap_fdatawait_range(inode.mapping, start, end)
+        yield from log_done.wait()
+        tx.state = T_COMMIT
+        commit_done = Completion(eng, f"commit block of tid {tx.tid}", "jbd2_commit_io")
+        barrier = self.tun.barrier
+        cbio = self.dev.submit(Bio(0, WRITE, ((self._jblock(), fill(self.dev.bs)),), kind="commit",
+                                   why=f"jbd2 commit tid {tx.tid}", payload=tx.tid,
+                                   preflush=barrier, fua=barrier,
+                                   end_io=lambda b: commit_done.complete()))
+        tx.commit_bio = cbio
+        yield from commit_done.wait()
+        tx.state = T_FINISHED
+        self.commit_sequence = tx.tid
+        self.committing = None
+        self.commits.append((tx.tid, cbio.id, eng.now))
+        self.log_event("jbd2", f"tid {tx.tid} committed (commit block bio {cbio.id}); on disk: "
+                       + (", ".join(f"ino {r.ino} size={r.size}" for r in record.inodes) or "no inodes"))
+        tx.done.complete()
+        self.locked_wq.wake_all()
+
+    def _jblock(self):
+        self.head += 1
+        return self.head - 1

@@ -1,0 +1,278 @@
+"""Crash images of a real ext4 from the FUSE write log, and the Outcomes a user would see.
+
+Disk-order rules (issue 3, on the logged device):
+  * a write logged before a flush is durable once that flush is logged (the daemon answers
+    one request at a time, so it completed before the flush reached the device);
+  * any later write may or may not have reached the medium: each block independently holds
+    its durable version or any later version logged before the crash point, writes to one
+    block keep their order (a version is a prefix of that block's writes);
+  * crash points: the BEGIN marker and after every write / discard / zero-out / flush up to
+    the END marker (the only instants at which the set of possible states changes).
+Caveat: a write answered just before a flush arrived but submitted after the flush was
+issued is also treated as covered (the daemon cannot see submission times); jbd2 always waits
+for the writes it needs before issuing its flush, so protocol-required ordering is exact.
+Discards and write-zeroes are treated as writing zeros (loop punches / zero-ranges the file).
+Torn (partial-block) writes are not modelled.
+
+Recovery is the real kernel's: each image is mounted (jbd2 replays committed transactions,
+ext4 processes orphans), the files are read, then unmounted. Images are rewritten into one
+tmpfs file under one loop device, whose buffer cache is dropped (BLKFLSBUF) before each mount.
+"""
+
+import itertools
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+from .. import content
+from ..outcome import Outcome
+from . import image, sysutil
+from .image import FILL
+
+
+@dataclass
+class CrashState:
+    crash_rec: int
+    """Crash after log records [0, crash_rec)."""
+    versions: dict
+    """block -> index of the last log record applied to it (None: initial contents)."""
+    outcomes: tuple = ()
+    error: str | None = None
+
+
+@dataclass
+class CrashResult:
+    outcomes: set
+    crash_points: int
+    states_possible: int
+    states: list = field(default_factory=list)
+    exhaustive: bool = True
+    note: str = ""
+    seconds_per_image: float = 0.0
+    failures: list = field(default_factory=list)
+    """Images that did not mount or lacked a file: (crash_rec, message)."""
+
+
+def _pieces(run):
+    """block -> [(record index, offset in block, bytes)] in log order."""
+    bs, out = run.bs, {}
+    for i, (kind, off, n, _, payload) in enumerate(run.log[:run.end_rec]):
+        if kind not in "WDZ":
+            continue
+        data = payload if kind == "W" else bytes(n)
+        x = off
+        while x < off + n:
+            blk = x // bs
+            end = min(off + n, (blk + 1) * bs)
+            out.setdefault(blk, []).append((i, x - blk * bs, data[x - off:end - off]))
+            x = end
+    return out
+
+
+JBD2_MAGIC, JBD2_COMMIT_BLOCK = b"\xc0\x3b\x39\x98", 2
+
+
+def _commit_recs(run, pieces):
+    """Log indexes of writes that put a jbd2 commit block into the journal."""
+    out = set()
+    for blk in run.journal_blocks:
+        for i, o, data in pieces.get(blk, ()):
+            if o == 0 and data[:4] == JBD2_MAGIC and int.from_bytes(data[4:8], "big") == \
+                    JBD2_COMMIT_BLOCK:
+                out.add(i)
+    return sorted(out)
+
+
+def crash_points(run):
+    pts = [run.begin_rec + 1]
+    pts += [i + 1 for i in range(run.begin_rec + 1, run.end_rec)
+            if run.log[i][0] in "WDZF"]
+    return sorted(set(pts))
+
+
+def _choices(run, pieces, k, commits):
+    """For crash point k: (fixed {blk: version}, [(blk, [version choices])]).
+
+    Pruning (exact): a journal block written after the last commit block logged before k
+    belongs to a transaction whose commit block is not on disk, so jbd2 recovery never
+    replays it and whichever version it holds cannot change the recovered file: only its
+    versions up to that commit are choices. (The journal superblock is never pruned.)"""
+    flush = max([i for i in range(k) if run.log[i][0] == "F"], default=-1)
+    last_commit = max([i for i in commits if i < k], default=-1)
+    jsb = run.journal_blocks[0] if run.journal_blocks else None
+    journal = set(run.journal_blocks)
+    fixed, free = {}, []
+    for blk, ps in pieces.items():
+        idx = [p[0] for p in ps if p[0] < k]
+        if not idx:
+            continue
+        durable = max([i for i in idx if i < flush], default=None)
+        pending = [i for i in idx if i > flush]
+        if blk in journal and blk != jsb:
+            pending = [i for i in pending if i <= last_commit]
+        if pending:
+            free.append((blk, [durable] + pending))
+        elif durable is not None:
+            fixed[blk] = durable
+    return fixed, free
+
+
+def enumerate_states(run, max_states=200, seed=0):
+    """[(crash_rec, versions)] distinct states, all of them if at most max_states exist,
+    else a seeded sample (the last state of every crash point and the durable-only state
+    first, then random). Returns (states, possible count, exhaustive, crash point count)."""
+    pieces = _pieces(run)
+    pts = crash_points(run)
+    commits = _commit_recs(run, pieces)
+    per_pt = [(k, *_choices(run, pieces, k, commits)) for k in pts]
+    possible = sum(_prod(len(c) for _, c in free) for _, _, free in per_pt)
+    seen, out = set(), []
+
+    def add(k, fixed, free, pick):
+        v = dict(fixed)
+        v.update({blk: c for (blk, _), c in zip(free, pick)})
+        key = frozenset((b, x) for b, x in v.items() if x is not None)
+        if key not in seen:
+            seen.add(key)
+            out.append((k, v))
+
+    if possible <= max_states:
+        for k, fixed, free in per_pt:
+            for pick in itertools.product(*(c for _, c in free)):
+                add(k, fixed, free, pick)
+        return out, possible, True, len(pts)
+    for k, fixed, free in per_pt:                      # everything logged reached the disk
+        add(k, fixed, free, [c[-1] for _, c in free])
+    for k, fixed, free in per_pt:                      # only what flushes guarantee
+        add(k, fixed, free, [c[0] for _, c in free])
+    rng = random.Random(seed)
+    tries = 0
+    while len(out) < max_states and tries < 20 * max_states:
+        tries += 1
+        k, fixed, free = rng.choice(per_pt)
+        add(k, fixed, free, [rng.choice(c) for _, c in free])
+    return out[:max_states], possible, False, len(pts)
+
+
+def _prod(it):
+    p = 1
+    for x in it:
+        p *= x
+    return p
+
+
+def build_image(run, pieces, versions) -> bytearray:
+    img = bytearray(run.base)
+    bs = run.bs
+    for blk, v in versions.items():
+        if v is None:
+            continue
+        for i, o, data in pieces[blk]:
+            if i > v:
+                break
+            img[blk * bs + o: blk * bs + o + len(data)] = data
+    return img
+
+
+def explore(run, max_states=200, seed=0) -> CrashResult:
+    """Mount every crash state of `run` (kernel.run.KernelRun) and collect its Outcomes."""
+    states, possible, exhaustive, npts = enumerate_states(run, max_states, seed)
+    pieces = _pieces(run)
+    res = CrashResult(set(), npts, possible, exhaustive=exhaustive)
+    if not exhaustive:
+        res.note = (f"{possible} crash states possible; checked a seeded sample of "
+                    f"{len(states)} (seed {seed}), not all")
+    names = run.scenario.file_names()
+    with sysutil.Cleanup() as cu:
+        work = cu.tempdir("eofsim-crash-")
+        path, mnt = os.path.join(work, "crash.img"), os.path.join(work, "mnt")
+        with open(path, "wb") as f:
+            f.write(run.base)
+        dev = image.losetup(path, cu, direct_io=False)
+        os.makedirs(mnt)
+        fd = os.open(path, os.O_RDWR)
+        cu.push("close image", os.close, fd)
+        t0 = time.monotonic()
+        for k, versions in states:
+            st = CrashState(k, versions)
+            os.pwrite(fd, build_image(run, pieces, versions), 0)
+            sysutil.flush_bdev(dev)
+            try:
+                sysutil.mount(dev, mnt, "ext4", "noatime")
+            except OSError as e:
+                st.error = f"mount failed: {e.strerror}"
+                res.failures.append((k, st.error))
+                res.states.append(st)
+                continue
+            try:
+                outs = []
+                for name in names:
+                    try:
+                        with open(os.path.join(mnt, name), "rb") as f:
+                            data = f.read()
+                    except FileNotFoundError:
+                        st.error = f"{name} missing after recovery"
+                        res.failures.append((k, st.error))
+                        continue
+                    outs.append(classify(run, name, data, k))
+                st.outcomes = tuple(outs)
+                res.outcomes.update(outs)
+            finally:
+                sysutil.umount(mnt)
+            res.states.append(st)
+        if states:
+            res.seconds_per_image = (time.monotonic() - t0) / len(states)
+    return res
+
+
+def expected(run, name, k):
+    """(runs, size) the file holds by the ops completed before crash point k, applied in
+    completion order: the data a zero must not stand in for."""
+    spec = {f.name: f for f in run.scenario.files}.get(name)
+    size = spec.size if spec else 0
+    runs = content.fill(size, content.INITIAL) if size else ()
+    done = sorted((r for r in run.ops if r.end_rec is not None and r.end_rec < k
+                   and r.op.file == name and not r.error), key=lambda r: r.end_rec)
+    for r in done:
+        op = r.op
+        if op.kind == "write":
+            runs = content.overlay(runs, op.off, op.off + op.len, r.index)
+            size = max(size, op.off + op.len)
+        elif op.kind == "mwrite":        # stores past i_size are not file data
+            runs = content.overlay(runs, op.off, min(op.off + op.len, size), r.index)
+        elif op.kind == "truncate":
+            runs = content.cut(runs, 0, op.size)
+            size = op.size
+        elif op.kind == "fallocate":
+            end = op.off + op.len
+            keep = "keep_size" in op.mode or op.mode == "punch_hole"
+            if op.mode:                       # punch_hole / zero_range: the range reads zero
+                runs = content.overlay(runs, op.off, min(end, size) if keep else end, content.ZERO)
+            if not keep and end > size:       # plain fallocate: unwritten extent, reads zero
+                runs = content.overlay(runs, size, end, content.ZERO)
+                size = end
+    return content.cut(runs, 0, size), size
+
+
+def classify(run, name, data, k) -> Outcome:
+    size = len(data)
+    runs, _ = expected(run, name, k)
+    zeros = any(src not in (content.ZERO, content.INITIAL) and 0 in data[s:min(e, size)]
+                for s, e, src in runs if s < size)
+    garbage = False
+    spec = {f.name: f for f in run.scenario.files}.get(name)
+    init = spec.size if spec else 0
+    writers = [r.index for r in run.ops if r.start_rec is not None and r.start_rec < k
+               and r.op.file == name and r.op.kind in ("write", "mwrite")]
+    spans = {r.index: (r.op.off, r.op.off + r.op.len) for r in run.ops}
+    for b in {FILL} | set(run.plant_bytes):
+        x = data.find(bytes([b]))
+        while x != -1 and not garbage:
+            ok = (x < init and content.byte_value(content.INITIAL, x) == b) or any(
+                spans[n][0] <= x < spans[n][1] and content.byte_value(n, x) == b for n in writers)
+            garbage = not ok
+            x = data.find(bytes([b]), x + 1)
+        if garbage:
+            break
+    return Outcome(name, size, garbage, zeros)

@@ -1,0 +1,129 @@
+"""Tunables: every timing and size knob of the model, with the kernel default it stands for.
+
+`--set key=value` and a scenario's `tunables:` map onto these fields.
+"""
+
+from dataclasses import dataclass, fields, replace
+
+from .errors import InputError
+from .units import parse_size, parse_time
+
+S = 1_000_000_000
+MS = 1_000_000
+US = 1_000
+
+
+@dataclass(frozen=True)
+class Tunables:
+    block_size: int = 4096
+    """Filesystem block size (mkfs -b). Must be <= folio_size."""
+    folio_size: int = 4096
+    """Page-cache folio size (PAGE_SIZE; order-0 folios)."""
+    delalloc: bool = True
+    """ext4 mount default `delalloc` (ext4_set_def_opts); false = nodelalloc."""
+    dioread_nolock: bool = True
+    """Allocate written-back delalloc blocks as unwritten, convert at end-I/O
+    (ext4_should_dioread_nolock; default when block size <= page size)."""
+    commit_interval_ns: int = 5 * S
+    """jbd2 transaction lifetime from creation (JBD2_DEFAULT_MAX_COMMIT_AGE, commit=)."""
+    max_batch_ns: int = 15 * MS
+    """Sync-commit batching upper bound (EXT4_DEF_MAX_BATCH_TIME)."""
+    min_batch_ns: int = 0
+    """Sync-commit batching lower bound (EXT4_DEF_MIN_BATCH_TIME)."""
+    dirty_writeback_ns: int = 5 * S
+    """Flusher wakeup period (dirty_writeback_centisecs=500)."""
+    dirty_expire_ns: int = 30 * S
+    """Per-inode dirty age before kupdate writeback (dirty_expire_centisecs=3000)."""
+    dev_write_ns: int = 200 * US
+    """Device write latency, submit to completion into the volatile cache."""
+    dev_flush_ns: int = 1 * MS
+    """Device cache flush latency (REQ_PREFLUSH / blkdev_issue_flush)."""
+    dev_read_ns: int = 100 * US
+    """Device read latency."""
+    barrier: bool = True
+    """Mount option barrier (set_opt(BARRIER)): commit block with PREFLUSH|FUA."""
+    max_txn_buffers: int = 8192
+    """j_max_transaction_buffers: credits beyond which a new handle forces a commit."""
+    writeback_chunk_folios: int = 1024
+    """Folios written per inode per kupdate pass (MAX_WRITEBACK_PAGES)."""
+    ioend_batch_folios: int = 4096
+    """IOEND_BATCH_SIZE: folios per iomap ioend."""
+    writeback_order: str = "index"
+    """Writeback walk order: index (the kernel), reverse, random (a what-if knob)."""
+    dax: bool = False
+    """Inode flag S_DAX for every file: ext4_block_zero_eof uses dax_zero_range, no page cache."""
+    encrypted_nokey: bool = False
+    """Inode is encrypted and its key is not loaded: EOF zeroing is a no-op."""
+    seed: int = 0
+    """Seed for every random choice (schedules, random writeback order)."""
+    horizon_ns: int = 120 * S
+    """How long after the last operation the simulation keeps running background work."""
+
+    def check(self) -> "Tunables":
+        bs, fs = self.block_size, self.folio_size
+        if bs not in (1024, 2048, 4096, 8192, 16384, 32768, 65536):
+            raise InputError(f"block_size {bs}: must be a power of two from 1024 to 65536")
+        if fs < bs or fs % bs or fs & (fs - 1) or fs > 1 << 21:
+            raise InputError(f"folio_size {fs}: must be a power of two >= block_size ({bs}), at most 2 MiB")
+        if self.writeback_order not in ("index", "reverse", "random"):
+            raise InputError(f"writeback_order {self.writeback_order!r}: use index, reverse or random")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, int) and not isinstance(v, bool) and v < 0:
+                raise InputError(f"{f.name} must not be negative")
+        for name in ("commit_interval_ns", "dirty_writeback_ns", "max_txn_buffers",
+                     "writeback_chunk_folios", "ioend_batch_folios"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be positive")
+        return self
+
+    def with_values(self, values: dict, where: str | None = None) -> "Tunables":
+        """Apply {key: text-or-value}; keys ending in _ns take durations, size keys take bytes."""
+        kw = {}
+        types = {f.name: f.type for f in fields(self)}
+        for key, raw in values.items():
+            if key not in types:
+                raise InputError(f"unknown tunable {key!r} (known: {', '.join(types)})", where)
+            try:
+                kw[key] = _convert(key, types[key], raw)
+            except InputError as e:
+                raise InputError(e.message, where) from None
+        try:
+            return replace(self, **kw).check()
+        except InputError as e:
+            raise InputError(e.message, where) from None
+
+
+def _convert(key, typ, raw):
+    if typ in (bool, "bool"):
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise InputError(f"{key}: expected true or false, got {raw!r}")
+    if typ in (str, "str"):
+        return str(raw)
+    if key.endswith("_ns"):
+        return parse_time(raw, key)
+    if key in ("block_size", "folio_size"):
+        return parse_size(raw, key)
+    if isinstance(raw, bool):
+        raise InputError(f"{key}: expected an integer, got {raw!r}")
+    try:
+        return int(str(raw), 0)
+    except ValueError:
+        raise InputError(f"{key}: expected an integer, got {raw!r}") from None
+
+
+def parse_set(items, where: str = "--set") -> dict:
+    """['key=value', ...] -> {key: value} (values still text)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"{item!r} is not key=value", where)
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
