@@ -26,7 +26,7 @@ class OpError(Exception):
 
 
 class Inode:
-    __slots__ = ("ino", "name", "i_size", "i_disksize", "map", "mapping", "i_rwsem",
+    __slots__ = ("ino", "name", "i_size", "i_disksize", "map", "disk", "mapping", "i_rwsem",
                  "i_sync_tid", "i_datasync_tid", "dax", "encrypted_nokey", "last_raw",
                  "map_version", "_extents", "_extents_version", "pstate", "size_history")
 
@@ -37,6 +37,8 @@ class Inode:
         self.i_disksize = 0
         self.map = {}
         """lblk -> [state, pblk]: the extent tree and extent status tree, one entry a block."""
+        self.disk = {}
+        """lblk -> (lblk, pblk, unwritten) for blocks the on-disk extent tree maps."""
         self.mapping = None
         self.i_rwsem = None
         self.i_sync_tid = 0
@@ -54,8 +56,7 @@ class Inode:
     def extents(self):
         """Mapped blocks as the on-disk extent tree holds them (delayed blocks are not on disk)."""
         if self._extents_version != self.map_version:
-            self._extents = tuple((lblk, e[1], e[0] == UNWRITTEN) for lblk, e in sorted(self.map.items())
-                                  if e[0] >= UNWRITTEN)
+            self._extents = tuple(sorted(self.disk.values()))
             self._extents_version = self.map_version
         return self._extents
 
@@ -121,17 +122,22 @@ class Ext4:
         return p
 
     def set_state(self, inode, lblk, state, pblk=None):
+        e = inode.map.get(lblk)
+        old = HOLE if e is None else e[0]
         if state == HOLE:
             inode.map.pop(lblk, None)
+        elif e is None:
+            inode.map[lblk] = [state, pblk]
         else:
-            e = inode.map.get(lblk)
-            if e is None:
-                inode.map[lblk] = [state, pblk]
+            e[0] = state
+            if pblk is not None:
+                e[1] = pblk
+        if old >= UNWRITTEN or state >= UNWRITTEN:
+            inode.map_version += 1
+            if state >= UNWRITTEN:
+                inode.disk[lblk] = (lblk, inode.map[lblk][1], state == UNWRITTEN)
             else:
-                e[0] = state
-                if pblk is not None:
-                    e[1] = pblk
-        inode.map_version += 1
+                inode.disk.pop(lblk, None)
 
     def state(self, inode, lblk):
         e = inode.map.get(lblk)
@@ -802,6 +808,7 @@ class Ext4:
                     continue
                 keep = 0
                 submitted = []
+                mapped = False
                 for b in range(self.bpf):
                     if not (folio.dirty_mask >> b) & 1:
                         continue
@@ -823,11 +830,13 @@ class Ext4:
                                 self.add_ordered(handle, inode, lblk << self.bshift, bs, wait_only=True)
                         else:
                             self.set_state(inode, lblk, WRITTEN)
-                        self.mark_inode_dirty(handle, inode)
+                        mapped = True
                     elif st == UNWRITTEN and not wbc.can_map:
                         keep |= 1 << b
                         continue
                     submitted.append(b)
+                if mapped:
+                    self.mark_inode_dirty(handle, inode)
                 folio.dirty_mask = keep
                 if keep:
                     mapping.redirty(folio, keep)

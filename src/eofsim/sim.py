@@ -1,5 +1,6 @@
 """Build a world (engine, device, page cache, journal, ext4, policy) from a scenario and run it."""
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from .block import BlockDevice
@@ -200,21 +201,22 @@ def _do(fs, rec, op, inode):
 def _size_durability(res, fs):
     """For each op that changed i_size: when a commit first put that size on disk (the commit
     block's completion: with PREFLUSH|FUA it is durable then), or None."""
-    commits = []
+    per_ino = {}
     for tid, bio_id, _ in fs.journal.commits:
-        tx = fs.journal.tx_by_tid[tid]
-        commits.append((res.dev.bios[bio_id].complete_ns, tx.raw))
+        t = res.dev.bios[bio_id].complete_ns
+        for ino, raw in fs.journal.tx_by_tid[tid].raw.items():
+            per_ino.setdefault(ino, ([], []))
+            per_ino[ino][0].append(t)
+            per_ino[ino][1].append(raw.size)
     for rec in res.ops:
         if rec.op.kind not in SIZE_CHANGING or rec.i_size_before is None or rec.error:
             continue
         before, after = rec.i_size_before, rec.i_size_after
         if before == after:
             continue
-        ino = res.inos[rec.op.file]
-        for t, raw in commits:
-            if t < rec.start_ns or ino not in raw:
-                continue
-            size = raw[ino].size
+        times, sizes = per_ino.get(res.inos[rec.op.file], ((), ()))
+        for i in range(bisect_left(times, rec.start_ns), len(times)):
+            size = sizes[i]
             if (after > before and size >= after) or (after < before and size <= after):
-                rec.size_durable_ns = t
+                rec.size_durable_ns = times[i]
                 break
