@@ -91,6 +91,8 @@ class Ext4:
         self.endio_worker = engine.spawn("ext4-endio", self._endio_worker(), kind="daemon")
         self.rng = engine.rng
         self.inflight = {}
+        self.writeback_calls = {}
+        """->writepages invocations by reason (kupdate, fsync, zero-eof, jbd2 ordered, ...)."""
         self.zeroed = set()
         """(ino, lblk) of EOF blocks zeroed and not yet written: their next write is a
         zero-block I/O in the I/O-cost figures."""
@@ -411,16 +413,20 @@ class Ext4:
             yield from self.zero_partial_blocks(handle, inode, head_end, start + length - head_end, op)
 
     # --- mmap ------------------------------------------------------------------------------------
-    def _mmap_check(self, inode, off, length):
-        limit = (inode.i_size + self.fsize - 1) & ~(self.fsize - 1)
-        if off + length > limit:
-            raise OpError("SIGBUS")
+    def mmap_limit(self, inode):
+        """End of the EOF page: filemap_fault raises SIGBUS for a page wholly past i_size."""
+        return (inode.i_size + self.fsize - 1) & ~(self.fsize - 1)
 
     def mwrite(self, inode, off, length, op):
         """A store through a shared mapping: filemap_fault, then ext4_page_mkwrite on the first
         store after the folio was cleaned (it maps the blocks inside i_size and dirties the
-        folio); stores may land past i_size inside the EOF page. Past the EOF page: SIGBUS."""
-        self._mmap_check(inode, off, length)
+        folio); stores may land past i_size inside the EOF page. The bytes past the EOF page
+        are not stored: the access there raises SIGBUS (as a memcpy would, after the rest)."""
+        limit = self.mmap_limit(inode)
+        if off + length > limit:
+            if off < limit:
+                yield from self.mwrite(inode, off, limit - off, op)
+            raise OpError("SIGBUS")
         m = inode.mapping
         pos, end = off, off + length
         while pos < end:
@@ -450,8 +456,8 @@ class Ext4:
             pos = fend
 
     def mread(self, inode, off, length):
-        """A load through a shared mapping: the whole EOF page is visible, past i_size too."""
-        self._mmap_check(inode, off, length)
+        """A load through a shared mapping: the whole EOF page is visible, past i_size too.
+        Callers clip at mmap_limit() (past it: SIGBUS)."""
         return (yield from self._copy_out(inode, off, off + length))
 
     # --- read ------------------------------------------------------------------------------------
@@ -779,6 +785,7 @@ class Ext4:
         (ext4_bio_write_folio), and advance i_disksize after submission
         (mpage_map_and_submit_extent)."""
         inode = mapping.host
+        self.writeback_calls[wbc.reason] = self.writeback_calls.get(wbc.reason, 0) + 1
         bs = self.bs
         handle = None
         io = _BioBuilder(self, inode, wbc.reason)
@@ -866,6 +873,7 @@ class Ext4:
         block (->map_blocks: delayed blocks become unwritten, in a handle taken with the folio
         locked), and add it to an ioend cut at the EOF sampled now."""
         inode = mapping.host
+        self.writeback_calls[wbc.reason] = self.writeback_calls.get(wbc.reason, 0) + 1
         bs = self.bs
         io = _BioBuilder(self, inode, wbc.reason, iomap=True)
         written = 0

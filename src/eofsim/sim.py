@@ -190,7 +190,11 @@ def _do(fs, rec, op, inode):
     elif k == "mwrite":
         yield from fs.mwrite(inode, op.off, op.len, n)
     elif k == "mread":
-        rec.runs = yield from fs.mread(inode, op.off, op.len)
+        limit = fs.mmap_limit(inode)
+        end = min(op.off + op.len, limit)
+        rec.runs = (yield from fs.mread(inode, op.off, end - op.off)) if end > op.off else ()
+        if op.off + op.len > limit:
+            raise OpError("SIGBUS")
     elif k == "truncate":
         yield from fs.truncate(inode, op.size, n)
     elif k == "fallocate":

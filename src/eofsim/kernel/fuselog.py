@@ -62,7 +62,6 @@ def serve(backing, mountpoint, logpath):
         def __init__(self):
             self.bfd = os.open(backing, os.O_RDWR)
             self.logfd = os.open(logpath, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self.t0 = os.stat(backing)
 
         def _log(self, kind, off, n, payload=b""):
             os.write(self.logfd, HDR.pack(kind, off, n, time.monotonic()) + payload)

@@ -132,10 +132,12 @@ def default_time_scale(opts: MountOpts, model_commit_s=MODEL_COMMIT_S) -> float:
 
 
 def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, settle_s=0.0,
-                 image_size=None, direct_io=True) -> KernelRun:
+                 image_size=None, direct_io=True, final_sync=False) -> KernelRun:
     """Set up the initial state, run every thread's ops on the logged ext4, tear everything
     down (also on failure / Ctrl-C) and return the log. `settle_s` real seconds are waited
-    after the last op, inside the crash window (lets commits / writeback happen)."""
+    after the last op, inside the crash window (lets timer commits happen). `final_sync` then
+    calls sync(2) inside the window: the flusher's 30 s expiry is not scaled, so this stands
+    in for the model's horizon, by which all dirty data has been written back."""
     why = preflight.reason()
     if why:
         raise RuntimeError(why)
@@ -185,6 +187,7 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
                 mine.append(r)
             plan.append(mine)
         errors = []
+        stop = threading.Event()       # set on Ctrl-C/failure: workers end before teardown
         mark("BEGIN")
         start = time.monotonic()
 
@@ -192,27 +195,41 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
             try:
                 for r in mine:
                     if r.op.at_ns is not None:
-                        delay = start + r.op.at_ns / 1e9 * scale - time.monotonic()
-                        if delay > 0:
-                            time.sleep(delay)
+                        stop.wait(max(0.0, start + r.op.at_ns / 1e9 * scale - time.monotonic()))
+                    if stop.is_set():
+                        return
                     mark(f"S {r.index}")
                     r.start_t = time.monotonic()
                     fd = fds.get(r.op.file) if r.op.file else -1
-                    r.error, r.data = apply_op(fd, r.index, r.op, scale)
+                    if r.op.kind == "sleep":
+                        stop.wait(r.op.dur_ns / 1e9 * scale)
+                    else:
+                        r.error, r.data = apply_op(fd, r.index, r.op, scale)
                     r.end_t = time.monotonic()
                     mark(f"E {r.index}")
             except BaseException as e:   # surfaced in the main thread
                 errors.append(e)
+                stop.set()
 
         threads = [threading.Thread(target=worker, args=(m,), daemon=True) for m in plan]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.1)          # short joins keep Ctrl-C deliverable
+        except BaseException:
+            stop.set()
+            for t in threads:
+                t.join(10)
+            raise
         if errors:
             raise errors[0]
         if settle_s:
             time.sleep(settle_s)
+        if final_sync:
+            mark("SYNC")
+            os.sync()
         mark("END")
         t_run = time.monotonic()
         log = fuselog.read_log(logpath)     # complete up to END: the daemon logs before replying

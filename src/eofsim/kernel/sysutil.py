@@ -74,7 +74,12 @@ def umount(target, tries=50):
         e = ctypes.get_errno()
         if e == errno.EINVAL:          # not mounted (already gone)
             return
-        if e != errno.EBUSY or i == tries - 1:
+        if e == errno.EBUSY and i == tries - 1:
+            # still busy (a thread we could not stop holds a file): detach lazily so the
+            # mount disappears now and the loop device is freed on last close
+            libc.umount2(target.encode(), MNT_DETACH)
+            raise OSError(e, f"umount {target}: busy, detached lazily")
+        if e != errno.EBUSY:
             raise OSError(e, f"umount {target}: {os.strerror(e)}")
         time.sleep(0.02)
 
@@ -113,6 +118,9 @@ def run(cmd, **kw):
 
 
 def errno_name(e: OSError) -> str:
+    """'EOPNOTSUPP' rather than Python's alias 'ENOTSUP' (same number on Linux)."""
+    if e.errno == errno.EOPNOTSUPP:
+        return "EOPNOTSUPP"
     return errno.errorcode.get(e.errno, str(e.errno))
 
 

@@ -1,0 +1,346 @@
+"""Byte-precise checkers over a recovered file, and what each crash time obliges.
+
+Every check of a byte depends only on that byte's content, the crash time t and the
+recovered size / transaction prefix, never on other bytes. That is what lets explore.py
+check each block's possible versions once instead of the product of all blocks' choices.
+
+Kinds (violations):
+  garbage          a byte inside the recovered size holds pre-scenario device contents;
+  resurrected      a byte holds data (or initial contents) written before that offset last
+                   re-entered the file from beyond EOF, where that re-entry is reflected in
+                   the recovered metadata (its size change belongs to a replayed transaction);
+  fsync-data       a byte a completed fsync/fdatasync/sync covered lost its data;
+  fsync-size       the recovered size is below what a completed fsync/fdatasync/sync covered;
+  impossible-size  the recovered size is no size the file had by t.
+Counted, not a violation: zeros instead of data (a zero byte where the newest operation
+completed by t that wrote it wrote data).
+"""
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from ..content import INITIAL, ZERO, describe, overlay
+
+BIG = 1 << 62
+GARBAGE, RESURRECTED, FSYNC_DATA, FSYNC_SIZE, IMPOSSIBLE_SIZE = (
+    "garbage", "resurrected", "fsync-data", "fsync-size", "impossible-size")
+KINDS = (GARBAGE, RESURRECTED, FSYNC_DATA, FSYNC_SIZE, IMPOSSIBLE_SIZE)
+COVERING = ("fsync", "fdatasync", "sync")
+DATA_OPS = ("write", "mwrite")
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str
+    crash_time_ns: int
+    offset: int
+    length: int
+    file: str
+    detail: str = ""
+
+    def as_dict(self):
+        return {"kind": self.kind, "crash_time_ns": self.crash_time_ns, "offset": self.offset,
+                "length": self.length, "file": self.file, "detail": self.detail}
+
+
+def _starts(runs):
+    return [r[0] for r in runs]
+
+
+class Map:
+    """Runs covering [0, BIG) with a value each, plus their starts for bisection."""
+    __slots__ = ("runs", "starts")
+
+    def __init__(self, runs):
+        self.runs = runs
+        self.starts = _starts(runs)
+
+    def over(self, s, e):
+        runs = self.runs
+        i = bisect_right(self.starts, s) - 1
+        n = len(runs)
+        while i < n:
+            rs, re, v = runs[i]
+            if rs >= e:
+                break
+            if re > s:
+                yield (rs if rs > s else s), (re if re < e else e), v
+            i += 1
+
+
+def _subtract(s, e, ranges):
+    """[s, e) minus the union of ranges -> list of (s, e)."""
+    out = [(s, e)]
+    for a, b in ranges:
+        nxt = []
+        for x, y in out:
+            if b <= x or a >= y:
+                nxt.append((x, y))
+                continue
+            if x < a:
+                nxt.append((x, a))
+            if b < y:
+                nxt.append((b, y))
+        out = nxt
+        if not out:
+            break
+    return out
+
+
+class FileHistory:
+    """What the operations did to one file, as the checkers need it."""
+
+    def __init__(self, result, name, block_size):
+        self.name = name
+        self.bs = block_size
+        self.ops = {o.index: o for o in result.ops}
+        hist = list(result.size_history.get(name, ()))
+        if not hist:
+            hist = [(0, 0, 0)]
+        self.hist = hist
+        self.htimes = [h[0] for h in hist]
+        mine = [o for o in result.ops if o.error is None and o.start_ns is not None
+                and (o.op.file == name or (o.op.kind == "sync"))]
+        self.mine = mine
+        # completed ops in completion order, for the last-writer map
+        done = sorted((o for o in mine if o.end_ns is not None), key=lambda o: (o.end_ns, o.index))
+        self.done = done
+        self.done_ends = [o.end_ns for o in done]
+        self._lw = [Map(((0, BIG, None),))]
+        self._lw_runs = ((0, BIG, None),)
+        # size entries by op index, each with the size before it
+        self.entries_of = {}
+        for j in range(1, len(hist)):
+            self.entries_of.setdefault(hist[j][1], []).append((hist[j - 1][2], hist[j][2]))
+        self._re = [Map(((0, BIG, None),))]
+        self._re_runs = ((0, BIG, None),)
+        self.covering = [o for o in mine if o.op.kind in COVERING]
+        self.zeroing = [o for o in mine if _zero_range(o) is not None]
+        times = set(self.htimes)
+        for o in mine:
+            times.add(o.start_ns)
+            if o.end_ns is not None:
+                times.add(o.end_ns)
+        self.event_times = sorted(times)
+        self._ctx = {}
+        self._before = {}
+        # initial contents: [0, initial size) hold INITIAL
+        s0 = hist[0][2]
+        if s0 > 0:
+            self._lw_runs = overlay(self._lw_runs, 0, s0, INITIAL)
+            self._lw = [Map(self._lw_runs)]
+
+    # --- sizes ----------------------------------------------------------------------
+    def size_at(self, t):
+        i = bisect_right(self.htimes, t) - 1
+        return self.hist[max(i, 0)][2]
+
+    def allowed_sizes(self, t):
+        """Sizes the file had by t, plus the block-aligned sizes an extending write or
+        fallocate passes through (write_end per folio; writeback's i_disksize at a page
+        boundary; fallocate per chunk)."""
+        n = bisect_right(self.htimes, t)
+        out = {self.hist[0][2]}
+        partial = []
+        for j in range(1, max(n, 1)):
+            _, idx, s = self.hist[j][:3]
+            out.add(s)
+            prev = self.hist[j - 1][2]
+            o = self.ops.get(idx)
+            if s > prev and o is not None and o.op.kind in ("write", "mwrite", "fallocate"):
+                partial.append((prev, s))
+        return out, partial
+
+    def size_ok(self, R, t):
+        sizes, partial = self.allowed_sizes(t)
+        if R in sizes:
+            return True
+        return any(a < R < b and R % self.bs == 0 for a, b in partial)
+
+    # --- last writer ----------------------------------------------------------------
+    def lastw(self, k):
+        """Map offset -> newest effect among the first k completed ops: op index (data),
+        INITIAL, ZERO, or None (beyond EOF / never part of the file)."""
+        lw = self._lw
+        while len(lw) <= k:
+            o = self.done[len(lw) - 1]
+            runs = self._lw_runs
+            for prev, new in self.entries_of.get(o.index, ()):
+                if new > prev:
+                    runs = overlay(runs, prev, new, ZERO)
+                elif new < prev:
+                    runs = overlay(runs, new, prev, None)
+            kind = o.op.kind
+            if kind in DATA_OPS:
+                end = o.op.off + o.op.len
+                if kind == "mwrite" and o.i_size_after is not None:
+                    end = min(end, max(o.i_size_after, o.op.off))
+                runs = overlay(runs, o.op.off, end, o.index)
+            else:
+                z = _zero_range(o)
+                if z is not None and o.op.kind == "fallocate":
+                    cap = o.i_size_after if o.i_size_after is not None else BIG
+                    if z[0] < min(z[1], cap):
+                        runs = overlay(runs, z[0], min(z[1], cap), ZERO)
+            self._lw_runs = runs
+            lw.append(Map(runs))
+        return lw[k]
+
+    def done_by(self, t):
+        return bisect_right(self.done_ends, t)
+
+    # --- re-entry -------------------------------------------------------------------
+    def reentry(self, c):
+        """Map offset -> (op index, time) of the last re-entry among size entries 1..c-1."""
+        re_ = self._re
+        while len(re_) < max(c, 1):
+            j = len(re_)
+            t, idx, s = self.hist[j][:3]
+            prev = self.hist[j - 1][2]
+            runs = self._re_runs
+            if s > prev:
+                runs = overlay(runs, prev, s, (idx, t))
+            self._re_runs = runs
+            re_.append(Map(runs))
+        return re_[max(c, 1) - 1]
+
+    def reflected_count(self, t, boundary, last_tid):
+        """How many leading size entries the recovered metadata reflects: those stamped by
+        t and before the last replayed transaction's commit began (or, when the model
+        records the tid of each size change, those in a replayed transaction)."""
+        lim = min(t, boundary - 1)
+        n = 0
+        for h in self.hist:
+            if len(h) > 3 and h[3] is not None and last_tid is not None:
+                if h[3] <= last_tid and h[0] <= t:
+                    n += 1
+                    continue
+                break
+            if h[0] <= lim:
+                n += 1
+            else:
+                break
+        return max(n, 1)
+
+    def before(self, n, entry):
+        """Did the write of op n finish before the size change `entry` = (op index, time)?"""
+        if n == INITIAL:
+            return True
+        key = (n, entry)
+        r = self._before.get(key)
+        if r is None:
+            idx, t = entry
+            a = self.ops.get(n)
+            b = self.ops.get(idx)
+            if a is None or n == idx:
+                r = False
+            elif b is not None and a.thread == b.thread:
+                r = n < idx
+            else:
+                r = a.end_ns is not None and a.end_ns < t
+            self._before[key] = r
+        return r
+
+    # --- per-crash-time obligations -------------------------------------------------
+    def context(self, t, c):
+        ep = bisect_right(self.event_times, t)
+        key = (ep, c)
+        ctx = self._ctx.get(key)
+        if ctx is None:
+            ctx = self._ctx[key] = Context(self, t, c, key)
+        return ctx
+
+
+def _zero_range(o):
+    """The range an op zeroes inside the file (punch/zero range), or where it cuts it."""
+    op = o.op
+    if op.kind == "fallocate" and op.mode in ("punch_hole", "zero_range", "zero_range,keep_size"):
+        return (op.off, op.off + op.len)
+    if op.kind == "truncate":
+        return (op.size, BIG)
+    return None
+
+
+class Context:
+    """Everything the byte checks need for one file at one crash time and one recovered
+    transaction prefix (through the number c of reflected size entries)."""
+
+    def __init__(self, fh: FileHistory, t, c, key):
+        self.fh = fh
+        self.key = key
+        self.t = t
+        self.lw = fh.lastw(fh.done_by(t))
+        self.re = fh.reentry(c)
+        self.inflight_zero = [_zero_range(o) for o in fh.zeroing
+                              if o.start_ns <= t and (o.end_ns is None or o.end_ns > t)]
+        # fsync obligations: the latest-starting covering op completed by t dominates every
+        # one that ended before it started; keep it and those overlapping it.
+        done = [o for o in fh.covering if o.end_ns is not None and o.end_ns <= t]
+        self.fsyncs = []
+        if done:
+            last = max(done, key=lambda o: (o.start_ns, o.index))
+            keep = [o for o in done if o is last or o.end_ns > last.start_ns]
+            for f in keep:
+                S = fh.size_at(f.start_ns)
+                L = S
+                j = bisect_right(fh.htimes, f.start_ns)
+                k = bisect_right(fh.htimes, t)
+                for h in fh.hist[j:k]:
+                    L = min(L, h[2])
+                P = fh.lastw(fh.done_by(f.start_ns))
+                zok = [_zero_range(o) for o in fh.zeroing
+                       if (o.end_ns is None or o.end_ns > f.start_ns) and o.start_ns <= t]
+                self.fsyncs.append((f, L, P, zok))
+
+    def check_file(self, R, t):
+        """File-level checks: [(kind, detail)]."""
+        out = []
+        fh = self.fh
+        if not fh.size_ok(R, t):
+            out.append((IMPOSSIBLE_SIZE, f"recovered size {R} is no size the file had by then"))
+        for f, L, P, zok in self.fsyncs:
+            if R < L:
+                out.append((FSYNC_SIZE, f"recovered size {R} < {L} covered by op #{f.index} "
+                                        f"({f.op.kind}) completed at {f.end_ns} ns"))
+        return out
+
+    def check_runs(self, view):
+        """Byte checks over view runs (absolute offsets, all inside the recovered size).
+        Returns (violations [(kind, off, len, detail)], garbage, zid_bytes)."""
+        viol = []
+        garbage = False
+        zid = 0
+        fh = self.fh
+        for s, e, src in view:
+            if src < 0:
+                garbage = True
+                viol.append((GARBAGE, s, e - s, describe(src)))
+                continue
+            if src == ZERO:
+                for a, b, w in self.lw.over(s, e):
+                    if w is not None and w != ZERO:
+                        for x, y in (_subtract(a, b, self.inflight_zero) if self.inflight_zero else ((a, b),)):
+                            zid += y - x
+            else:
+                for a, b, ent in self.re.over(s, e):
+                    if ent is not None and fh.before(src, ent):
+                        viol.append((RESURRECTED, a, b - a,
+                                     f"{describe(src)} written before op #{ent[0]} re-extended "
+                                     f"the file over it"))
+            for f, L, P, zok in self.fsyncs:
+                if s >= L:
+                    continue
+                ee = min(e, L)
+                if src > 0 and src != INITIAL:
+                    o = fh.ops.get(src)
+                    if o is None or o.end_ns is None or o.end_ns > f.start_ns:
+                        continue  # newer data than the fsync covered
+                for a, b, p in P.over(s, ee):
+                    if p is None or p == src:
+                        continue
+                    rest = _subtract(a, b, zok) if (src == ZERO and zok) else ((a, b),)
+                    for x, y in rest:
+                        viol.append((FSYNC_DATA, x, y - x,
+                                     f"{describe(src)} where {describe(p)} was covered by op "
+                                     f"#{f.index} ({f.op.kind}) completed at {f.end_ns} ns"))
+        return viol, garbage, zid

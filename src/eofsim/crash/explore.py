@@ -1,0 +1,455 @@
+"""Crash exploration: every crash time, every disk state possible then, journal recovery, checks.
+
+How the state space is covered (mode="exact", the default). All checks are per byte given
+the crash time and the recovered transaction prefix, and blocks choose their versions
+independently, so the states that fail are exactly the products in which some block takes
+a failing version. Each (crash time, recovered prefix, file, block, version) is therefore
+checked once, and the number of states (the product of distinct per-block views over all
+files, summed over distinct recovered prefixes and crash times) is counted, not walked.
+That is exhaustive whatever the product's size. mode="enumerate" materialises every state
+as whole files and checks each one; above `samples` states at a crash time it checks a
+seeded random sample of that many instead and reports exhaustive=False. The two modes are
+cross-checked in the tests.
+
+Crash times: every instant at which the possible states or the obligations change: each
+write submission and each instant a write becomes durable, each operation start and end and
+each i_size change, 0 and the end of the run. A crash at t follows every event stamped t;
+the intermediate states between two events of the same nanosecond are not separate crash
+points.
+"""
+
+import itertools
+import random
+import time as _time
+from dataclasses import dataclass, field
+
+from ..content import ZERO
+from ..outcome import Outcome
+from .checkers import FSYNC_SIZE, IMPOSSIBLE_SIZE, FileHistory, Violation
+from .recover import Journal, cut_shift, slots
+from .states import NEVER, SECTOR, DiskModel
+
+
+@dataclass
+class Witness:
+    """One failing crash state: time, recovered prefix, and the version a block held."""
+    t: int
+    p: int
+    file: str
+    pblk: int | None = None
+    version: int | None = None
+    sector: tuple | None = None
+    choice: dict | None = None
+    """pblk -> version for every block (enumerate mode)."""
+
+
+@dataclass
+class CheckReport:
+    scenario: str = ""
+    policy: str = ""
+    timed: bool = False
+    torn: bool = False
+    mode: str = "exact"
+    crash_points: int = 0
+    crash_states: int = 0
+    """Distinct recovered states (per crash time, distinct recovered prefixes x product over
+    files and blocks of their distinct views), summed over crash times."""
+    states_checked: int = 0
+    """Block-version (exact) or whole-state (enumerate) evaluations actually performed."""
+    raw_states: int = 0
+    """The same count without pruning: every written block of the device, every version."""
+    exhaustive: bool = True
+    sampled_points: int = 0
+    violations: list = field(default_factory=list)
+    zeros_instead_of_data: int = 0
+    """States (counted like crash_states) in which some file shows zeros instead of data."""
+    outcomes: set = field(default_factory=set)
+    counterexample: object = None
+    witness: dict = field(default_factory=dict)
+    """(kind, crash_time_ns, file, offset, length) -> Witness"""
+    notes: list = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self):
+        return not self.violations
+
+    def kinds(self):
+        return {v.kind for v in self.violations}
+
+    def as_dict(self):
+        ce = self.counterexample
+        return {
+            "scenario": self.scenario, "policy": self.policy, "timed": self.timed,
+            "torn": self.torn, "mode": self.mode,
+            "crash_points": self.crash_points, "crash_states": self.crash_states,
+            "states_checked": self.states_checked, "raw_states": self.raw_states,
+            "exhaustive": self.exhaustive,
+            "violations": [v.as_dict() for v in self.violations],
+            "zeros_instead_of_data": self.zeros_instead_of_data,
+            "outcomes": [o.text() for o in sorted(self.outcomes)],
+            "counterexample": ce if ce is None or isinstance(ce, (str, dict)) else ce.as_dict(),
+            "notes": list(self.notes),
+        }
+
+
+class Explorer:
+    def __init__(self, result, timed=False, torn=False, files=None):
+        self.result = result
+        self.bs = result.dev.bs
+        self.disk = DiskModel(result.dev, timed=timed, torn=torn)
+        self.journal = Journal(result.dev, self.disk, result.initial_inodes, result.inos)
+        self.files = list(files) if files is not None else list(result.inos)
+        self.fh = {n: FileHistory(result, n, self.bs) for n in self.files}
+        self.torn = torn
+        self._cut = {}
+        self._res = {}
+        self._ndist = {}
+
+    def crash_times(self):
+        ts = {0, self.result.end_ns or 0}
+        ts |= self.disk.event_times()
+        for fh in self.fh.values():
+            ts.update(fh.event_times)
+        return sorted(t for t in ts if t >= 0)
+
+    # --- one slot's possible views ----------------------------------------------------
+    def slot_options(self, a, b, pb, unw, t, forced=0):
+        """[(key, runs)] distinct views of [a, b) at t; key = (pblk, version, sector start)."""
+        if pb is None or unw:
+            return [((None, 0, a), ((a, b, ZERO),))]
+        lo, hi = self.disk.options(pb, t, forced)
+        ck = (pb, lo, hi, a, b)
+        got = self._cut.get(ck)
+        if got is not None:
+            return got
+        out = []
+        seen = set()
+        for v in range(hi, lo - 1, -1):
+            r = cut_shift(self.disk.runs(pb, v), 0, b - a, a)
+            if r in seen:
+                continue
+            seen.add(r)
+            out.append(((pb, v, a), r))
+        self._cut[ck] = out
+        return out
+
+    def file_slots(self, ri, t, forced=0):
+        """[(a, b, options)] for the recovered inode at t (sectors with torn writes)."""
+        out = []
+        for a, b, pb, unw in slots(ri, self.bs):
+            if self.torn and pb is not None and not unw:
+                lo, hi = self.disk.options(pb, t, forced)
+                if hi > lo:
+                    for s in range(a, b, SECTOR):
+                        e = min(s + SECTOR, b)
+                        seen = set()
+                        opts = []
+                        for v in range(hi, lo - 1, -1):
+                            r = cut_shift(self.disk.runs(pb, v), s - a, e - a, a)
+                            if r not in seen:
+                                seen.add(r)
+                                opts.append(((pb, v, s), r))
+                        out.append((s, e, opts))
+                    continue
+            out.append((a, b, self.slot_options(a, b, pb, unw, t, forced)))
+        return out
+
+
+_PLAIN = {(False, False)}
+
+
+def _fmt_t(ns):
+    return f"{ns / 1e9:.6f} s"
+
+
+def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", files=None,
+          max_violations=10000) -> CheckReport:
+    """Explore every crash of `result` (a sim.RunResult) and check every recovered state."""
+    t0 = _time.perf_counter()
+    ex = Explorer(result, timed=timed, torn=torn, files=files)
+    rep = CheckReport(scenario=getattr(result.scenario, "name", str(result.scenario)),
+                      policy=str(result.policy), timed=timed, torn=torn, mode=mode)
+    rep.notes.extend(ex.disk.notes)
+    rep.notes.extend(ex.journal.notes)
+    rng = random.Random(seed)
+    viol = {}
+    jr = ex.journal
+    files = ex.files
+    fhs = ex.fh
+    res_cache = ex._res
+    times = ex.crash_times()
+    rep.crash_points = len(times)
+    for t in times:
+        rep.raw_states += ex.disk.raw_state_count(t)
+        groups = {}
+        for p in jr.prefixes(t):
+            key = tuple(id(jr.raw_inode(p, n)) for n in files)
+            groups.setdefault(key, p)
+        for p in groups.values():
+            B = jr.boundary(p)
+            last_tid = jr.tids[p - 1] if p else None
+            forced = jr.forced(p)
+            per_file = []
+            for name in files:
+                fh = fhs[name]
+                ri = jr.raw_inode(p, name)
+                R = ri.size if ri is not None else 0
+                ctx = fh.context(t, fh.reflected_count(t, B, last_tid))
+                for kind, detail in ctx.check_file(R, t):
+                    k = (kind, t, name, R, 0, detail)
+                    if k not in viol:
+                        viol[k] = Witness(t, p, name)
+                per_file.append((name, fh, ri, R, ctx, ex.file_slots(ri, t, forced)))
+            if mode == "exact":
+                total = 1
+                nozid_total = 1
+                for name, fh, ri, R, ctx, fsl in per_file:
+                    n_f = 1
+                    nz_f = 1
+                    gz = {(False, False)}
+                    ck = ctx.key
+                    for a, b, opts in fsl:
+                        n_opt = 0
+                        n_nz = 0
+                        sgz = set()
+                        for okey, runs in opts:
+                            rk = (name, ck, okey, b)
+                            r = res_cache.get(rk)
+                            if r is None:
+                                r = res_cache[rk] = ctx.check_runs(runs)
+                                rep.states_checked += 1
+                            vl, g, z = r
+                            n_opt += 1
+                            if not z:
+                                n_nz += 1
+                            sgz.add((g, z > 0))
+                            for kind, off, ln, detail in vl:
+                                k = (kind, t, name, off, ln, detail)
+                                if k not in viol:
+                                    viol[k] = Witness(t, p, name, okey[0], okey[1], (a, b))
+                        n_f *= n_opt
+                        nz_f *= n_nz
+                        if sgz != _PLAIN:
+                            gz = {(g1 or g2, z1 or z2) for g1, z1 in gz for g2, z2 in sgz}
+                    total *= n_f
+                    nozid_total *= nz_f
+                    for g, z in gz:
+                        rep.outcomes.add(Outcome(name, R, g, z))
+                rep.crash_states += total
+                rep.zeros_instead_of_data += total - nozid_total
+            else:
+                _enumerate(ex, rep, viol, rng, samples, t, p, per_file)
+        if len(viol) > max_violations:
+            rep.notes.append(f"stopped after {len(viol)} violations (max_violations)")
+            break
+    # merge adjacent byte ranges of one kind/time/file/detail
+    rep.violations = _merge(viol)
+    rep.witness = {}
+    for (kind, t, name, off, ln, detail), w in viol.items():
+        rep.witness.setdefault((kind, t, name), w)
+    if rep.violations:
+        v = rep.violations[0]
+        rep.counterexample = describe_state(ex, rep.witness[(v.kind, v.crash_time_ns, v.file)], v)
+    rep.elapsed_s = _time.perf_counter() - t0
+    rep._explorer = ex
+    return rep
+
+
+def _enumerate(ex, rep, viol, rng, samples, t, p, per_file):
+    """Materialise the states of one (crash time, prefix) as whole files and check each."""
+    flat = []
+    for fi, (name, fh, ri, R, ctx, fsl) in enumerate(per_file):
+        for a, b, opts in fsl:
+            flat.append((fi, opts))
+    sizes = [len(o) for _, o in flat]
+    total = 1
+    for n in sizes:
+        total *= n
+    rep.crash_states += total
+    if total <= samples:
+        combos = itertools.product(*[range(n) for n in sizes])
+    else:
+        rep.exhaustive = False
+        rep.sampled_points += 1
+        combos = ([rng.randrange(n) for n in sizes] for _ in range(samples))
+    for combo in combos:
+        rep.states_checked += 1
+        views = [[] for _ in per_file]
+        choice = {}
+        for (fi, opts), c in zip(flat, combo):
+            okey, runs = opts[c]
+            views[fi].extend(runs)
+            if okey[0] is not None:
+                choice[(okey[0], okey[2])] = okey[1]
+        anyz = False
+        for fi, (name, fh, ri, R, ctx, fsl) in enumerate(per_file):
+            vl, g, z = ctx.check_runs(views[fi])
+            rep.outcomes.add(Outcome(name, R, g, z > 0))
+            anyz = anyz or z > 0
+            for kind, off, ln, detail in vl:
+                k = (kind, t, name, off, ln, detail)
+                if k not in viol:
+                    viol[k] = Witness(t, p, name, choice=dict(choice))
+        if anyz:
+            rep.zeros_instead_of_data += 1
+
+
+def _merge(viol):
+    keys = sorted(viol, key=lambda k: (k[1], k[2], k[0], k[5], k[3]))
+    out = []
+    for kind, t, name, off, ln, detail in keys:
+        if kind in (FSYNC_SIZE, IMPOSSIBLE_SIZE):
+            out.append(Violation(kind, t, off, ln, name, detail))
+            continue
+        if out:
+            v = out[-1]
+            if (v.kind, v.crash_time_ns, v.file, v.detail) == (kind, t, name, detail) \
+                    and v.offset + v.length >= off:
+                end = max(v.offset + v.length, off + ln)
+                out[-1] = Violation(kind, t, v.offset, end - v.offset, name, detail)
+                continue
+        out.append(Violation(kind, t, off, ln, name, detail))
+    # a range found in several byte runs of different versions may repeat: drop exact dups
+    seen = set()
+    uniq = []
+    for v in out:
+        if v not in seen:
+            seen.add(v)
+            uniq.append(v)
+    uniq.sort(key=lambda v: (v.crash_time_ns, v.file, v.kind, v.offset))
+    return uniq
+
+
+# --- describing a failing state --------------------------------------------------------
+def _bio_name(b):
+    what = b.why or b.kind
+    where = ""
+    if b.ino is not None and b.lblk is not None:
+        where = f" (ino {b.ino} lblk {b.lblk})"
+    return f"bio #{b.id} {what}{where}"
+
+
+def _durable_text(ex, b, t):
+    d = ex.disk.dur[b.id]
+    if d <= t:
+        return f"durable at {_fmt_t(d)}"
+    if b.complete_ns is not None and b.complete_ns <= t:
+        return f"completed at {_fmt_t(b.complete_ns)}, not durable" + (
+            f" (a flush would cover it at {_fmt_t(d)})" if d != NEVER else "")
+    return "in flight, not durable"
+
+
+def describe_state(ex, w, v=None):
+    """A short timeline of the failing state: the recovered commits and the block versions
+    that make the violation, naming the I/O that was (or was not) on disk."""
+    t, p = w.t, w.p
+    jr = ex.journal
+    lines = []
+    head = f"crash at {_fmt_t(t)}"
+    if v is not None:
+        head += f": {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) - {v.detail}"
+    lines.append(head)
+    ri = jr.raw_inode(p, w.file)
+    # which commit gave the size
+    src_tid = None
+    for k in range(p, 0, -1):
+        ino = jr.inos.get(w.file)
+        if ino in jr.record[jr.tids[k - 1]]:
+            src_tid = jr.tids[k - 1]
+            break
+    for k in range(p):
+        tid = jr.tids[k]
+        c = jr.commit[tid]
+        rec = jr.record[tid].get(jr.inos.get(w.file))
+        sz = f" with i_disksize={rec.size}" if rec is not None else ""
+        if tid == src_tid or k == p - 1:
+            st = _durable_text(ex, c, t) if ex.disk.dur[c.id] <= t else \
+                f"submitted at {_fmt_t(c.submit_ns)}, on disk but not yet durable"
+            lines.append(f"commit of tid {tid}{sz} {st}")
+    if p < len(jr.tids):
+        tid = jr.tids[p]
+        c = jr.commit.get(tid)
+        if c is not None and c.submit_ns <= t:
+            lines.append(f"commit of tid {tid} (bio #{c.id}) submitted at {_fmt_t(c.submit_ns)}, "
+                         f"not on disk: recovery stops before it")
+    if ri is None:
+        lines.append(f"{w.file}: no inode recovered (size 0)")
+    else:
+        lines.append(f"{w.file}: recovered size {ri.size}" + (f" from tid {src_tid}" if src_tid else " (initial inode)"))
+    picks = []
+    if w.pblk is not None:
+        picks.append((w.pblk, w.version))
+    elif w.choice:
+        for (pb, _), vi in sorted(w.choice.items()):
+            if v is None or True:
+                picks.append((pb, vi))
+    emap = {pb: lb for lb, pb, _ in (ri.extents if ri is not None else ())}
+    shown = set()
+    for pb, vi in picks:
+        if (pb, vi) in shown:
+            continue
+        shown.add((pb, vi))
+        lb = emap.get(pb)
+        if v is not None and lb is not None and w.pblk is None:
+            bs = ex.bs
+            if not (lb * bs < v.offset + max(v.length, 1) and v.offset < (lb + 1) * bs):
+                continue
+        lo, hi = ex.disk.options(pb, t, jr.forced(p))
+        name = f"block {lb}" if lb is not None else f"pblk {pb}"
+        if vi == 0:
+            lines.append(f"{name} (pblk {pb}) holds its pre-scenario contents")
+        else:
+            b = ex.result.dev.bios[ex.disk.bio_of(pb, vi)]
+            lines.append(f"{name} (pblk {pb}) holds {_bio_name(b)} submitted at "
+                         f"{_fmt_t(b.submit_ns)}, {_durable_text(ex, b, t)}")
+        for vj in range(vi + 1, hi + 1):
+            b = ex.result.dev.bios[ex.disk.bio_of(pb, vj)]
+            lines.append(f"  newer {_bio_name(b)} submitted at {_fmt_t(b.submit_ns)} not on disk: "
+                         f"{_durable_text(ex, b, t)}")
+    return "\n".join(lines)
+
+
+def check_schedules(scenario, policy, overrides=None, n=10, timed=False, samples=20000, seed=0,
+                    torn=False, simulate=None):
+    """Rerun the scenario under n seeded schedule perturbations (I/O latencies, order of
+    simultaneous events) and check each. Returns (reports, first failing (seed, report) or None)."""
+    if simulate is None:
+        from ..sim import simulate
+    reps = []
+    failing = None
+    for k in range(n):
+        ps = seed + k + 1
+        res = simulate(scenario, policy, overrides or {}, perturb_seed=ps)
+        r = check(res, timed=timed, samples=samples, seed=seed, torn=torn)
+        r.notes.append(f"schedule perturb_seed={ps}")
+        reps.append((ps, r))
+        if failing is None and r.violations:
+            failing = (ps, r)
+    return reps, failing
+
+
+def views_at(ex, t):
+    """Every distinct recovered view at crash time t, enumerated (for tests and debugging):
+    a set of tuples ((file, size, runs), ...)."""
+    out = set()
+    jr = ex.journal
+    for p in jr.prefixes(t):
+        forced = jr.forced(p)
+        per = []
+        for name in ex.files:
+            ri = jr.raw_inode(p, name)
+            R = ri.size if ri is not None else 0
+            per.append((name, R, ex.file_slots(ri, t, forced)))
+        flat = [(i, opts) for i, (_, _, fsl) in enumerate(per) for a, b, opts in fsl]
+        for combo in itertools.product(*[opts for _, opts in flat]):
+            views = [[] for _ in per]
+            for (i, _), (_, runs) in zip(flat, combo):
+                for r in runs:
+                    v = views[i]
+                    if v and v[-1][2] == r[2] and v[-1][1] == r[0]:
+                        v[-1] = (v[-1][0], r[1], r[2])
+                    else:
+                        v.append(r)
+            out.add(tuple((name, R, tuple(views[i])) for i, (name, R, _) in enumerate(per)))
+    return out

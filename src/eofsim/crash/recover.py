@@ -1,0 +1,228 @@
+"""Journal recovery (jbd2_journal_recover) and the file a user sees after remount.
+
+Transactions replay in tid order while their commit block is on disk; the first missing
+commit ends the log (do_one_pass stops at the first block without the expected sequence).
+Each replayed LogRecord overwrites the raw inodes it carries. Journal log blocks count as
+present whenever their commit block is, *if* the commit was issued with PREFLUSH after the
+log writes completed (the commit thread waited for them; checked from hb, or from the log
+order under --timed). Where that does not hold it is noted, and the log blocks' presence is
+modelled exactly (a transaction then needs its commit and every log block on disk).
+"""
+
+from ..content import ZERO
+
+ZERO_BLOCK = None  # marker: a slot that reads zero whatever the disk holds
+
+
+class Journal:
+    def __init__(self, dev, disk, initial_inodes: dict, inos: dict):
+        self.disk = disk
+        bios = dev.bios
+        recs = {}
+        logs = {}
+        commits = {}
+        first = {}
+        for b in bios:
+            if b.op != "write":
+                continue
+            if b.kind == "journal" and b.payload is not None:
+                tid = b.payload.tid
+                recs.setdefault(tid, []).append(b.payload)
+                logs.setdefault(tid, []).append(b)
+                first.setdefault(tid, b.submit_ns)
+            elif b.kind == "commit":
+                tid = b.payload
+                if tid in commits:
+                    continue
+                commits[tid] = b
+                first.setdefault(tid, b.submit_ns)
+        self.tids = sorted(set(recs) | set(commits))
+        self.commit = commits
+        self.logs = logs
+        self.first_submit = first
+        """tid -> when its first log/commit block was submitted (the commit had begun)."""
+        self.notes = []
+        # merged record per tid: later records of one tid override earlier ones per ino
+        self.record = {}
+        for tid in self.tids:
+            m = {}
+            for r in recs.get(tid, ()):
+                for ri in r.inodes:
+                    m[ri.ino] = ri
+            self.record[tid] = m
+        # journal blocks must not be rewritten (no log wrap in the model)
+        jblocks = {}
+        for b in bios:
+            if b.op == "write" and b.kind in ("journal", "commit"):
+                for pblk, _ in b.blocks:
+                    if pblk in jblocks:
+                        self.notes.append(f"journal block {pblk} written twice (bio #{jblocks[pblk]} "
+                                          f"and #{b.id}): log wrap is not modelled")
+                    jblocks[pblk] = b.id
+        # collapse log blocks into their commit where the protocol guarantees it
+        self.exact_logs = {}
+        timed = disk.timed
+        if timed:
+            from .states import log_positions
+            sub, com = log_positions(dev)
+        for tid, c in commits.items():
+            bad = []
+            for j in logs.get(tid, ()):
+                if c.preflush:
+                    if not timed and (c.hb >> j.id) & 1:
+                        continue
+                    if timed and com[j.id] is not None and com[j.id] < sub[c.id]:
+                        continue
+                bad.append(j)
+            if bad:
+                self.exact_logs[tid] = bad
+                self.notes.append(
+                    f"tid {tid}: log block bio(s) {', '.join('#' + str(j.id) for j in bad)} not "
+                    f"guaranteed on disk before commit block bio #{c.id}"
+                    + ("" if c.preflush else " (commit without PREFLUSH)")
+                    + "; modelled exactly (real jbd2 without checksums could replay stale log blocks)")
+        # initial inodes: accept ino -> RawInode or name -> RawInode
+        init = {}
+        for k, ri in (initial_inodes or {}).items():
+            init[ri.ino] = ri
+        self.initial = init
+        self.inos = dict(inos)
+        self._prefix_cache = {0: init}
+        self._forced_cache = {}
+        for b in bios:
+            if b.op == "write" and b.preflush and b.kind != "commit":
+                self.notes.append(f"bio #{b.id} ({b.why or b.kind}) is a PREFLUSH write that is not a "
+                                  f"commit block: its data reaching disk is not tied to what its flush "
+                                  f"covers (states may be a superset)")
+                break
+
+    # --- which prefixes of the transaction sequence can be recovered at t -------------
+    def _state(self, pblk, vidx, t):
+        """0: certainly not on disk, 1: maybe, 2: certainly."""
+        lo, hi = self.disk.options(pblk, t)
+        if vidx < lo or vidx > hi:
+            return 0
+        return 2 if lo == hi else 1
+
+    def _bio_state(self, b, t):
+        if b.submit_ns > t:
+            return 0
+        st = 2
+        for pblk, _ in b.blocks:
+            s = self._state(pblk, self.disk.vindex[(b.id, pblk)], t)
+            if s < st:
+                st = s
+                if st == 0:
+                    break
+        return st
+
+    def tid_state(self, tid, t):
+        c = self.commit.get(tid)
+        if c is None:
+            return 0
+        st = self._bio_state(c, t)
+        if st:
+            for j in self.exact_logs.get(tid, ()):
+                st = min(st, self._bio_state(j, t))
+                if not st:
+                    break
+        return st
+
+    def prefixes(self, t):
+        """The numbers p of leading transactions (of self.tids) that a crash at t may leave
+        recovered."""
+        out = []
+        n = len(self.tids)
+        certain = True
+        for p in range(n + 1):
+            # p achievable iff tids[:p] all possible and tids[p] possibly absent
+            if p == n:
+                out.append(p)
+                break
+            st = self.tid_state(self.tids[p], t)
+            if st != 2:
+                out.append(p)
+            if st == 0:
+                break
+        return out
+
+    def forced(self, p):
+        """Writes durable in every state that has the first p commit blocks on disk: a
+        PREFLUSH commit block reaches the medium only after its flush completed."""
+        c = self._forced_cache
+        if p not in c:
+            m = 0
+            for tid in self.tids[:p]:
+                cb = self.commit.get(tid)
+                if cb is not None and cb.preflush:
+                    m |= self.disk.cover_mask(cb)
+            c[p] = m
+        return c[p]
+
+    def inodes(self, p):
+        """ino -> RawInode after replaying the first p transactions."""
+        c = self._prefix_cache
+        if p in c:
+            return c[p]
+        q = max(k for k in c if k < p)
+        cur = c[q]
+        for i in range(q, p):
+            rec = self.record[self.tids[i]]
+            if rec:
+                cur = {**cur, **rec}
+            c[i + 1] = cur
+        return c[p]
+
+    def boundary(self, p):
+        """Size changes stamped before this time are taken to be in the first p transactions:
+        the time the p-th transaction's first log block was submitted (-1 for p = 0)."""
+        if p == 0:
+            return -1
+        return self.first_submit.get(self.tids[p - 1], -1)
+
+    def raw_inode(self, p, name):
+        ino = self.inos.get(name)
+        return None if ino is None else self.inodes(p).get(ino)
+
+
+def slots(ri, bs: int, torn: bool = False):
+    """The recovered file as slots: [(a, b, pblk or None, unwritten)], a..b file offsets
+    inside [0, size), one per block (per sector with torn). pblk None: hole."""
+    if ri is None or ri.size <= 0:
+        return []
+    size = ri.size
+    emap = {lblk: (pblk, unw) for lblk, pblk, unw in ri.extents}
+    out = []
+    nblk = (size + bs - 1) // bs
+    for lblk in range(nblk):
+        a = lblk * bs
+        b = min(a + bs, size)
+        pb, unw = emap.get(lblk, (None, False))
+        out.append((a, b, pb, unw))
+    return out
+
+
+def cut_shift(runs, lo, hi, base):
+    """runs (block-relative) restricted to [lo, hi) and moved to file offset base + lo."""
+    out = []
+    for s, e, v in runs:
+        if e <= lo or s >= hi:
+            continue
+        out.append((base + max(s, lo), base + min(e, hi), v))
+    return tuple(out)
+
+
+def file_view(ri, bs, block_runs):
+    """The file as a user sees it: runs over [0, size). block_runs(pblk) -> runs chosen for it."""
+    out = []
+    for a, b, pb, unw in slots(ri, bs):
+        if pb is None or unw:
+            seg = ((a, b, ZERO),)
+        else:
+            seg = cut_shift(block_runs(pb), 0, b - a, a)
+        for r in seg:
+            if out and out[-1][2] == r[2] and out[-1][1] == r[0]:
+                out[-1] = (out[-1][0], r[1], r[2])
+            else:
+                out.append(r)
+    return tuple(out)

@@ -1,0 +1,203 @@
+"""Differential runs (no crash): one op list on a real file -- tmpfs, or ext4 on a loop
+device -- recording after every op what a user sees, to hold the model against.
+
+Per op: the error (errno name), bytes returned by read/mread, then the file's size (fstat),
+its whole content (pread) and its EOF page as seen through a shared mmap, including the bytes
+past EOF (Linux maps the whole EOF page; stores past EOF must not survive a size change).
+
+Model side: `check_against_model(ops, model)` takes a callable ops -> [OpRecord-like] with
+`error`, `data`, `i_size_after` (eofsim.sim records). It compares, and on a divergence shrinks
+the op list (delta debugging) to the shortest list that still diverges.
+"""
+
+import os
+import random
+from dataclasses import dataclass
+
+from ..ops import FALLOC_MODES, Op
+from . import image, sysutil
+from .image import MountOpts
+from .run import apply_op
+from .sysutil import PAGE
+
+
+@dataclass
+class Snapshot:
+    index: int
+    op: Op
+    error: str | None
+    data: bytes | None
+    size: int | None = None
+    content: bytes | None = None
+    eof_page: bytes | None = None
+    """The page holding byte size-1 read through mmap (None when size is page aligned)."""
+
+
+@dataclass
+class Divergence:
+    index: int
+    """1-based op number."""
+    op: Op
+    what: str
+    """error | data | size | content | eof_page"""
+    expected: object
+    actual: object
+    ops: list | None = None
+    """The (shrunk) op list that shows it."""
+
+    def text(self) -> str:
+        def short(v):
+            return f"{len(v)} bytes" if isinstance(v, bytes) else repr(v)
+        head = f"op #{self.index} {self.op.text()}: {self.what} differs " \
+               f"({short(self.expected)} vs {short(self.actual)})"
+        if self.ops:
+            head += "\n" + "\n".join(f"  {i + 1}. {o.text()}" for i, o in enumerate(self.ops))
+        return head
+
+
+def eof_page(fd, size):
+    if size % PAGE == 0:
+        return None
+    start = size // PAGE * PAGE
+    addr = sysutil.mmap_pages(fd, start, PAGE, False)
+    try:
+        import ctypes
+        return ctypes.string_at(addr, PAGE)
+    finally:
+        sysutil.munmap(addr, PAGE)
+
+
+def run_ops(ops, where="tmpfs", files=None, opts=MountOpts(), bs=4096):
+    """Run `ops` on real files under `where` ('tmpfs' or 'ext4'); [Snapshot] per op.
+    `files`: {name: initial size} (initial bytes are content INITIAL); every op file exists."""
+    files = dict(files or {})
+    for op in ops:
+        if op.file is not None:
+            files.setdefault(op.file, 0)
+    with sysutil.Cleanup() as cu:
+        work = cu.tempdir("eofsim-diff-")
+        root = work
+        if where == "ext4":
+            img = os.path.join(work, "disk.img")
+            image.make_image(img, image.image_size_for((), ops), bs)
+            dev = image.losetup(img, cu, direct_io=False)
+            root = os.path.join(work, "mnt")
+            image.mount(dev, root, opts.text(), cu)
+        elif where != "tmpfs":
+            raise ValueError(f"where={where!r}: tmpfs or ext4")
+        fds = {}
+        for name, size in files.items():
+            fds[name] = os.open(os.path.join(root, name), os.O_CREAT | os.O_RDWR, 0o644)
+            cu.push(f"close {name}", os.close, fds[name])
+            if size:
+                os.pwrite(fds[name], image.initial_bytes(size), 0)
+        out = []
+        for i, op in enumerate(ops, 1):
+            fd = fds.get(op.file, -1)
+            err, data = apply_op(fd, i, op, time_scale=0.0)
+            s = Snapshot(i, op, err, data)
+            if op.file is not None:
+                s.size = os.fstat(fd).st_size
+                s.content = os.pread(fd, s.size, 0)
+                s.eof_page = eof_page(fd, s.size)
+            out.append(s)
+    return out
+
+
+def compare_real(a, b, ignore_errors=("EOPNOTSUPP",)):
+    """First difference between two real runs of the same ops (e.g. tmpfs vs ext4), or None.
+    Ops where either side failed with an errno in `ignore_errors` end the comparison (the
+    file systems legitimately differ in what they support, e.g. tmpfs has no zero_range)."""
+    for x, y in zip(a, b):
+        if x.error in ignore_errors or y.error in ignore_errors:
+            return None
+        for what in ("error", "data", "size", "content", "eof_page"):
+            if getattr(x, what) != getattr(y, what):
+                return Divergence(x.index, x.op, what, getattr(x, what), getattr(y, what))
+    return None
+
+
+def compare_with_model(ops, model_records, snaps):
+    """First divergence of the model's records from the real run's snapshots, or None.
+    Compared: errno name, bytes read (read/mread), and i_size_after (when the model set it)."""
+    for op, m, s in zip(ops, model_records, snaps):
+        if (m.error or None) != s.error:
+            return Divergence(s.index, op, "error", m.error, s.error)
+        if op.kind in ("read", "mread") and (m.data or b"") != (s.data or b""):  # None == no bytes
+            return Divergence(s.index, op, "data", m.data, s.data)
+        if getattr(m, "i_size_after", None) is not None and s.size is not None \
+                and m.i_size_after != s.size:
+            return Divergence(s.index, op, "size", m.i_size_after, s.size)
+    return None
+
+
+def with_probes(ops, length=None):
+    """Insert `read FILE 0 L` after every op with a file, so the model's reads expose the whole
+    content for comparison (L = largest offset the ops touch)."""
+    length = length or max([o.off + o.len for o in ops] + [o.size for o in ops] + [1])
+    out = []
+    for op in ops:
+        out.append(op)
+        if op.file is not None and op.kind not in ("read", "mread"):
+            out.append(Op("read", op.file, 0, length))
+    return out
+
+
+def shrink(ops, fails):
+    """Delta debugging (ddmin): a 1-minimal sublist of `ops` for which fails(list) holds."""
+    ops = list(ops)
+    n = 2
+    while len(ops) >= 2:
+        chunk = -(-len(ops) // n)
+        parts = [ops[i:i + chunk] for i in range(0, len(ops), chunk)]
+        for i in range(len(parts)):
+            rest = [o for j, p in enumerate(parts) if j != i for o in p]
+            if fails(rest):
+                ops, n = rest, max(n - 1, 2)
+                break
+        else:
+            if n >= len(ops):
+                break
+            n = min(len(ops), 2 * n)
+    return ops
+
+
+# --- integration with the model (the lead wires `model`) ------------------------------------
+
+def check_against_model(ops, model, where=("tmpfs", "ext4"), opts=MountOpts(), files=None,
+                        do_shrink=True):
+    """MODEL INTEGRATION POINT. `model(ops) -> [record with .error, .data, .i_size_after]`,
+    e.g. lambda ops: eofsim.sim.simulate(scenario_of(ops), policy, overrides).ops.
+    Returns {backend: Divergence or None}; a divergence carries the shrunk op list."""
+    report = {}
+    for w in where:
+        def diverges(o, w=w):
+            return compare_with_model(o, model(o), run_ops(o, w, files, opts))
+        d = diverges(ops)
+        if d is not None and do_shrink:
+            small = shrink(ops, lambda o: diverges(o) is not None)
+            d = diverges(small)
+            d.ops = small
+        report[w] = d
+    return report
+
+
+def random_ops(seed, n, file="f", max_off=64 * 1024, kinds=None):
+    """A seeded random op list over one file (fsx-like), offsets deliberately unaligned."""
+    rng = random.Random(seed)
+    kinds = kinds or ("write", "write", "read", "mwrite", "mread", "truncate", "fallocate",
+                      "fsync")
+    ops = []
+    for _ in range(n):
+        k = rng.choice(kinds)
+        off = rng.randrange(max_off)
+        ln = rng.randrange(1, 3 * PAGE)
+        if k == "truncate":
+            ops.append(Op("truncate", file, size=rng.randrange(max_off)))
+        elif k == "fallocate":
+            ops.append(Op("fallocate", file, off, ln, mode=rng.choice(FALLOC_MODES)))
+        elif k in ("fsync", "fdatasync"):
+            ops.append(Op(k, file))
+        else:
+            ops.append(Op(k, file, off, ln))
+    return ops

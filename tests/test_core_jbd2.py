@@ -1,0 +1,257 @@
+"""jbd2.py: deadlines, one running + one committing, T_LOCKED, ordered windows, commit I/O,
+and (through the whole model) fsync/fdatasync tids."""
+
+from types import SimpleNamespace
+
+from eofsim.block import BlockDevice
+from eofsim.engine import Engine
+from eofsim.jbd2 import JI_WAIT_DATA, JI_WRITE_DATA, Journal, RawInode, T_LOCKED, T_RUNNING
+from eofsim.mm import AddressSpace
+from eofsim.ops import parse_op
+from eofsim.params import Tunables
+from eofsim.scenario import FileSpec, Scenario, ThreadSpec
+from eofsim.sim import simulate
+
+S = 1_000_000_000
+
+
+def env(**kw):
+    tun = Tunables(**kw)
+    eng = Engine()
+    dev = BlockDevice(eng, tun)
+    submitted = []
+
+    def submit_inode_data(inode, start, end):
+        submitted.append((eng.now, inode.ino, start, end))
+        return
+        yield
+
+    j = Journal(eng, dev, tun, submit_inode_data, lambda lane, text: None)
+    return eng, dev, j, submitted
+
+
+def fake_inode(eng, tun, ino=12):
+    host = SimpleNamespace(name=f"i{ino}", ino=ino)
+    m = AddressSpace(eng, host, tun)
+    host.mapping = m
+    return host
+
+
+def one_handle(eng, j, at, hold=0, raw=None, log=None):
+    def t():
+        yield at
+        h = yield from j.start()
+        if log is not None:
+            log.append((eng.now, h.tx.tid))
+        if raw is not None:
+            j.log_raw(h, raw)
+        yield hold
+        j.stop(h)
+    return t()
+
+
+def commit_bios(dev):
+    return [b for b in dev.bios if b.kind == "commit"]
+
+
+def test_commit_deadline_is_creation_plus_interval():
+    eng, dev, j, _ = env(commit_interval_ns=5 * S)
+    eng.spawn("a", one_handle(eng, j, 1 * S, raw=RawInode(12, 100, ())))
+    eng.spawn("b", one_handle(eng, j, 3 * S, raw=RawInode(12, 200, ())))  # does not re-arm
+    eng.run(until=60 * S)
+    assert j.tx_by_tid[1].created_ns == 1 * S and j.tx_by_tid[1].expires_ns == 6 * S
+    logs = [b for b in dev.bios if b.kind == "journal"]
+    assert len(logs) == 1 and logs[0].submit_ns == 6 * S
+    assert logs[0].payload.tid == 1 and logs[0].payload.inodes == (RawInode(12, 200, ()),)
+    assert j.commit_sequence == 1 and [c[0] for c in j.commits] == [1]
+
+
+def test_commit_interval_tunable():
+    eng, dev, j, _ = env(commit_interval_ns=2 * S)
+    eng.spawn("a", one_handle(eng, j, 1 * S))
+    eng.run(until=60 * S)
+    assert commit_bios(dev)[0].submit_ns >= 3 * S
+    assert [b for b in dev.bios if b.kind == "journal"][0].submit_ns == 3 * S
+
+
+def test_commit_block_has_preflush_and_fua_and_follows_log_completion():
+    eng, dev, j, _ = env()
+    eng.spawn("a", one_handle(eng, j, 0))
+    eng.run(until=60 * S)
+    (c,) = commit_bios(dev)
+    (lg,) = [b for b in dev.bios if b.kind == "journal"]
+    assert c.preflush and c.fua and c.payload == 1
+    assert not lg.preflush and not lg.fua
+    assert c.submit_ns >= lg.complete_ns
+    assert c.hb & lg.bit, "the commit's issuer knew the log block completed"
+
+
+def test_no_barrier_means_plain_commit_block():
+    eng, dev, j, _ = env(barrier=False)
+    eng.spawn("a", one_handle(eng, j, 0))
+    eng.run(until=60 * S)
+    (c,) = commit_bios(dev)
+    assert not c.preflush and not c.fua
+
+
+def test_handle_blocks_while_locked_and_joins_next_transaction():
+    eng, dev, j, _ = env(commit_interval_ns=5 * S)
+    log = []
+    # handle A opened at 1 s stays open until 8 s, past the 6 s deadline
+    eng.spawn("A", one_handle(eng, j, 1 * S, hold=7 * S, log=log))
+    # B asks at 7 s while tid 1 is T_LOCKED waiting for A
+    eng.spawn("B", one_handle(eng, j, 7 * S, log=log))
+    states = {}
+    eng.call_at(int(6.5 * S), lambda _: states.setdefault("t1", j.tx_by_tid[1].state))
+    eng.run(until=60 * S)
+    assert states["t1"] == T_LOCKED
+    assert log[0] == (1 * S, 1)
+    assert log[1] == (8 * S, 2), "B waits for the lock to clear, then opens tid 2"
+    assert j.tx_by_tid[2].created_ns == 8 * S
+
+
+def test_reserved_handle_joins_locked_transaction():
+    eng, dev, j, _ = env(commit_interval_ns=5 * S)
+    got = []
+    eng.spawn("A", one_handle(eng, j, 1 * S, hold=7 * S))
+
+    def r():
+        yield 7 * S
+        h = yield from j.start(reserved=True)
+        got.append((eng.now, h.tx.tid))
+        j.stop(h)
+    eng.spawn("R", r())
+    eng.run(until=60 * S)
+    assert got == [(7 * S, 1)]
+
+
+def test_one_running_and_one_committing_commits_are_serial():
+    # slow device: the first commit is still in flight when tid 2 wants to commit
+    eng, dev, j, _ = env(commit_interval_ns=1 * S, dev_write_ns=3 * S // 2, dev_flush_ns=1)
+    seen = []
+
+    def probe(_):
+        seen.append((j.running.tid if j.running else None,
+                     j.committing.tid if j.committing else None))
+    eng.spawn("a", one_handle(eng, j, 0))
+    eng.spawn("b", one_handle(eng, j, int(1.2 * S)))
+    eng.call_at(int(1.3 * S), probe)
+    eng.run(until=60 * S)
+    assert seen == [(2, 1)]
+    c1, c2 = commit_bios(dev)
+    assert (c1.payload, c2.payload) == (1, 2)
+    assert c2.submit_ns >= c1.complete_ns
+    l2 = [b for b in dev.bios if b.kind == "journal" and b.payload.tid == 2][0]
+    assert l2.submit_ns >= c1.complete_ns, "tid 2's commit starts only after tid 1 finished"
+
+
+def test_ordered_windows_are_unions_with_merged_flags():
+    eng, dev, j, submitted = env()
+    tun = Tunables()
+    ino = fake_inode(eng, tun)
+
+    def t():
+        h = yield from j.start()
+        j.file_inode(h, ino, 8192, 9000, JI_WAIT_DATA)
+        j.file_inode(h, ino, 100, 200, JI_WRITE_DATA | JI_WAIT_DATA)
+        j.file_inode(h, ino, 5000, 6000, JI_WAIT_DATA)
+        tx = h.tx
+        assert tx.inodes[12][1:] == [100, 9000, JI_WRITE_DATA | JI_WAIT_DATA]
+        assert tx.need_data_flush
+        j.stop(h)
+    eng.spawn("t", t())
+    eng.run(until=60 * S)
+    assert [(i, s, e) for _, i, s, e in submitted] == [(12, 100, 9000)]
+
+
+def test_wait_only_window_is_not_submitted():
+    eng, dev, j, submitted = env()
+    ino = fake_inode(eng, Tunables())
+
+    def t():
+        h = yield from j.start()
+        j.file_inode(h, ino, 0, 4095, JI_WAIT_DATA)
+        j.stop(h)
+    eng.spawn("t", t())
+    eng.run(until=60 * S)
+    assert submitted == [] and j.commit_sequence == 1
+
+
+def test_commit_waits_for_ordered_writeback_in_window():
+    eng, dev, j, _ = env()
+    tun = Tunables()
+    ino = fake_inode(eng, tun)
+    f = ino.mapping.create(0)
+    ino.mapping.start_writeback(f)
+
+    def t():
+        h = yield from j.start()
+        j.file_inode(h, ino, 0, 4095, JI_WRITE_DATA | JI_WAIT_DATA)
+        j.stop(h)
+    eng.spawn("t", t())
+    eng.call_at(9 * S, lambda _: ino.mapping.end_writeback(f))
+    eng.run(until=60 * S)
+    (c,) = commit_bios(dev)
+    assert c.submit_ns >= 9 * S
+
+
+def test_log_start_commit_and_complete_transaction():
+    eng, dev, j, _ = env()
+    out = []
+
+    def t():
+        h = yield from j.start()
+        tid = h.tx.tid
+        j.stop(h)
+        yield 1000
+        yield from j.complete_transaction(tid)
+        out.append((eng.now, j.commit_sequence))
+        yield from j.complete_transaction(tid)  # already committed: returns at once
+        out.append((eng.now, j.commit_sequence))
+    eng.spawn("t", t())
+    eng.run(until=60 * S)
+    assert out[0][1] == 1 and out[0][0] < 10_000_000, "forced commit, not the 5 s timer"
+    assert out[1] == out[0]
+
+
+def test_full_transaction_forces_commit():
+    eng, dev, j, _ = env(max_txn_buffers=4)
+    log = []
+
+    def t():
+        for _ in range(3):
+            h = yield from j.start(credits=2)
+            log.append((eng.now, h.tx.tid))
+            j.stop(h)
+    eng.spawn("t", t())
+    eng.run(until=60 * S)
+    assert [tid for _, tid in log] == [1, 1, 2]
+    assert log[2][0] < 1 * S
+
+
+# --- fsync / fdatasync tids through the whole model ---------------------------------------------
+
+def _sc(ops, files=(FileSpec("f", 8192),), tunables=None):
+    return Scenario("t", tunables=tunables or {}, files=files,
+                    threads=(ThreadSpec("t0", tuple(parse_op(o) for o in ops)),))
+
+
+def test_fdatasync_skips_commit_fsync_commits_for_metadata_only_change():
+    # nodelalloc overwrite inside the file: a handle marks the inode dirty (i_sync_tid moves),
+    # but neither size nor block map changes (i_datasync_tid stays)
+    r = simulate(_sc(["write f 0 100", "fdatasync f", "fsync f"], tunables={"delalloc": False}),
+                 "bh-ordered")
+    w, fds, fs = r.ops
+    assert fds.sync_tid == 0
+    assert fs.sync_tid >= 1
+    assert any(c[0] == fs.sync_tid and c[2] <= fs.end_ns for c in r.commits)
+    assert not any(c[2] <= fds.end_ns for c in r.commits)
+
+
+def test_fdatasync_commits_size_change():
+    r = simulate(_sc(["truncate f 20000", "fdatasync f"]), "bh-ordered")
+    tr, fds = r.ops
+    assert fds.sync_tid >= 1
+    assert tr.size_durable_ns is not None and tr.size_durable_ns <= fds.end_ns
+    # and it is fast: a forced commit, not the 5 s timer
+    assert fds.end_ns - fds.start_ns < 50_000_000
