@@ -23,7 +23,7 @@ def test_flush_guarantees_only_its_hb():
     assert g.dur[w.id] == NEVER
     assert tm.dur[w.id] == 2000
     assert _versions(g, 10, 5000) == [None, w.id]
-    assert _versions(tm, 5000 and 10, 5000) == [w.id]
+    assert _versions(tm, 10, 5000) == [w.id]
     assert _versions(tm, 10, 1999) == [None, w.id]   # flush not yet complete
 
 
@@ -57,7 +57,7 @@ def test_per_block_order_never_older_than_durable():
     c = B.write([10], 30, None, src=3)
     d = DiskModel(B.dev)
     assert _versions(d, 10, 5) == [None, a.id]
-    assert _versions(d, 15) if False else _versions(d, 10, 15) == [a.id]
+    assert _versions(d, 10, 15) == [a.id]
     assert _versions(d, 10, 25) == [a.id, b.id]
     assert _versions(d, 10, 35) == [a.id, b.id, c.id]
     e = B.write([10], 40, 50, src=4, fua=True)

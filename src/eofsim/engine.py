@@ -99,20 +99,28 @@ class Mutex:
 
 
 class Completion:
-    """A one-shot event (struct completion)."""
+    """A one-shot event (struct completion). A task that finds it already done learns what
+    the completer knew, as one woken by it does."""
 
-    __slots__ = ("done", "wq")
+    __slots__ = ("done", "wq", "hb")
 
     def __init__(self, engine, name, kind, owner=None):
         self.done = False
         self.wq = WaitQueue(engine, name, kind, owner)
+        self.hb = 0
 
     def wait(self):
         while not self.done:
             yield self.wq
+        cur = self.wq.engine.current
+        if cur is not None:
+            cur.hb |= self.hb
 
     def complete(self):
         self.done = True
+        cur = self.wq.engine.current
+        if cur is not None:
+            self.hb |= cur.hb
         self.wq.wake_all()
 
 

@@ -933,6 +933,7 @@ class Ext4:
         if needs_worker:
             for f in ioend.folios:
                 f.wb_owner = self.endio_worker
+            ioend.hb = self.engine.current.hb
             self.endio_queue.append(ioend)
             self.endio_kick.wake_all()
         else:
@@ -955,6 +956,7 @@ class Ext4:
             while not self.endio_queue:
                 yield self.endio_kick
             ioend = self.endio_queue.pop(0)
+            self.engine.current.hb |= ioend.hb
             inode = ioend.inode
             yield from self.policy.before_end_io(self, inode, ioend)
             handle = yield from self.journal.start(credits=4, reserved=not ioend.iomap)
@@ -974,7 +976,7 @@ class Ext4:
 
 class _IoEnd:
     __slots__ = ("inode", "bio", "folios", "lblks", "pblk_of", "unwritten", "iomap", "start",
-                 "end", "keys", "why")
+                 "end", "keys", "why", "hb")
 
     def __init__(self, inode, iomap, why):
         self.inode = inode
@@ -989,6 +991,8 @@ class _IoEnd:
         """Byte offset where the I/O ends, cut at the EOF sampled at submission."""
         self.keys = []
         self.why = why
+        self.hb = 0
+        """Knowledge handed from the completing interrupt to the end-I/O worker."""
 
 
 class _BioBuilder:

@@ -16,7 +16,7 @@ WB_SYNC_NONE, WB_SYNC_ALL = 0, 1
 
 class Folio:
     __slots__ = ("mapping", "index", "blocks", "dirty", "dirty_mask", "writeback",
-                 "uptodate", "locker", "lock_wq", "wb_wq", "wb_owner", "mkwrite", "wb_pending")
+                 "uptodate", "locker", "lock_wq", "wb_wq", "wb_owner", "mkwrite", "wb_pending", "wb_hb")
 
     def __init__(self, mapping, index, blocks):
         self.mapping = mapping
@@ -38,6 +38,8 @@ class Folio:
         """A shared mapping may store into the folio without faulting (PTE writable)."""
         self.wb_pending = 0
         """Bios still in flight for this folio (iomap_folio_state write_bytes_pending)."""
+        self.wb_hb = 0
+        """What the task that ended writeback knew: whoever later sees the flag clear learns it."""
 
     def __repr__(self):
         flags = "".join(c for c, v in (("L", self.locker), ("D", self.dirty), ("W", self.writeback)) if v)
@@ -101,12 +103,16 @@ class AddressSpace:
             folio.lock_wq.wake_one()
 
     def wait_writeback(self, folio):
-        """folio_wait_writeback."""
+        """folio_wait_writeback. Seeing the flag clear, with or without sleeping, is learning
+        that the I/O completed (happens-before)."""
         while folio.writeback:
             if folio.wb_wq is None:
                 folio.wb_wq = WaitQueue(self.engine, f"writeback {self.host.name}:{folio.index}",
                                         "folio_writeback", owner=lambda f=folio: (f.wb_owner,))
             yield folio.wb_wq
+        cur = self.engine.current
+        if cur is not None:
+            cur.hb |= folio.wb_hb
 
     # --- flag transitions ------------------------------------------------------------------
     def mark_dirty(self, folio, mask):
@@ -148,6 +154,9 @@ class AddressSpace:
         """folio_end_writeback: wakes folio_wait_writeback waiters."""
         folio.writeback = False
         folio.wb_owner = None
+        cur = self.engine.current
+        if cur is not None:
+            folio.wb_hb |= cur.hb
         self.nr_writeback -= 1
         if folio.wb_wq is not None:
             folio.wb_wq.wake_all()
@@ -206,7 +215,7 @@ def filemap_fdatawait_range(mapping, start, end):
     """filemap_fdatawait_range: wait for writeback of every folio in [start, end]."""
     for i in mapping.indices(start, end):
         f = mapping.folios.get(i)
-        if f is not None and f.writeback:
+        if f is not None:
             yield from mapping.wait_writeback(f)
 
 

@@ -124,6 +124,7 @@ class FileHistory:
         self.event_times = sorted(times)
         self._ctx = {}
         self._before = {}
+        self._sizes = {}
         # initial contents: [0, initial size) hold INITIAL
         s0 = hist[0][2]
         if s0 > 0:
@@ -152,7 +153,11 @@ class FileHistory:
         return out, partial
 
     def size_ok(self, R, t):
-        sizes, partial = self.allowed_sizes(t)
+        n = bisect_right(self.htimes, t)
+        got = self._sizes.get(n)
+        if got is None:
+            got = self._sizes[n] = self.allowed_sizes(t)
+        sizes, partial = got
         if R in sizes:
             return True
         return any(a < R < b and R % self.bs == 0 for a, b in partial)

@@ -57,7 +57,7 @@ class CheckReport:
     states_checked: int = 0
     """Block-version (exact) or whole-state (enumerate) evaluations actually performed."""
     raw_states: int = 0
-    """The same count without pruning: every written block of the device, every version."""
+    """(check(raw=True) only) The same count without pruning: every written block of the device, every version."""
     exhaustive: bool = True
     sampled_points: int = 0
     violations: list = field(default_factory=list)
@@ -164,7 +164,7 @@ def _fmt_t(ns):
 
 
 def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", files=None,
-          max_violations=10000) -> CheckReport:
+          max_violations=10000, raw=False) -> CheckReport:
     """Explore every crash of `result` (a sim.RunResult) and check every recovered state."""
     t0 = _time.perf_counter()
     ex = Explorer(result, timed=timed, torn=torn, files=files)
@@ -181,7 +181,8 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
     times = ex.crash_times()
     rep.crash_points = len(times)
     for t in times:
-        rep.raw_states += ex.disk.raw_state_count(t)
+        if raw:
+            rep.raw_states += ex.disk.raw_state_count(t)
         groups = {}
         for p in jr.prefixes(t):
             key = tuple(id(jr.raw_inode(p, n)) for n in files)
@@ -403,6 +404,14 @@ def describe_state(ex, w, v=None):
             b = ex.result.dev.bios[ex.disk.bio_of(pb, vi)]
             lines.append(f"{name} (pblk {pb}) holds {_bio_name(b)} submitted at "
                          f"{_fmt_t(b.submit_ns)}, {_durable_text(ex, b, t)}")
+        if vi == hi:
+            later = [b for b in ex.result.dev.bios if b.op == "write" and b.submit_ns > t
+                     and any(q == pb for q, _ in b.blocks)]
+            if vi == 0 and not later:
+                lines.append(f"  no write of it was ever submitted")
+            elif later:
+                lines.append(f"  next write of it, {_bio_name(later[0])}, submitted only at "
+                             f"{_fmt_t(later[0].submit_ns)}")
         for vj in range(vi + 1, hi + 1):
             b = ex.result.dev.bios[ex.disk.bio_of(pb, vj)]
             lines.append(f"  newer {_bio_name(b)} submitted at {_fmt_t(b.submit_ns)} not on disk: "

@@ -1,0 +1,47 @@
+"""Expected results of crash exploration on the simulator's runs (issue 3)."""
+
+import pytest
+
+from eofsim.crash import check, check_schedules
+from eofsim.scenario_file import builtin_names, load_scenario, load_text
+from eofsim.sim import simulate
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_bh_ordered_no_violation(name):
+    rep = check(simulate(load_scenario(name), "bh-ordered"))
+    assert rep.exhaustive
+    assert not rep.violations, (rep.violations[:3], rep.counterexample, rep.notes)
+
+
+def test_bh_writeback_nodelalloc_extend_over_hole_exposes_garbage():
+    rep = check(simulate(load_scenario("extend-over-hole"), "bh-writeback", {"delalloc": "false"}))
+    g = [v for v in rep.violations if v.kind == "garbage"]
+    assert g, rep.violations
+    # the exposed bytes are the newly allocated blocks of 'write f 16k 8k'
+    assert all(v.file == "f" and 16384 <= v.offset and v.offset + v.length <= 24576 for v in g)
+    assert rep.counterexample
+
+
+LITMUS = """
+files:
+  - name: f
+    size: 0
+ops:
+  - "write f 0 100"
+  - "fsync f"
+  - "write f 100 100"
+"""
+
+
+def test_two_appends_in_one_block_zeros_instead_of_data():
+    rep = check(simulate(load_text(LITMUS, "litmus"), "bh-ordered"))
+    assert not rep.violations
+    assert rep.zeros_instead_of_data > 0
+    assert any(o.size == 200 and o.zeros_instead_of_data for o in rep.outcomes)
+
+
+def test_schedules_run():
+    reps, failing = check_schedules(load_scenario("truncate-up"), "bh-ordered", {}, n=3)
+    assert len(reps) == 3
+    assert all(r.crash_points > 0 for _, r in reps)
