@@ -176,6 +176,7 @@ def test_no_deadlock_reported_for_plain_contention():
 def test_stall_reported_when_nobody_can_wake():
     eng = Engine()
     c = Completion(eng, "never", "completion")
+    idle = WaitQueue(eng, "idle", "idle", idle=True)
 
     def t():
         yield from c.wait()
@@ -183,14 +184,35 @@ def test_stall_reported_when_nobody_can_wake():
     def d():
         yield from c.wait()
 
+    def sleeper():
+        yield idle
+
     eng.spawn("app", t())
     eng.spawn("daemon", d(), kind="daemon")
+    eng.spawn("idler", sleeper(), kind="daemon")
     eng.run()
     st = eng.stalls()
     assert st is not None
-    assert [b[0] for b in st.blocked] == ["app"], "only application tasks count as stalled"
+    # application threads and daemons blocked on real work count; an idle daemon does not
+    assert [b[0] for b in st.blocked] == ["app", "daemon"]
     assert st.blocked[0][1] == "never"
     assert "nobody" in st.text()
+
+
+def test_no_stall_when_only_idle_daemons_remain():
+    eng = Engine()
+    idle = WaitQueue(eng, "idle", "idle", idle=True)
+
+    def sleeper():
+        yield idle
+
+    def app():
+        yield 10
+
+    eng.spawn("idler", sleeper(), kind="daemon")
+    eng.spawn("app", app())
+    eng.run()
+    assert eng.stalls() is None
 
 
 def test_hb_propagates_through_wake_and_spawn():

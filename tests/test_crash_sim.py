@@ -45,3 +45,21 @@ def test_schedules_run():
     reps, failing = check_schedules(load_scenario("truncate-up"), "bh-ordered", {}, n=3)
     assert len(reps) == 3
     assert all(r.crash_points > 0 for _, r in reps)
+
+
+def test_zero_in_memory_policy_caught_with_minimal_counterexample():
+    from eofsim.crash.minimize import minimize
+    sc = load_scenario("sentinel-truncate-up")
+    rep = check(simulate(sc, "zero-in-memory"))
+    assert "garbage" in rep.kinds() and rep.counterexample
+    m = minimize(sc, "zero-in-memory", "garbage")
+    assert m is not None and len(m.ops) <= len(list(sc.all_ops()))
+    assert "commit of tid" in m.timeline and "i_disksize=" in m.timeline
+
+
+def test_unwaited_zeroing_caught_by_default_not_timed():
+    """iomap-v4-nowait submits the zeroed EOF block but never waits for it before the size
+    commits: caught by default although the write finished long before the commit."""
+    res = simulate(load_scenario("sentinel-truncate-up"), "iomap-v4-nowait")
+    assert "garbage" in check(res).kinds()
+    assert not check(res, timed=True).violations

@@ -259,11 +259,20 @@ class Engine:
             if not any(set(names) == {c[0] for c in d.cycle} for d in self.deadlocks):
                 self.deadlocks.append(Deadlock(self.now, list(path)))
 
+    def owner_changed(self, wq):
+        """Who can end `wq` changed (e.g. a folio's writeback passed to the end-I/O worker):
+        look for cycles through its waiters again."""
+        for t in list(wq.waiters):
+            self._check_cycle(t)
+
     def stalls(self) -> Stall | None:
-        """Application tasks still blocked: nothing is left that would wake them."""
+        """Tasks still blocked when the run ends: application threads, and daemons blocked
+        on anything but their idle queue. Nothing is left that would wake them."""
         blocked = []
         for t in self.tasks:
-            if t.kind == "app" and not t.done and t.blocked_on is not None:
+            if t.done or t.blocked_on is None:
+                continue
+            if t.kind == "app" or (t.kind == "daemon" and not t.blocked_on.idle):
                 wq = t.blocked_on
                 blocked.append((t.name, wq.name, wq.kind, ",".join(o.name for o in wq.owners())))
         return Stall(self.now, blocked) if blocked else None

@@ -88,7 +88,12 @@ class Ext4:
         self.journal = Journal(engine, dev, tun, self._submit_inode_data, self.event)
         self.endio_queue = []
         self.endio_kick = WaitQueue(engine, "end-I/O worker idle", "endio_idle", idle=True)
-        self.endio_worker = engine.spawn("ext4-endio", self._endio_worker(), kind="daemon")
+        self.endio_workers = [engine.spawn("ext4-endio" if tun.endio_workers == 1 else f"ext4-endio/{i}",
+                                           self._endio_worker(), kind="daemon")
+                              for i in range(tun.endio_workers)]
+        # Whoever will end a queued folio's writeback, for the wait-for graph: with several
+        # workers any of them may, so no single owner is named (stalls still show at the end).
+        self.endio_worker = self.endio_workers[0] if tun.endio_workers == 1 else None
         self.rng = engine.rng
         self.inflight = {}
         self.writeback_calls = {}
@@ -933,6 +938,8 @@ class Ext4:
         if needs_worker:
             for f in ioend.folios:
                 f.wb_owner = self.endio_worker
+                if f.wb_owner is not None and f.wb_wq is not None and f.wb_wq.waiters:
+                    self.engine.owner_changed(f.wb_wq)
             ioend.hb = self.engine.current.hb
             self.endio_queue.append(ioend)
             self.endio_kick.wake_all()

@@ -48,6 +48,9 @@ class Tunables:
     """Folios written per inode per kupdate pass (MAX_WRITEBACK_PAGES)."""
     ioend_batch_folios: int = 4096
     """IOEND_BATCH_SIZE: folios per iomap ioend."""
+    endio_workers: int = 1
+    """End-I/O worker threads. 1 models a max_active=1 workqueue (ext4-rsv-conversion);
+    an assumption for the iomap series, whose completion workqueue the sources do not name."""
     writeback_order: str = "index"
     """Writeback walk order: index (the kernel), reverse, random (a what-if knob)."""
     dax: bool = False
@@ -71,7 +74,7 @@ class Tunables:
             v = getattr(self, f.name)
             if isinstance(v, int) and not isinstance(v, bool) and v < 0:
                 raise InputError(f"{f.name} must not be negative")
-        for name in ("commit_interval_ns", "dirty_writeback_ns", "max_txn_buffers",
+        for name in ("commit_interval_ns", "dirty_writeback_ns", "max_txn_buffers", "endio_workers",
                      "writeback_chunk_folios", "ioend_batch_folios"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be positive")

@@ -126,6 +126,8 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
         if live[0]:
             res.stall = eng.stalls()
         eng.run(until=eng.now + tun.horizon_ns)
+        if res.stall is None:
+            res.stall = eng.stalls()
     finally:
         if was_enabled:
             gc.enable()

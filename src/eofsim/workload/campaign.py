@@ -1,0 +1,707 @@
+"""Campaigns: many random workloads under many policies, crash-checked, results in SQLite.
+
+One task is one (policy, seed): `generate(seed, ops, threads=...)`, `simulate` under the
+policy, `crash.explore.check`, and for every violation kind found a shrunk reproducer
+(delta debugging over the operation list: the smallest op list, 1-minimal unless the
+shrink budget ran out, that still shows that kind), exported as a scenario file and as an
+fsx `.fsxops` log. Tasks are pure functions of (policy, seed, params): same seeds and
+parameters, same rows (only the timing columns differ).
+
+Executors: a local process pool (default) or a Dask distributed cluster (`--dask ADDRESS`).
+Either way the parent process is the only writer of the database: it commits each result
+(with its reproducers) in one transaction as soon as it arrives, in WAL mode. So killing the
+campaign at any moment, even with SIGKILL, loses at most the results still in flight, and
+a restart skips every (policy, seed) already stored. synchronous=NORMAL: a committed row
+survives the death of the process; a power cut may lose the last commits, which a restart
+recomputes (identically).
+
+The database: `PRAGMA application_id` marks it as an eofsim campaign, `user_version` is the
+schema version, table `meta` holds the campaign parameters that change results (ops,
+threads, samples, max_size, files); a restart with other parameters is refused.
+"""
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+
+APPLICATION_ID = 0x454F4643  # 'EOFC'
+SCHEMA_VERSION = 1
+SHRINK_BUDGET = 400
+"""Most simulate+check runs a shrink spends per violation kind."""
+MAX_STORED_VIOLATIONS = 200
+"""Violations kept per result row (the count is always exact)."""
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE results (
+    policy TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    n_ops INTEGER NOT NULL,
+    crash_points INTEGER NOT NULL,
+    crash_states INTEGER NOT NULL,
+    states_checked INTEGER NOT NULL,
+    exhaustive INTEGER NOT NULL,
+    zeros_instead_of_data INTEGER NOT NULL,
+    n_violations INTEGER NOT NULL,
+    kinds TEXT NOT NULL,
+    kind_counts TEXT NOT NULL,
+    violations TEXT NOT NULL,
+    counterexample TEXT,
+    deadlocks INTEGER NOT NULL,
+    stall TEXT,
+    error TEXT,
+    notes TEXT NOT NULL,
+    elapsed_s REAL NOT NULL,
+    worker TEXT NOT NULL,
+    PRIMARY KEY (policy, seed)
+);
+CREATE TABLE reproducers (
+    policy TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    ops_before INTEGER NOT NULL,
+    ops_after INTEGER NOT NULL,
+    minimal INTEGER NOT NULL,
+    tests INTEGER NOT NULL,
+    violation TEXT NOT NULL,
+    scenario_yaml TEXT NOT NULL,
+    fsxops TEXT,
+    fsxops_note TEXT,
+    PRIMARY KEY (policy, seed, kind)
+);
+"""
+RESULT_COLS = ("policy", "seed", "n_ops", "crash_points", "crash_states", "states_checked",
+               "exhaustive", "zeros_instead_of_data", "n_violations", "kinds", "kind_counts",
+               "violations", "counterexample", "deadlocks", "stall", "error", "notes",
+               "elapsed_s", "worker")
+TIMING_COLS = ("elapsed_s", "worker")
+"""Columns that legitimately differ between two runs of the same campaign."""
+REPRO_COLS = ("policy", "seed", "kind", "ops_before", "ops_after", "minimal", "tests",
+              "violation", "scenario_yaml", "fsxops", "fsxops_note")
+PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files")
+
+
+# ---------------------------------------------------------------- arguments
+
+def parse_seeds(text: str) -> range:
+    """'A..B' (inclusive) or 'N' -> range."""
+    t = (text or "").strip()
+    a, sep, b = t.partition("..")
+    try:
+        lo = int(a, 10)
+        hi = int(b, 10) if sep else lo
+    except ValueError:
+        raise InputError(f"--seeds {text!r}: expected A..B (inclusive, e.g. 0..99) or one "
+                         "seed N") from None
+    if lo < 0 or hi < lo:
+        raise InputError(f"--seeds {text!r}: need 0 <= A <= B")
+    if hi - lo >= 10_000_000:
+        raise InputError(f"--seeds {text!r}: at most 10,000,000 seeds per run")
+    return range(lo, hi + 1)
+
+
+def parse_policies(text: str) -> list[str]:
+    from ..policies import get_policy
+    names = []
+    for p in (text or "").split(","):
+        p = p.strip()
+        if p and p not in names:
+            get_policy(p)  # InputError naming the known ones
+            names.append(p)
+    if not names:
+        raise InputError("--policies: give at least one policy (see `eofsim policies`)")
+    return names
+
+
+@dataclass(frozen=True)
+class Params:
+    """What a result depends on besides (policy, seed)."""
+    ops: int = 40
+    threads: int = 1
+    samples: int = 20000
+    max_size: int = 256 * 1024
+    files: int = 1
+
+    def as_dict(self):
+        return {k: getattr(self, k) for k in PARAM_KEYS}
+
+    def file_names(self):
+        return ("f",) if self.files == 1 else tuple(f"f{i}" for i in range(self.files))
+
+
+# ---------------------------------------------------------------- one task
+
+def _scenario_of(sc, items):
+    """`sc` keeping only `items` ((thread index, op index)); threads left empty are dropped."""
+    from ..scenario import Scenario, ThreadSpec
+    keep = set(items)
+    threads = []
+    for ti, th in enumerate(sc.threads):
+        ops = tuple(op for oi, op in enumerate(th.ops) if (ti, oi) in keep)
+        if ops:
+            threads.append(ThreadSpec(th.name, ops))
+    return Scenario(name=sc.name, description=sc.description, tunables=sc.tunables,
+                    files=sc.files, threads=tuple(threads), where=sc.where)
+
+
+def ddmin(items, fails, budget):
+    """Zeller's delta debugging: a 1-minimal sublist of `items` for which `fails` holds
+    (`fails(items)` must hold). Returns (items, minimal, tests); `minimal` is False when the
+    budget of `fails` calls ran out first."""
+    tests = 0
+    n = 2
+    while len(items) >= 2:
+        k = -(-len(items) // n)
+        chunks = [items[i:i + k] for i in range(0, len(items), k)]
+        cands = [(c, 2) for c in chunks]
+        if len(chunks) > 2:
+            cands += [([x for j, c in enumerate(chunks) if j != i for x in c], max(n - 1, 2))
+                      for i in range(len(chunks))]
+        reduced = False
+        for cand, next_n in cands:
+            if tests >= budget:
+                return items, False, tests
+            tests += 1
+            if fails(cand):
+                items, n, reduced = cand, next_n, True
+                break
+        if not reduced:
+            if n >= len(items):
+                break
+            n = min(len(items), 2 * n)
+    if len(items) == 1 and tests < budget:
+        tests += 1
+        if fails([]):
+            return [], True, tests
+    return items, True, tests
+
+
+def shrink(sc, policy, kind, samples, t_max, budget=SHRINK_BUDGET):
+    """Shrink scenario `sc` to a smallest op list that still shows a `kind` violation under
+    `policy`. Ops that start after `t_max` (the earliest crash time of such a violation)
+    cannot change the disk before it, so they go first (kept if that loses the violation)."""
+    from ..crash.explore import check
+    from ..sim import simulate
+    cache = {}
+
+    def run(items):
+        key = tuple(items)
+        if key not in cache:
+            try:
+                res = simulate(_scenario_of(sc, items), policy)
+                rep = check(res, samples=samples)
+                hit = next((v for v in rep.violations if v.kind == kind), None)
+            except InputError:
+                hit = None
+            cache[key] = hit
+        return cache[key]
+
+    all_items = [(ti, oi) for ti, oi, _ in sc.all_ops()]
+    items = all_items
+    tests = 0
+    if t_max is not None:
+        res = simulate(sc, policy)
+        rec = {}
+        i = 0
+        for ti, th in enumerate(sc.threads):
+            for oi in range(len(th.ops)):
+                rec[(ti, oi)] = res.ops[i]
+                i += 1
+        early = [it for it in all_items if rec[it].start_ns <= t_max]
+        if len(early) < len(all_items):
+            tests += 1
+            if run(early) is not None:
+                items = early
+    items, minimal, n = ddmin(items, lambda c: run(c) is not None, max(budget - tests, 0))
+    hit = run(items)
+    if hit is None:  # cannot happen unless the model is not deterministic; keep the whole
+        items, minimal, hit = all_items, False, run(all_items)
+    return _scenario_of(sc, items), len(items), minimal, tests + n, hit
+
+
+def _fsxops_text(sc, policy):
+    """The shrunk scenario as an fsx op log, ops in the order the run started them."""
+    from ..sim import simulate
+    from .fsxops import dump_fsxops
+    res = simulate(sc, policy)
+    ops = [r.op for r in sorted(res.ops, key=lambda r: (r.start_ns, r.index))]
+    note = None
+    if len(sc.threads) > 1:
+        note = (f"{len(sc.threads)} threads serialised in start order: fsx runs one "
+                "operation at a time")
+    try:
+        return dump_fsxops(ops, lossy=True), note
+    except InputError as e:
+        return None, f"not expressible as an fsx log: {e}"
+
+
+def run_task(policy: str, seed: int, params: dict) -> dict:
+    """One (policy, seed): a dict with every results column and 'reproducers'. Pure in its
+    arguments except for the timing columns."""
+    from ..crash.explore import check
+    from ..scenario_file import dump_text
+    from ..sim import simulate
+    from .generate import generate
+    p = Params(**params)
+    t0 = time.perf_counter()
+    row = {"policy": policy, "seed": seed, "n_ops": p.ops, "crash_points": 0, "crash_states": 0,
+           "states_checked": 0, "exhaustive": 1, "zeros_instead_of_data": 0,
+           "n_violations": 0, "kinds": "", "kind_counts": "{}", "violations": "[]",
+           "counterexample": None, "deadlocks": 0, "stall": None, "error": None,
+           "notes": "[]", "reproducers": []}
+    try:
+        sc = generate(seed, p.ops, files=p.file_names(), threads=p.threads, max_size=p.max_size)
+        res = simulate(sc, policy)
+        rep = check(res, samples=p.samples)
+        kinds = {}
+        first_t = {}
+        for v in rep.violations:
+            kinds[v.kind] = kinds.get(v.kind, 0) + 1
+            first_t[v.kind] = min(first_t.get(v.kind, v.crash_time_ns), v.crash_time_ns)
+        ce = rep.counterexample
+        row.update(
+            crash_points=rep.crash_points, crash_states=rep.crash_states,
+            states_checked=rep.states_checked, exhaustive=int(rep.exhaustive),
+            zeros_instead_of_data=rep.zeros_instead_of_data,
+            n_violations=len(rep.violations), kinds=",".join(sorted(kinds)),
+            kind_counts=json.dumps(dict(sorted(kinds.items()))),
+            violations=json.dumps([v.as_dict() for v in rep.violations[:MAX_STORED_VIOLATIONS]],
+                                  sort_keys=True),
+            counterexample=None if ce is None else (
+                ce if isinstance(ce, str) else json.dumps(
+                    ce if isinstance(ce, dict) else ce.as_dict(), sort_keys=True)),
+            deadlocks=len(res.deadlocks), stall=res.stall.text() if res.stall else None,
+            notes=json.dumps(list(rep.notes)))
+        shrunk = []  # (scenario, kinds it shows) already made: reuse when it fits
+        for kind in sorted(kinds):
+            reuse = next((s for s in shrunk if kind in s[1]), None)
+            if reuse is not None:
+                small, n_after, minimal, tests, hit = reuse[0]
+            else:
+                small, n_after, minimal, tests, hit = shrink(sc, policy, kind, p.samples,
+                                                            first_t[kind])
+                srep = check(simulate(small, policy), samples=p.samples)
+                shrunk.append(((small, n_after, minimal, tests, hit), srep.kinds()))
+            fsx, note = _fsxops_text(small, policy)
+            row["reproducers"].append({
+                "policy": policy, "seed": seed, "kind": kind,
+                "ops_before": sum(len(t.ops) for t in sc.threads), "ops_after": n_after,
+                "minimal": int(minimal), "tests": tests,
+                "violation": json.dumps(hit.as_dict(), sort_keys=True),
+                "scenario_yaml": dump_text(small), "fsxops": fsx, "fsxops_note": note})
+    except InputError as e:
+        row["error"] = str(e)
+    row["elapsed_s"] = time.perf_counter() - t0
+    row["worker"] = f"{os.uname().nodename}:{os.getpid()}"
+    return row
+
+
+def warm() -> int:
+    """Import everything a task needs (a worker's first task should not pay for it)."""
+    from ..crash import explore  # noqa: F401
+    from ..sim import simulate  # noqa: F401
+    from . import generate  # noqa: F401
+    return os.getpid()
+
+
+# ---------------------------------------------------------------- the database
+
+def _db_error(path, e):
+    return InputError(f"{path}: not a usable eofsim campaign database ({e})")
+
+
+def open_db(path, params: Params | None = None, create: bool = True):
+    """Open (and with `create`, initialise) a campaign database. `params` given: the stored
+    campaign parameters must be equal (or are recorded, for a new database)."""
+    path = str(path)
+    if not create and not os.path.exists(path):
+        raise InputError(f"{path}: no such campaign database")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a campaign database")
+    try:
+        if create:
+            con = sqlite3.connect(path, timeout=30, isolation_level=None)
+        else:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
+                                  isolation_level=None)
+        app = con.execute("PRAGMA application_id").fetchone()[0]
+        ver = con.execute("PRAGMA user_version").fetchone()[0]
+        tables = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+    except sqlite3.DatabaseError as e:
+        raise _db_error(path, e) from None
+    if app != APPLICATION_ID:
+        if app != 0 or tables or ver != 0 or not create:
+            con.close()
+            what = (f"application_id 0x{app:08x}" if app else
+                    f"tables {', '.join(tables)}" if tables else "an empty database")
+            raise InputError(f"{path}: not an eofsim campaign database ({what}); "
+                             "give another --db")
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("BEGIN IMMEDIATE")
+            for stmt in SCHEMA.strip().split(";\n"):
+                if stmt.strip():
+                    con.execute(stmt)
+            con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            con.execute("INSERT INTO meta VALUES ('schema', 'eofsim-campaign')")
+            if params is not None:
+                con.execute("INSERT INTO meta VALUES ('params', ?)",
+                            (json.dumps(params.as_dict(), sort_keys=True),))
+            con.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            raise _db_error(path, e) from None
+    elif ver != SCHEMA_VERSION:
+        con.close()
+        raise InputError(f"{path}: campaign database schema version {ver}, this eofsim reads "
+                         f"version {SCHEMA_VERSION}")
+    try:
+        if create:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+        stored = dict(con.execute("SELECT key, value FROM meta"))
+    except sqlite3.DatabaseError as e:
+        raise _db_error(path, e) from None
+    if params is not None:
+        want = params.as_dict()
+        if "params" not in stored:
+            con.execute("INSERT INTO meta VALUES ('params', ?)",
+                        (json.dumps(want, sort_keys=True),))
+        else:
+            have = json.loads(stored["params"])
+            diff = [k for k in PARAM_KEYS if have.get(k) != want[k]]
+            if diff:
+                con.close()
+                raise InputError(
+                    f"{path} holds a campaign run with "
+                    + ", ".join(f"{k}={have.get(k)}" for k in diff)
+                    + "; this run asks " + ", ".join(f"{k}={want[k]}" for k in diff)
+                    + ": rerun with the same parameters to resume it, or give another --db")
+    return con
+
+
+def stored_params(con) -> dict | None:
+    row = con.execute("SELECT value FROM meta WHERE key='params'").fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def done_keys(con) -> set:
+    return {(p, s) for p, s in con.execute("SELECT policy, seed FROM results")}
+
+
+def store(con, row: dict):
+    """One result and its reproducers, in one transaction."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.execute(f"INSERT INTO results ({', '.join(RESULT_COLS)}) VALUES "
+                    f"({', '.join('?' * len(RESULT_COLS))})", [row[c] for c in RESULT_COLS])
+        for r in row.get("reproducers", ()):
+            con.execute(f"INSERT INTO reproducers ({', '.join(REPRO_COLS)}) VALUES "
+                        f"({', '.join('?' * len(REPRO_COLS))})", [r[c] for c in REPRO_COLS])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def rows(con, timing=False):
+    """Every result and reproducer in key order (without timing columns unless asked):
+    what two runs of the same campaign must agree on."""
+    cols = [c for c in RESULT_COLS if timing or c not in TIMING_COLS]
+    res = [tuple(r) for r in con.execute(
+        f"SELECT {', '.join(cols)} FROM results ORDER BY policy, seed")]
+    rep = [tuple(r) for r in con.execute(
+        f"SELECT {', '.join(REPRO_COLS)} FROM reproducers ORDER BY policy, seed, kind")]
+    return res, rep
+
+
+def write_reproducers(row, out_dir):
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for r in row.get("reproducers", ()):
+        stem = out / f"{r['policy']}-{r['seed']}-{r['kind']}"
+        stem.with_suffix(".yaml").write_text(r["scenario_yaml"])
+        if r["fsxops"]:
+            stem.with_suffix(".fsxops").write_text(r["fsxops"])
+
+
+# ---------------------------------------------------------------- executors
+
+class PoolRunner:
+    """A local process pool (forkserver: workers start from a clean, preloaded process)."""
+
+    def __init__(self, workers=2):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["eofsim.workload.campaign", "eofsim.sim",
+                                    "eofsim.crash.explore"])
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self.window = 4 * workers
+
+    def warm(self):
+        list(self.pool.map(warm, range(self.workers)))
+
+    def run(self, tasks, params):
+        """Yield rows as they finish, at most `window` tasks in flight."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+        it = iter(tasks)
+        pending = set()
+        try:
+            while True:
+                while len(pending) < self.window:
+                    t = next(it, None)
+                    if t is None:
+                        break
+                    pending.add(self.pool.submit(run_task, t[0], t[1], params))
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=id):
+                    yield f.result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskRunner:
+    """The same tasks on a Dask distributed cluster (workers need eofsim installed)."""
+
+    def __init__(self, address, timeout=5.0, client=None):
+        self.address = address
+        self.own = client is None
+        if client is None:
+            client = connect_dask(address, timeout)
+        self.client = client
+        n = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+        self.workers = max(n, 1)
+        self.window = 4 * self.workers
+
+    def warm(self):
+        self.client.run(warm)
+
+    def run(self, tasks, params):
+        from distributed import as_completed
+        it = iter(tasks)
+        futs = []
+        for t in it:
+            futs.append(self.client.submit(run_task, t[0], t[1], params, pure=False))
+            if len(futs) >= self.window:
+                break
+        ac = as_completed(futs)
+        try:
+            for f in ac:
+                try:
+                    row = f.result()
+                except Exception as e:
+                    raise InputError(f"the Dask cluster at {self.address} failed a task "
+                                     f"({type(e).__name__}: {e}); finished results are "
+                                     "stored, rerun to resume") from None
+                f.release()
+                yield row
+                t = next(it, None)
+                if t is not None:
+                    ac.add(self.client.submit(run_task, t[0], t[1], params, pure=False))
+        finally:
+            for f in list(ac.futures):
+                f.cancel()
+
+    def close(self):
+        if self.own:
+            self.client.close()
+
+
+def connect_dask(address, timeout=5.0):
+    import logging
+    try:
+        from distributed import Client
+    except ImportError as e:
+        raise InputError(f"--dask needs dask[distributed] installed ({e})") from None
+    quiet = [logging.getLogger(n) for n in ("distributed", "distributed.client",
+                                            "distributed.comm", "tornado", "asyncio")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except Exception as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputError(f"--dask {address}: no Dask scheduler answered within "
+                         f"{timeout:g} s ({msg})") from None
+    finally:
+        for lg, lv in zip(quiet, levels):
+            lg.setLevel(lv)
+
+
+# ---------------------------------------------------------------- the campaign
+
+@dataclass
+class Outcome:
+    total: int = 0
+    skipped: int = 0
+    new: int = 0
+    with_violations: int = 0
+    errors: int = 0
+    crash_states: int = 0
+    states_checked: int = 0
+    elapsed_s: float = 0.0
+
+
+def run_campaign(db, policies, seeds, params: Params, runner=None, workers=2,
+                 dask=None, dask_timeout=5.0, repro_dir=None, progress=None) -> Outcome:
+    """Run every (policy, seed) not yet in `db`. `progress(row)` is called after each
+    stored result; `runner` (PoolRunner/DaskRunner) is used as given and not closed."""
+    con = open_db(db, params)
+    out = Outcome()
+    try:
+        done = done_keys(con)
+        tasks = [(p, s) for s in seeds for p in policies if (p, s) not in done]
+        out.total = len(seeds) * len(policies)
+        out.skipped = out.total - len(tasks)
+        if not tasks:
+            return out
+        own = runner is None
+        if own:
+            runner = DaskRunner(dask, dask_timeout) if dask else PoolRunner(workers)
+        t0 = time.perf_counter()
+        try:
+            for row in runner.run(tasks, params.as_dict()):
+                store(con, row)
+                out.new += 1
+                out.with_violations += bool(row["n_violations"])
+                out.errors += bool(row["error"])
+                out.crash_states += row["crash_states"]
+                out.states_checked += row["states_checked"]
+                if repro_dir:
+                    write_reproducers(row, repro_dir)
+                if progress:
+                    progress(row)
+        finally:
+            out.elapsed_s = time.perf_counter() - t0
+            if own:
+                runner.close()
+        return out
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------- the report
+
+def _ranges(seeds):
+    """[1,2,3,7,9,10] -> '1..3,7,9..10'"""
+    out = []
+    seeds = sorted(seeds)
+    i = 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        out.append(str(seeds[i]) if i == j else f"{seeds[i]}..{seeds[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def _kind_order(k):
+    from ..crash.checkers import KINDS
+    return (KINDS.index(k) if k in KINDS else len(KINDS), k)
+
+
+def summary(con) -> dict:
+    """By policy and violation kind; deterministic (no timings)."""
+    try:
+        params = stored_params(con)
+        res = list(con.execute(
+            "SELECT policy, seed, crash_points, crash_states, states_checked, exhaustive, "
+            "zeros_instead_of_data, n_violations, kind_counts, deadlocks, stall, error "
+            "FROM results ORDER BY policy, seed"))
+        rep = list(con.execute(
+            "SELECT policy, seed, kind, ops_before, ops_after, minimal FROM reproducers "
+            "ORDER BY policy, seed, kind"))
+    except sqlite3.DatabaseError as e:
+        raise InputError(f"campaign database unreadable ({e})") from None
+    pols = {}
+    for (pol, seed, cp, cs, sc, exh, zid, nv, kc, dl, stall, err) in res:
+        d = pols.setdefault(pol, {
+            "workloads": 0, "workloads_with_violations": 0, "violations": 0,
+            "zeros_instead_of_data": 0, "crash_points": 0, "crash_states": 0,
+            "states_checked": 0, "not_exhaustive": 0, "deadlocks": 0, "stalls": 0,
+            "errors": 0, "seeds_with_violations": [], "kinds": {}})
+        d["workloads"] += 1
+        d["violations"] += nv
+        d["zeros_instead_of_data"] += zid
+        d["crash_points"] += cp
+        d["crash_states"] += cs
+        d["states_checked"] += sc
+        d["not_exhaustive"] += 0 if exh else 1
+        d["deadlocks"] += bool(dl)
+        d["stalls"] += stall is not None
+        d["errors"] += err is not None
+        if nv:
+            d["workloads_with_violations"] += 1
+            d["seeds_with_violations"].append(seed)
+        try:
+            counts = json.loads(kc)
+        except (TypeError, ValueError):
+            raise InputError(f"campaign database: result ({pol}, {seed}) has a corrupt "
+                             f"kind_counts {kc!r}") from None
+        for k, n in counts.items():
+            kd = d["kinds"].setdefault(k, {"workloads": 0, "violations": 0, "seeds": [],
+                                           "reproducers": 0, "smallest_reproducer_ops": None})
+            kd["workloads"] += 1
+            kd["violations"] += n
+            kd["seeds"].append(seed)
+    for (pol, seed, kind, before, after, minimal) in rep:
+        kd = pols.get(pol, {}).get("kinds", {}).get(kind)
+        if kd is None:
+            continue
+        kd["reproducers"] += 1
+        s = kd["smallest_reproducer_ops"]
+        kd["smallest_reproducer_ops"] = after if s is None else min(s, after)
+    for d in pols.values():
+        d["seeds_with_violations"] = _ranges(d["seeds_with_violations"])
+        d["kinds"] = {k: d["kinds"][k] for k in sorted(d["kinds"], key=_kind_order)}
+        for kd in d["kinds"].values():
+            kd["seeds"] = _ranges(kd["seeds"])
+    return {"params": params, "workloads": len(res),
+            "policies": {p: pols[p] for p in sorted(pols)}}
+
+
+def report_text(s: dict) -> str:
+    p = s["params"]
+    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS if k in p)
+                             if p else "no parameters recorded")
+             + f"; {s['workloads']} results"]
+    if not s["policies"]:
+        lines.append("no results yet")
+    for pol, d in s["policies"].items():
+        lines.append("")
+        lines.append(f"{pol}: {d['workloads']} workloads, {d['workloads_with_violations']} "
+                     f"with violations ({d['violations']} violations), zeros instead of data "
+                     f"in {d['zeros_instead_of_data']} states, {d['crash_states']} crash "
+                     f"states ({d['states_checked']} checked) at {d['crash_points']} crash "
+                     "points")
+        extra = [f"{d[k]} {k.replace('_', ' ')}" for k in ("not_exhaustive", "deadlocks",
+                                                              "stalls", "errors") if d[k]]
+        if extra:
+            lines.append("  also: " + ", ".join(extra))
+        if d["seeds_with_violations"]:
+            lines.append(f"  seeds with violations: {d['seeds_with_violations']}")
+        for k, kd in d["kinds"].items():
+            small = kd["smallest_reproducer_ops"]
+            lines.append(f"  {k:16} {kd['workloads']:6} workloads {kd['violations']:8} "
+                         f"violations  reproducers {kd['reproducers']}"
+                         + (f" (smallest {small} ops)" if small is not None else "")
+                         + f"  seeds {kd['seeds']}")
+        if not d["kinds"]:
+            lines.append("  no violation")
+    return "\n".join(lines)
