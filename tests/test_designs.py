@@ -1,0 +1,110 @@
+"""Issue 4's expectations for the thread's designs, under the default (guarantee) crash
+semantics. Each fails if the model, a policy or the crash checker is wrong."""
+
+import pytest
+
+from eofsim.crash.explore import check, check_schedules
+from eofsim.policies import POLICIES
+from eofsim.scenario_file import builtin_names, load_scenario
+from eofsim.sim import simulate
+
+S = 1_000_000_000
+SENTINELS = ("sentinel-truncate-up", "sentinel-fallocate", "sentinel-append")
+SAFE = ("bh-ordered", "iomap-v4", "iomap-deferred", "iomap-pending")
+
+
+def kinds(scenario, policy, **ov):
+    return check(simulate(load_scenario(scenario), policy, ov or None)).kinds()
+
+
+@pytest.mark.parametrize("policy", ["zero-in-memory", "iomap-v4-nowait"])
+@pytest.mark.parametrize("scenario", ["sentinel-truncate-up", "sentinel-fallocate"])
+def test_unsafe_designs_expose_the_sentinel(policy, scenario):
+    assert "garbage" in kinds(scenario, policy)
+
+
+def test_nowait_exposes_the_sentinel_on_append():
+    assert "garbage" in kinds("sentinel-append", "iomap-v4-nowait")
+
+
+def test_zero_in_memory_append_fails_under_some_schedule():
+    """On the iomap path an append's size moves only at I/O completion, so in the default
+    schedule (EOF block completes first) zero-in-memory happens to be safe; a schedule that
+    completes the appended block first exposes the sentinel."""
+    sc = load_scenario("sentinel-append")
+    assert kinds("sentinel-append", "zero-in-memory") == set()
+    _, failing = check_schedules(sc, "zero-in-memory", n=20)
+    assert failing is not None and "garbage" in failing[1].kinds()
+
+
+@pytest.mark.parametrize("policy", SAFE)
+@pytest.mark.parametrize("scenario", builtin_names())
+def test_safe_designs_have_no_violation(policy, scenario):
+    assert kinds(scenario, policy) == set()
+
+
+XFS_GAP = ("sync-file-range-past-eof", "endio-waits-zero")
+
+
+@pytest.mark.parametrize("scenario", [n for n in builtin_names() if n not in XFS_GAP])
+def test_xfs_rules_safe_except_extending_write_gap(scenario):
+    assert kinds(scenario, "xfs") == set()
+
+
+@pytest.mark.parametrize("scenario", XFS_GAP)
+def test_xfs_extending_write_gap_is_found(scenario):
+    """Model finding (not the issue's expectation): XFS's extending writes zero the old EOF
+    block in the page cache only (xfs_file_write_zero_eof) and xfs_end_ioend moves
+    i_disk_size to the end of whatever I/O completed. sync_file_range over only the data past
+    the old EOF block writes that I/O alone, so the size commits over a block whose zeroes
+    never reached disk - the gap Zhang Yi pointed out."""
+    assert kinds(scenario, "xfs") == {"garbage"}
+
+
+def _truncate_up_latency(policy, **ov):
+    res = simulate(load_scenario("truncate-up"), policy, ov or None)
+    rec = next(r for r in res.ops if r.op.kind == "truncate")
+    return rec.size_durable_ns - rec.start_ns
+
+
+def test_truncate_up_durable_within_one_commit_interval_under_v4():
+    lat = _truncate_up_latency("iomap-v4")
+    assert lat <= 5 * S + 50_000_000
+
+
+def test_truncate_up_durable_only_after_dirty_expiry_under_deferred():
+    lat = _truncate_up_latency("iomap-deferred")
+    assert 30 * S <= lat <= 45 * S
+    # It follows the expiry knob, not the commit interval.
+    assert _truncate_up_latency("iomap-deferred", dirty_expire_ns="10s") < 20 * S
+
+
+def test_fallocate_submits_and_waits_under_pending_but_not_deferred():
+    res = {p: simulate(load_scenario("append-fallocate"), p) for p in ("iomap-pending", "iomap-deferred")}
+    rec = {p: next(r for r in r_.ops if r.op.kind == "fallocate") for p, r_ in res.items()}
+    lat = {p: r.size_durable_ns - r.start_ns for p, r in rec.items()}
+    assert lat["iomap-pending"] <= 5 * S + 50_000_000
+    assert lat["iomap-deferred"] >= 30 * S
+
+
+def test_endio_waiting_for_zero_io_can_deadlock_a_single_worker():
+    """v4 18/23's end-I/O wait, with one end-I/O worker: when the appended block's completion
+    is processed before the zeroed block's, the worker waits for a folio whose writeback only
+    it can end. The engine names the cycle. Two workers break it."""
+    sc = load_scenario("endio-waits-zero")
+    found = [s for s in range(1, 25) if simulate(sc, "iomap-v4", perturb_seed=s).deadlocks]
+    assert found, "some schedule completes the appended block first"
+    res = simulate(sc, "iomap-v4", perturb_seed=found[0])
+    assert "ext4-endio" in res.deadlocks[0].text() and "writeback" in res.deadlocks[0].text()
+    assert res.stall is not None
+    for s in found[:3]:
+        two = simulate(sc, "iomap-v4", {"endio_workers": 2}, perturb_seed=s)
+        assert not two.deadlocks and two.stall is None
+    for p in ("iomap-deferred", "iomap-pending", "iomap-v4-nowait"):
+        assert not any(simulate(sc, p, perturb_seed=s).deadlocks for s in found[:5])
+
+
+def test_every_policy_is_registered_with_a_docstring_naming_its_source():
+    for name, cls in POLICIES.items():
+        mod = __import__(cls.__module__, fromlist=["x"])
+        assert mod.__doc__ and len(mod.__doc__) > 80, name
