@@ -33,8 +33,9 @@ class Bio:
     submit_ns: int = 0
     complete_ns: int | None = None
     racing: tuple = ()
-    """((pblk, runs), ...): newer contents stored into the folio while this write was in
-    flight; without stable pages the device may have taken any of them instead."""
+    """((pblk, runs, time_ns), ...): newer contents stored into the folio while this write was
+    in flight; without stable pages (folio_wait_stable does not wait) the device may have
+    taken any of them instead."""
     hb: int = 0
     """Writes the issuer knew to be complete when it submitted (happens-before)."""
     end_io: object = field(default=None, repr=False)

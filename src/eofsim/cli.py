@@ -234,10 +234,12 @@ def _mount_opts(text, policy):
 
 
 def model_outcomes(scenario, policy, delalloc):
-    """The model's outcome classes for a scenario: every crash state's Outcome."""
+    """The model's outcome classes for a scenario: every crash state's Outcome. Timed
+    semantics, as the kernel side uses: a real device log is one concrete schedule, in which
+    a write the device completed before a flush was issued is covered by it."""
     from .crash.explore import check as crash_check
     from .sim import simulate
-    return crash_check(simulate(scenario, policy, {"delalloc": delalloc})).outcomes
+    return crash_check(simulate(scenario, policy, {"delalloc": delalloc}), timed=True).outcomes
 
 
 @main.command("kernel-check")
@@ -273,6 +275,188 @@ def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
 def demo(out):
     """The main job on built-in defaults: `compare` over every built-in scenario and policy."""
     _compare(None, None, "1,8,64", (), out, 20000, False)
+
+
+
+# ---------------------------------------------------------------- fsx op logs and campaigns
+
+def _read_oplog(path):
+    """The op log's text; bytes that are not UTF-8 are bad input naming file:line."""
+    from pathlib import Path
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read op log: {e.strerror or e}", str(path)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise InputError(f"not a text op log: byte 0x{data[e.start]:02x} is not UTF-8 "
+                         "(corrupt or binary file?)", f"{path}:{line}") from None
+
+
+def _report_text(rep, name, policy, samples):
+    """`check`'s text output for a CheckReport."""
+    click.echo(f"{name} under {policy} (guarantee semantics): {rep.crash_points} crash points, "
+               f"{rep.crash_states} crash states"
+               + ("" if rep.exhaustive else f" (NOT exhaustive: seeded sample of {samples})"))
+    click.echo(f"zeros instead of data (allowed without fsync): {rep.zeros_instead_of_data} states")
+    for v in rep.violations:
+        click.echo(f"VIOLATION {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) "
+                   f"at crash time {fmt_time(v.crash_time_ns)}" + (f": {v.detail}" if v.detail else ""))
+    if rep.counterexample:
+        click.echo("counterexample:")
+        ce = rep.counterexample
+        click.echo(ce if isinstance(ce, str) else json.dumps(ce, indent=1))
+    for n in rep.notes:
+        click.echo(f"note: {n}")
+    if not rep.violations:
+        click.echo("no violation")
+
+
+@main.command()
+@click.argument("opsfile")
+@click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to check.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True,
+              help="Largest state space enumerated exhaustively; beyond it, a seeded sample of this size.")
+@click.option("--lenient", is_flag=True,
+              help="Trim or skip what fsx --replay-ops would (reads past EOF, zero lengths) "
+                   "instead of refusing such lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def fsx(opsfile, policy, sets, samples, lenient, as_json):
+    """Crash-check an fstests fsx op log (`fsx --record-ops`) on one file 'f'. Exit 1 on a
+    violation, 2 on bad input (naming file:line)."""
+    from pathlib import Path
+    from .crash.explore import check as crash_check
+    from .policies import get_policy
+    from .scenario import FileSpec, Scenario, ThreadSpec
+    from .sim import simulate
+    from .workload.fsxops import parse_fsxops
+    get_policy(policy)
+    ov = _overrides(sets)
+    ops = parse_fsxops(_read_oplog(opsfile), str(opsfile), "f", strict=not lenient)
+    sc = Scenario(name=Path(opsfile).name, description=f"fsx op log {opsfile}",
+                  files=(FileSpec("f"),), threads=(ThreadSpec("fsx", tuple(ops)),),
+                  where=str(opsfile))
+    res = simulate(sc, policy, ov)
+    rep = crash_check(res, samples=samples)
+    if as_json:
+        d = rep.as_dict()
+        d["opsfile"] = str(opsfile)
+        d["ops"] = len(ops)
+        click.echo(json.dumps(d, sort_keys=True))
+    else:
+        _report_text(rep, sc.name, res.policy, samples)
+    sys.exit(1 if rep.violations else 0)
+
+
+def _progress(console, total):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                               TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task):
+            return Text("  -  wl/s" if not task.speed else f"{task.speed:6.1f} wl/s")
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=console, transient=False, disable=not console.is_terminal)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--policies", "pols", default=None, metavar="P1,P2", help="Comma-separated policies.")
+@click.option("--seeds", default=None, metavar="A..B", help="Seed range, inclusive (or one seed).")
+@click.option("--ops", type=click.IntRange(1, 1_000_000), default=40, show_default=True,
+              help="Operations per workload.")
+@click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Threads per workload.")
+@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True,
+              help="Crash-check sample size (see `check --samples`).")
+@click.option("--db", default="eofsim-campaign.db", show_default=True, metavar="FILE",
+              help="SQLite database holding the results (created if absent; resumed if not).")
+@click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
+              help="Run on this Dask distributed scheduler (e.g. tcp://host:8786) instead of "
+                   "a local process pool; its workers need eofsim installed.")
+@click.option("--dask-timeout", type=click.FloatRange(0.1), default=5.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler to answer.")
+@click.option("--workers", type=click.IntRange(1, 1024), default=2, show_default=True,
+              help="Local process-pool workers (ignored with --dask).")
+@click.option("--repro-dir", default=None, metavar="DIR",
+              help="Also write each reproducer here (POLICY-SEED-KIND.yaml and .fsxops).")
+@click.pass_context
+def campaign(ctx, pols, seeds, ops, threads, samples, db, dask_address, dask_timeout, workers,
+             repro_dir):
+    """Random fsx-style workloads under each policy, crash-checked, one row per (policy,
+    seed) in a SQLite database. Resumable: rerun the same command after any interruption.
+    `eofsim campaign report --db FILE` summarises a database."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from .workload.campaign import Params, parse_policies, parse_seeds, run_campaign
+    if pols is None or seeds is None:
+        raise InputError("campaign needs --policies and --seeds (or: eofsim campaign report "
+                         "--db FILE)")
+    policy_names = parse_policies(pols)
+    seed_range = parse_seeds(seeds)
+    params = Params(ops=ops, threads=threads, samples=samples)
+    console = Console(stderr=True)
+    total = len(seed_range) * len(policy_names)
+    found = [0, 0]
+    with _progress(console, total) as prog:
+        task = prog.add_task("campaign", total=total)
+
+        def tick(row):
+            found[0] += bool(row["n_violations"])
+            found[1] += 1
+            prog.update(task, advance=1,
+                        description=f"campaign ({found[0]} violating)")
+
+        try:
+            # skipped results count as done before the rate starts
+            from .workload.campaign import done_keys, open_db
+            con = open_db(db, params)
+            already = sum(1 for k in done_keys(con) if k[0] in policy_names
+                          and k[1] in seed_range)
+            con.close()
+            prog.update(task, completed=already)
+            prog.reset(task, total=total, completed=already)
+            out = run_campaign(db, policy_names, seed_range, params, workers=workers,
+                               dask=dask_address, dask_timeout=dask_timeout,
+                               repro_dir=repro_dir, progress=tick)
+        except KeyboardInterrupt:
+            prog.stop()
+            click.echo(f"eofsim: interrupted after {found[1]} new results, all stored in {db}; "
+                       "rerun the same command to resume", err=True)
+            sys.exit(130)
+    rate = out.new / out.elapsed_s if out.elapsed_s > 0 else 0.0
+    click.echo(f"campaign: {out.total} (policy, seed) pairs: {out.new} run, {out.skipped} "
+               f"already in {db}; {out.with_violations} of the new ones with violations"
+               + (f", {out.errors} errors" if out.errors else "")
+               + (f"; {rate:.1f} workloads/s, {out.states_checked / out.elapsed_s:.0f} "
+                  "crash states checked/s" if out.new and out.elapsed_s > 0 else ""))
+    click.echo(f"summary: eofsim campaign report --db {db}")
+
+
+@campaign.command("report")
+@click.option("--db", default=None, metavar="FILE", help="The campaign database.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def campaign_report(ctx, db, as_json):
+    """Summarise a campaign database by policy and violation kind."""
+    from .workload.campaign import open_db, report_text, summary
+    db = db or ctx.parent.params.get("db")
+    con = open_db(db, create=False)
+    try:
+        s = summary(con)
+    finally:
+        con.close()
+    if as_json:
+        s["db"] = str(db)
+        click.echo(json.dumps(s, sort_keys=True))
+    else:
+        click.echo(report_text(s))
 
 
 if __name__ == "__main__":

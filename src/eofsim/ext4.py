@@ -238,7 +238,7 @@ class Ext4:
             if bio is not None and bio.complete_ns is None:
                 e = inode.map.get(first + b)
                 if e is not None:
-                    bio.racing = bio.racing + ((e[1], folio.blocks[b]),)
+                    bio.racing = bio.racing + ((e[1], folio.blocks[b], self.engine.now),)
 
     def block_mask(self, folio, start, end):
         """Bitmask of folio blocks overlapping file bytes [start, end)."""

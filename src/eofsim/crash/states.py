@@ -131,6 +131,16 @@ class DiskModel:
                 self.vruns[pblk].append(runs)
                 self.vsub[pblk].append(b.submit_ns)
                 self.vdur[pblk].append(d)
+            # Stores into the folio while this write was in flight (no stable pages): the
+            # device may have taken any of them instead. Each is another version of the same
+            # write, possible from the store on; never durable by itself, so the write's own
+            # durability keeps the range open over all of them.
+            for pblk, runs, t_store in b.racing:
+                vb = self.vbio[pblk]
+                vb.append(b.id)
+                self.vruns[pblk].append(runs)
+                self.vsub[pblk].append(max(t_store, b.submit_ns))
+                self.vdur[pblk].append(NEVER)
 
     def cover_mask(self, f) -> int:
         """Writes the flush half of bio f covers: f.hb (guarantee) or, under timed, every

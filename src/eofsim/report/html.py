@@ -594,8 +594,9 @@ EXPLAIN = {
     "io": "One stream of appends through each policy, scaled to one GiB appended: how many device writes, "
           "random (non-sequential) writes, flushes, FUAs and zero-block writes each design costs.",
     "scaling": "N threads, each appending past EOF or truncating up its own file. Plotted against the number "
-               "of threads (log scale): data writes and zero-block writes issued, and mean time each thread "
-               "spent blocked (folio locks, writeback waits, journal). The table adds writeback invocations, "
+               "of threads (log scale): data writes and zero-block writes issued, and the mean time each thread "
+               "spent blocked waiting. Lines of different policies are dodged sideways a little so equal "
+               "values stay visible. The table adds writeback invocations, "
                "folio-lock waits, mean operation latency and mean size-durability latency.",
 }
 

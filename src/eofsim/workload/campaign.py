@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError
@@ -221,7 +221,10 @@ def shrink(sc, policy, kind, samples, t_max, budget=SHRINK_BUDGET):
     hit = run(items)
     if hit is None:  # cannot happen unless the model is not deterministic; keep the whole
         items, minimal, hit = all_items, False, run(all_items)
-    return _scenario_of(sc, items), len(items), minimal, tests + n, hit
+    small = _scenario_of(sc, items)
+    small = replace(small, description=f"{sc.description}; shrunk to {len(items)} of "
+                                       f"{len(all_items)} ops still showing {kind} under {policy}")
+    return small, len(items), minimal, tests + n, hit
 
 
 def _fsxops_text(sc, policy):
