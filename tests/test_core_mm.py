@@ -40,7 +40,14 @@ def test_dirty_transitions_and_dirtied_when():
     assert not a.dirty and m.nr_dirty == 1 and m.dirtied_when == 100
     assert m.clear_dirty_for_io(a) is False
     m.clear_dirty_for_io(b)
-    assert m.nr_dirty == 0 and m.dirtied_when is None
+    # I_DIRTY_PAGES survives writeback that is not the flusher's (fsync, jbd2): the age stays.
+    assert m.nr_dirty == 0 and m.inode_dirty and m.dirtied_when == 100
+    eng.now = 250
+    m.redirty(b, 1)
+    assert m.dirtied_when == 100
+    m.clear_dirty_for_io(b)
+    m.writeback_done()   # the flusher / sync found nothing left: the inode is clean
+    assert not m.inode_dirty and m.dirtied_when is None
     eng.now = 300
     m.redirty(b, 1)
     assert b.dirty and m.nr_dirty == 1 and m.dirtied_when == 300
@@ -155,7 +162,10 @@ def test_remove_from_drops_whole_folios_and_dirty_accounting():
     assert sorted(f.index for f in gone) == [2, 3]
     assert sorted(m.folios) == [0, 1] and m.nr_dirty == 2
     m.remove_from(0)
-    assert m.folios == {} and m.nr_dirty == 0 and m.dirtied_when is None
+    # truncate leaves I_DIRTY_PAGES for the flusher to find clean (inode_dirty stays)
+    assert m.folios == {} and m.nr_dirty == 0 and m.inode_dirty
+    m.writeback_done()
+    assert m.dirtied_when is None
 
 
 def test_folio_blocks_per_folio_and_masks():

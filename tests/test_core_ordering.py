@@ -232,11 +232,8 @@ def test_sync_file_range_never_commits():
     assert [b for b in r.dev.bios if b.kind == "data" and b.complete_ns <= sfr.end_ns]
 
 
-# --- model bugs (xfail strict: these pass once the model is fixed) --------------------------
+# --- bugs these found, now fixed in the model; and one 6.12 behaviour kept (xfail) --------
 
-@pytest.mark.xfail(strict=True, reason="model bug: Ext4.sync() targets commit_sequence instead of "
-                   "jbd2_get_latest_transaction() (j_commit_request), so sync(2) issued while a "
-                   "commit is in flight returns before that commit is durable (ext4_sync_fs)")
 def test_sync_waits_for_the_committing_transaction():
     r = simulate(sc([["truncate f 20000", "fsync f"], ["@250us sync"]], [FileSpec("f", 4096)]),
                  "bh-ordered", {"dev_flush_ns": "1us"})
@@ -244,10 +241,6 @@ def test_sync_waits_for_the_committing_transaction():
     assert tr.size_durable_ns is not None and tr.size_durable_ns <= sy.end_ns
 
 
-@pytest.mark.xfail(strict=True, reason="model bug: AddressSpace.clear_dirty_for_io drops "
-                   "dirtied_when when nr_dirty hits 0, and redirty() restarts the 30 s expiry; "
-                   "in the kernel I_DIRTY_PAGES (and dirtied_when) survive jbd2's ordered "
-                   "writeback (folio_redirty_for_writepage -> __mark_inode_dirty is a no-op)")
 def test_jbd2_ordered_writeback_does_not_restart_dirty_expiry():
     # bs=1k: folio 0 holds the zeroed EOF block 0 (ordered) and delayed blocks 1-2; the timer
     # commit at 6 s writes block 0 and redirties the folio for the delayed blocks
@@ -257,10 +250,6 @@ def test_jbd2_ordered_writeback_does_not_restart_dirty_expiry():
     assert kup and kup[0].submit_ns <= 35 * S       # dirtied at 1 s: expired at 31 s
 
 
-@pytest.mark.xfail(strict=True, reason="model bug: fsync's WB_SYNC_ALL writeback clears the "
-                   "inode's dirtied_when; in the kernel filemap_fdatawrite_range leaves "
-                   "I_DIRTY_PAGES set, so data dirtied after the fsync keeps the old "
-                   "dirtied_when and is written at the next kupdate pass after it expires")
 def test_fsync_does_not_reset_inode_dirty_age():
     r = simulate(sc([["write f 0 100", "fsync f", "@20s write f 100 100"]], [FileSpec("f", 0)]),
                  "bh-ordered")
@@ -269,11 +258,6 @@ def test_fsync_does_not_reset_inode_dirty_age():
     assert kup and kup[0].submit_ns <= 35 * S
 
 
-@pytest.mark.xfail(strict=True, reason="model bug: no pagecache_isize_extended(): with block < "
-                   "page, extending i_size must write-protect the EOF folio (folio_mkclean) so the "
-                   "next mmap store faults into ext4_page_mkwrite and maps the newly-inside blocks; "
-                   "the model keeps folio.mkwrite, the store lands on an unmapped block and is "
-                   "never written back")
 def test_mmap_store_after_extension_reaches_disk_bs1k():
     r = simulate(sc([["mwrite f 0 10", "truncate f 4096", "mwrite f 2048 52", "sync"]],
                     [FileSpec("f", 1000)]), "bh-ordered", {"block_size": 1024})

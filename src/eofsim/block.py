@@ -59,6 +59,8 @@ class IoStats:
     fua: int = 0
     zero_block_writes: int = 0
     reads: int = 0
+    queued_ns: int = 0
+    """Time requests waited for the device (dev_service_ns > 0)."""
     sizes: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -74,6 +76,9 @@ class BlockDevice:
         self.write_ns = tun.dev_write_ns
         self.flush_ns = tun.dev_flush_ns
         self.read_ns = tun.dev_read_ns
+        self.service_ns = tun.dev_service_ns
+        self.seek_ns = tun.dev_seek_ns
+        self.busy_until = 0
         self.fill = fill(self.bs, garbage(fill_byte))
         self.initial = {}
         """pblk -> runs on the medium before the scenario (planted garbage, initial files)."""
@@ -117,6 +122,7 @@ class BlockDevice:
             st.writes += 1
             st.write_bytes += n * self.bs
             st.sizes[n * self.bs] = st.sizes.get(n * self.bs, 0) + 1
+            seek = False
             if bio.kind == "data":
                 st.data_writes += 1
                 st.data_bytes += n * self.bs
@@ -124,6 +130,7 @@ class BlockDevice:
                     st.sequential += 1
                 else:
                     st.random += 1
+                    seek = True
                 self._last_pblk = bio.blocks[-1][0]
             else:
                 st.journal_writes += 1
@@ -133,6 +140,13 @@ class BlockDevice:
             if bio.fua:
                 st.fua += 1
             lat += self._latency(self.write_ns)
+            if seek:
+                lat += self.seek_ns
+        if self.service_ns:
+            start = max(eng.now, self.busy_until)
+            self.busy_until = start + self.service_ns + (self.seek_ns if seek else 0)
+            lat += start - eng.now
+            st.queued_ns += start - eng.now
         eng.call_at(eng.now + lat, self._complete, bio)
         return bio
 

@@ -28,7 +28,8 @@ class OpError(Exception):
 class Inode:
     __slots__ = ("ino", "name", "i_size", "i_disksize", "map", "disk", "mapping", "i_rwsem",
                  "i_sync_tid", "i_datasync_tid", "dax", "encrypted_nokey", "last_raw",
-                 "map_version", "_extents", "_extents_version", "pstate", "size_history")
+                 "map_version", "_extents", "_extents_version", "pstate", "size_history",
+                 "mtime_tick")
 
     def __init__(self, ino, name):
         self.ino = ino
@@ -49,6 +50,7 @@ class Inode:
         self.map_version = 0
         self._extents = ()
         self._extents_version = -1
+        self.mtime_tick = -1
         self.pstate = {}
         """Per-inode state a policy keeps (e.g. the v5+ DISKSIZE_GROW_PENDING bit)."""
         self.size_history = []
@@ -322,6 +324,40 @@ class Ext4:
         if target > inode.i_disksize:
             self.set_disksize(inode, target)
 
+    def file_update_time(self, inode):
+        """file_update_time -> generic_update_time -> ext4_dirty_inode: when the coarse clock
+        moved since the last update, log the inode in a small handle of its own."""
+        g = self.tun.timestamp_ns
+        if not g:
+            return
+        tick = self.engine.now // g
+        if tick == inode.mtime_tick:
+            return
+        inode.mtime_tick = tick
+        handle = yield from self.journal.start(credits=2)
+        self.mark_inode_dirty(handle, inode)
+        self.journal.stop(handle)
+
+    def pagecache_isize_extended(self, inode, start, end):
+        """pagecache_isize_extended (mm/truncate.c): when blocks are smaller than a page and the
+        size grew past the EOF folio's last mapped block, write-protect that folio
+        (folio_mkclean) so the next mmap store faults into page_mkwrite and maps the blocks."""
+        bs = self.bs
+        if start >= end or bs >= self.fsize:
+            return
+        rounded = (start + bs - 1) & ~(bs - 1)
+        if end <= rounded or not rounded & (self.fsize - 1):
+            return
+        m = inode.mapping
+        folio = m.lookup(start >> self.fshift)
+        if folio is None:
+            return
+        yield from m.lock(folio)
+        if folio.mkwrite:
+            folio.mkwrite = False
+            m.mark_dirty(folio, 0)
+        m.unlock(folio)
+
     # --- buffered write ------------------------------------------------------------------------
     def write(self, inode, off, length, op, mmap=False):
         """ext4_buffered_write_iter -> generic_perform_write (bh: ext4_da_write_begin /
@@ -329,6 +365,7 @@ class Ext4:
         iomap_file_buffered_write)."""
         yield from inode.i_rwsem.lock()
         try:
+            yield from self.file_update_time(inode)
             old_size = inode.i_size
             if self.policy.path == "iomap" and off > old_size:
                 # ext4_write_checks (2026 refactor): zero the old EOF block before the copy.
@@ -341,6 +378,8 @@ class Ext4:
                 yield from self._write_folio(inode, idx, pos, fend, op, old_size if first else None)
                 first = False
                 pos = fend
+            if off > old_size:
+                yield from self.pagecache_isize_extended(inode, old_size, off)
         finally:
             inode.i_rwsem.unlock()
 
@@ -441,6 +480,10 @@ class Ext4:
             if folio.uptodate != (1 << self.bpf) - 1:
                 yield from self.read_blocks(folio, ((1 << self.bpf) - 1) & ~folio.uptodate)
             if not folio.mkwrite:
+                # ext4_page_mkwrite: file_update_time first (folio unlocked there).
+                m.unlock(folio)
+                yield from self.file_update_time(inode)
+                yield from m.lock(folio)
                 base = idx << self.fshift
                 inside = self.block_mask(folio, base, min(inode.i_size, base + self.fsize))
                 for b in range(self.bpf):
@@ -528,6 +571,8 @@ class Ext4:
         self.mark_inode_dirty(handle, inode)
         self.set_i_size(inode, size, op)
         self.journal.stop(handle)
+        if not shrink:
+            yield from self.pagecache_isize_extended(inode, old, size)
         yield from self.truncate_pagecache(inode, size)
         if shrink:
             yield from self._ext4_truncate(inode, size, op)
@@ -563,8 +608,10 @@ class Ext4:
 
     # --- fallocate -------------------------------------------------------------------------------
     def fallocate(self, inode, off, length, mode, op):
+        """ext4_fallocate: file_modified, then the mode's own path."""
         yield from inode.i_rwsem.lock()
         try:
+            yield from self.file_update_time(inode)
             if mode == "punch_hole":
                 yield from self._punch_hole(inode, off, length, op)
             elif mode.startswith("zero_range"):
@@ -601,6 +648,8 @@ class Ext4:
         self.mark_inode_dirty(handle, inode)
         inode.i_datasync_tid = handle.tx.tid
         self.journal.stop(handle)
+        if new_size > old_size:
+            yield from self.pagecache_isize_extended(inode, old_size, new_size)
 
     def _update_disksize_before_punch(self, inode, off, length):
         """ext4_update_disksize_before_punch: a size waiting for delalloc writeback is made
@@ -648,8 +697,6 @@ class Ext4:
                 del m.folios[idx]
                 if f.dirty:
                     m.nr_dirty -= 1
-                    if m.nr_dirty == 0:
-                        m.dirtied_when = None
                 m.unlock(f)
             else:
                 m.unlock(f)
@@ -724,8 +771,12 @@ class Ext4:
         ext4_sync_fs: commit the running transaction, wait, flush if the commit will not."""
         for inode in list(self.inodes.values()):
             yield from filemap_write_and_wait_range(self, inode.mapping, 0, LLONG_MAX, "sync")
+            inode.mapping.writeback_done()
         j = self.journal
-        tid = j.running.tid if j.running is not None else j.commit_sequence
+        # jbd2_journal_start_commit / jbd2_get_latest_transaction: the running transaction,
+        # else the one committing, else the last committed.
+        tid = j.running.tid if j.running is not None else \
+            j.committing.tid if j.committing is not None else j.commit_sequence
         needs_barrier = self.tun.barrier and not j.trans_will_send_data_barrier(tid)
         yield from j.complete_transaction(tid)
         if needs_barrier:

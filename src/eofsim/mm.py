@@ -72,8 +72,11 @@ class AddressSpace:
         self.folios = {}
         self.nr_dirty = 0
         self.writeback_index = 0
+        self.inode_dirty = False
+        """I_DIRTY_PAGES: set by the first dirtying; cleared only by the flusher or sync once
+        they find nothing left to write (__writeback_single_inode), not by fsync or jbd2."""
         self.dirtied_when = None
-        """inode->dirtied_when: set when the inode's pages go from clean to dirty."""
+        """inode->dirtied_when: set when I_DIRTY_PAGES goes from clean to dirty."""
         self.nr_writeback = 0
 
     # --- lookup and locking ------------------------------------------------------------
@@ -121,7 +124,8 @@ class AddressSpace:
         if not folio.dirty:
             folio.dirty = True
             self.nr_dirty += 1
-            if self.dirtied_when is None:
+            if not self.inode_dirty:
+                self.inode_dirty = True
                 self.dirtied_when = self.engine.now
 
     def clear_dirty_for_io(self, folio):
@@ -131,19 +135,21 @@ class AddressSpace:
         if folio.dirty:
             folio.dirty = False
             self.nr_dirty -= 1
-            if self.nr_dirty == 0:
-                self.dirtied_when = None
             return True
         return False
 
     def redirty(self, folio, mask):
         """folio_redirty_for_writepage: blocks that could not be written stay dirty."""
-        folio.dirty_mask |= mask
-        if not folio.dirty:
-            folio.dirty = True
-            self.nr_dirty += 1
-            if self.dirtied_when is None:
-                self.dirtied_when = self.engine.now
+        self.mark_dirty(folio, mask)
+
+    def writeback_done(self, requeue_ns=None):
+        """After the flusher's or sync's pass over the inode (__writeback_single_inode,
+        requeue_inode): clean when no dirty folio is left, else redirty_tail at `requeue_ns`."""
+        if self.nr_dirty == 0:
+            self.inode_dirty = False
+            self.dirtied_when = None
+        elif requeue_ns is not None:
+            self.dirtied_when = requeue_ns
 
     def start_writeback(self, folio):
         folio.writeback = True
@@ -206,8 +212,6 @@ class AddressSpace:
             del self.folios[f.index]
             if f.dirty:
                 self.nr_dirty -= 1
-        if self.nr_dirty == 0:
-            self.dirtied_when = None
         return gone
 
 
@@ -249,8 +253,9 @@ def flusher(engine, tun, fs, mappings):
         yield period - engine.now % period
         cutoff = engine.now - tun.dirty_expire_ns
         expired = sorted((m.dirtied_when, m.host.ino, m) for m in mappings()
-                         if m.dirtied_when is not None and m.dirtied_when <= cutoff)
+                         if m.inode_dirty and m.dirtied_when <= cutoff)
         for _, _, m in expired:
             wbc = WritebackControl(WB_SYNC_NONE, range_cyclic=True,
                                    nr_to_write=tun.writeback_chunk_folios, reason="kupdate")
             yield from fs.writepages(m, wbc)
+            m.writeback_done(requeue_ns=engine.now)

@@ -40,6 +40,11 @@ class Tunables:
     """Device cache flush latency (REQ_PREFLUSH / blkdev_issue_flush)."""
     dev_read_ns: int = 100 * US
     """Device read latency."""
+    dev_service_ns: int = 0
+    """Time one request occupies the device (a single-server queue); 0 = unlimited parallelism.
+    Set it to see small random I/O queue up behind each other."""
+    dev_seek_ns: int = 0
+    """Extra service time for a data write that does not continue the previous one (a seek)."""
     barrier: bool = True
     """Mount option barrier (set_opt(BARRIER)): commit block with PREFLUSH|FUA."""
     max_txn_buffers: int = 8192
@@ -48,6 +53,10 @@ class Tunables:
     """Folios written per inode per kupdate pass (MAX_WRITEBACK_PAGES)."""
     ioend_batch_folios: int = 4096
     """IOEND_BATCH_SIZE: folios per iomap ioend."""
+    timestamp_ns: int = 4 * MS
+    """Granularity of mtime/ctime (coarse clock: one jiffy at HZ=250). A write, mmap fault or
+    fallocate in a new tick dirties the inode in its own handle (file_update_time ->
+    ext4_dirty_inode), which moves i_sync_tid. 0 turns timestamp updates off."""
     endio_workers: int = 1
     """End-I/O worker threads. 1 models a max_active=1 workqueue (ext4-rsv-conversion);
     an assumption for the iomap series, whose completion workqueue the sources do not name."""

@@ -35,6 +35,8 @@ BIO_COLORS = {"data": "#4c78a8", "zero": "#f58518", "journal": "#54a24b", "commi
               "flush": "#9d9d9d"}
 LANE_COLORS = {"op": "#333333", "cache": "#4c78a8", "io": "#f58518", "jbd2": "#b279a2", "size": "#e45756"}
 POLICY_MARKERS = "osD^v<>ph*"
+MAX_STACK = 6       # simultaneous events drawn one above the other in a timeline lane
+MAX_BIO_ROWS = 12   # rows of overlapping bios in the device I/O lane
 
 CSS = """
 body { font-family: DejaVu Sans, Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1240px;
@@ -56,6 +58,8 @@ img { max-width: 100%; height: auto; border: 1px solid #e4e4e4; margin: 0.4em 0;
 nav a { margin-right: 1em; }
 table.summary { width: 100%; }
 table.summary td:first-child { width: 12em; }
+table.summary td:nth-child(3) { min-width: 16em; }
+table.summary td:nth-child(4) { min-width: 22em; }
 .muted { color: #777; }
 details { margin: 0.4em 0 1em 0; }
 """
@@ -186,7 +190,7 @@ def _scaling_series(data, kind, key, scale=1.0):
     return out
 
 
-def _scaling_panel(ax, data, kind, key, ylabel, scale=1.0):
+def _scaling_panel(ax, data, kind, key, ylabel, scale=1.0, counts=False):
     pols = data.get("policies", [])
     series = _scaling_series(data, kind, key, scale)
     top = 0
@@ -199,7 +203,13 @@ def _scaling_panel(ax, data, kind, key, ylabel, scale=1.0):
         ax.plot([x * dodge for x in xs], ys, marker=POLICY_MARKERS[i % len(POLICY_MARKERS)], label=pol,
                 linewidth=1.2, markersize=5, alpha=0.85)
         top = max([top] + ys)
-    ax.set_ylim(0, top * 1.1 if top > 0 else 1)
+    if counts and top > 20:
+        # counts grow with the thread count: a log-like y (linear below 1, so 0 is drawn)
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylim(0, top * 1.6)
+        ylabel += " (symlog)"
+    else:
+        ax.set_ylim(0, top * 1.1 if top > 0 else 1)
     ax.set_xscale("log", base=2)
     thr = sorted({r["threads"] for r in data.get("scaling", []) if r.get("kind") == kind})
     if thr:
@@ -226,7 +236,8 @@ def plot_scaling_io(data, out_dir) -> str | None:
         return None
     fig = _figure(11, 3.4 * len(kinds) + 0.6)
     for k, kind in enumerate(kinds):
-        _scaling_panel(fig.add_subplot(len(kinds), 2, 2 * k + 1), data, kind, "data_writes", "data writes")
+        _scaling_panel(fig.add_subplot(len(kinds), 2, 2 * k + 1), data, kind, "data_writes", "data writes",
+                       counts=True)
         _scaling_panel(fig.add_subplot(len(kinds), 2, 2 * k + 2), data, kind, "blocked_ns_per_thread",
                        "blocked ms per thread", 1e-6)
     h, lab = fig.axes[0].get_legend_handles_labels()
@@ -241,7 +252,8 @@ def plot_scaling_zero(data, out_dir) -> str | None:
         return None
     fig = _figure(11, 4)
     for k, kind in enumerate(kinds):
-        _scaling_panel(fig.add_subplot(1, len(kinds), k + 1), data, kind, "zero_block_writes", "zero-block writes")
+        _scaling_panel(fig.add_subplot(1, len(kinds), k + 1), data, kind, "zero_block_writes", "zero-block writes",
+                       counts=True)
     h, lab = fig.axes[0].get_legend_handles_labels()
     fig.legend(h, lab, loc="lower center", ncols=max(1, len(lab)), frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
@@ -310,8 +322,13 @@ def _bio_rows(bios, ax_t, x_end, char_w):
                 out.append((b, r, x0, width))
                 break
         else:
-            rows_end.append(occupied)
-            out.append((b, len(rows_end) - 1, x0, width))
+            if len(rows_end) < MAX_BIO_ROWS:
+                rows_end.append(occupied)
+                out.append((b, len(rows_end) - 1, x0, width))
+            else:   # crowded: the row that frees first
+                r = min(range(len(rows_end)), key=lambda k: (rows_end[k], k))
+                rows_end[r] = max(rows_end[r], occupied)
+                out.append((b, r, x0, width))
     return out, max(1, len(rows_end))
 
 
@@ -345,8 +362,9 @@ def plot_timeline(cell, out_dir, name) -> str | None:
         # events at the same time in one lane stack vertically
         depth = {}
         for i, t in per_lane.get(lane, []):
-            stacks[i] = depth.get(t, 0)
-            depth[t] = depth.get(t, 0) + 1
+            # at most MAX_STACK rows; further simultaneous events share the last one
+            stacks[i] = min(depth.get(t, 0), MAX_STACK - 1)
+            depth[t] = min(depth.get(t, 0) + 1, MAX_STACK)
         heights[lane] = max(1, max(depth.values(), default=1)) * 0.5 + 0.4
     heights["io"] += nrows * 0.7
     y = 0.0
@@ -399,8 +417,9 @@ def plot_timeline(cell, out_dir, name) -> str | None:
     ax.set_yticklabels([label for _, label in LANES])
     # ticks at the start of each cluster of close times, labelled with real seconds
     ticks, last = [], None
+    min_gap = (x_hi - x_lo) * 0.05   # about 55 px: labels are rotated, so this keeps them apart
     for t, x in zip(ax_t.t, ax_t.x):
-        if last is None or x - last >= 1.6:
+        if last is None or x - last >= min_gap:
             ticks.append((x, t))
             last = x
     ax.set_xticks([x for x, _ in ticks])

@@ -20,6 +20,7 @@ schema version, table `meta` holds the campaign parameters that change results (
 threads, samples, max_size, files); a restart with other parameters is refused.
 """
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -304,11 +305,13 @@ def run_task(policy: str, seed: int, params: dict) -> dict:
     return row
 
 
-def warm() -> int:
-    """Import everything a task needs (a worker's first task should not pay for it)."""
+def warm(delay: float = 0.0) -> int:
+    """Import everything a task needs (a worker's first task should not pay for it);
+    `delay` keeps this worker busy so the next warm() lands on another one."""
     from ..crash import explore  # noqa: F401
     from ..sim import simulate  # noqa: F401
     from . import generate  # noqa: F401
+    time.sleep(delay)
     return os.getpid()
 
 
@@ -436,7 +439,44 @@ def write_reproducers(row, out_dir):
 
 # ---------------------------------------------------------------- executors
 
-class PoolRunner:
+def run_batch(batch, params: dict) -> list[dict]:
+    """Several tasks in one round trip (tasks of ~10 ms would otherwise pay as much in
+    scheduling as in work)."""
+    return [run_task(p, s, params) for p, s in batch]
+
+
+class _Runner:
+    """Batches tasks so that one batch takes about `target_s`, keeps `window` batches in
+    flight, and yields rows as batches finish."""
+    target_s = 0.1
+    max_batch = 16
+    workers = 1
+
+    def _batch_size(self, avg, left):
+        k = 1 if avg is None else int(self.target_s / max(avg, 1e-4))
+        return max(1, min(k, self.max_batch, left // (2 * self.workers) or 1))
+
+    def run(self, tasks, params):
+        from collections import deque
+        pending = deque(tasks)
+        avg = None
+        inflight = 0
+        try:
+            while pending or inflight:
+                while pending and inflight < self.window:
+                    k = min(self._batch_size(avg, len(pending)), len(pending))
+                    self._submit([pending.popleft() for _ in range(k)], params)
+                    inflight += 1
+                rows = self._next()
+                inflight -= 1
+                for row in rows:
+                    avg = row["elapsed_s"] if avg is None else 0.8 * avg + 0.2 * row["elapsed_s"]
+                    yield row
+        finally:
+            self._cancel()
+
+
+class PoolRunner(_Runner):
     """A local process pool (forkserver: workers start from a clean, preloaded process)."""
 
     def __init__(self, workers=2):
@@ -447,37 +487,32 @@ class PoolRunner:
                                     "eofsim.crash.explore"])
         self.workers = workers
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        self.window = 4 * workers
+        self.window = 2 * workers
+        self._futs = set()
 
     def warm(self):
-        list(self.pool.map(warm, range(self.workers)))
+        list(self.pool.map(warm, [0.2] * self.workers))
 
-    def run(self, tasks, params):
-        """Yield rows as they finish, at most `window` tasks in flight."""
+    def _submit(self, batch, params):
+        self._futs.add(self.pool.submit(run_batch, batch, params))
+
+    def _next(self):
         from concurrent.futures import FIRST_COMPLETED, wait
-        it = iter(tasks)
-        pending = set()
-        try:
-            while True:
-                while len(pending) < self.window:
-                    t = next(it, None)
-                    if t is None:
-                        break
-                    pending.add(self.pool.submit(run_task, t[0], t[1], params))
-                if not pending:
-                    return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in sorted(done, key=id):
-                    yield f.result()
-        finally:
-            for f in pending:
-                f.cancel()
+        done, _ = wait(self._futs, return_when=FIRST_COMPLETED)
+        f = min(done, key=id)
+        self._futs.discard(f)
+        return f.result()
+
+    def _cancel(self):
+        for f in self._futs:
+            f.cancel()
+        self._futs = set()
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class DaskRunner:
+class DaskRunner(_Runner):
     """The same tasks on a Dask distributed cluster (workers need eofsim installed)."""
 
     def __init__(self, address, timeout=5.0, client=None):
@@ -488,40 +523,52 @@ class DaskRunner:
         self.client = client
         n = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
         self.workers = max(n, 1)
-        self.window = 4 * self.workers
+        self.window = 2 * self.workers
+        self._ac = None
 
     def warm(self):
         self.client.run(warm)
 
-    def run(self, tasks, params):
+    def _submit(self, batch, params):
         from distributed import as_completed
-        it = iter(tasks)
-        futs = []
-        for t in it:
-            futs.append(self.client.submit(run_task, t[0], t[1], params, pure=False))
-            if len(futs) >= self.window:
-                break
-        ac = as_completed(futs)
+        f = self.client.submit(run_batch, batch, params, pure=False)
+        if self._ac is None:
+            self._ac = as_completed([f], loop=self.client.loop)
+        else:
+            self._ac.add(f)
+
+    def _next(self):
+        f = next(self._ac)
         try:
-            for f in ac:
-                try:
-                    row = f.result()
-                except Exception as e:
-                    raise InputError(f"the Dask cluster at {self.address} failed a task "
-                                     f"({type(e).__name__}: {e}); finished results are "
-                                     "stored, rerun to resume") from None
-                f.release()
-                yield row
-                t = next(it, None)
-                if t is not None:
-                    ac.add(self.client.submit(run_task, t[0], t[1], params, pure=False))
-        finally:
-            for f in list(ac.futures):
+            rows = f.result()
+        except Exception as e:
+            raise InputError(f"the Dask cluster at {self.address} failed a task "
+                             f"({type(e).__name__}: {e}); finished results are "
+                             "stored, rerun to resume") from None
+        f.release()
+        return rows
+
+    def _cancel(self):
+        if self._ac is not None:
+            for f in list(self._ac.futures):
                 f.cancel()
+            self._ac = None
 
     def close(self):
         if self.own:
             self.client.close()
+
+
+async def _identity(address, timeout):
+    """Ask the scheduler at `address` who it is, without a Client (whose failed construction
+    leaves a destructor that blocks and prints a traceback)."""
+    from distributed.comm import connect
+    comm = await connect(address, timeout=timeout)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
 
 
 def connect_dask(address, timeout=5.0):
@@ -536,11 +583,22 @@ def connect_dask(address, timeout=5.0):
     for lg in quiet:
         lg.setLevel(logging.CRITICAL)
     try:
-        return Client(address, timeout=timeout, set_as_default=False)
-    except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(f"--dask {address}: no Dask scheduler answered within "
-                         f"{timeout:g} s ({msg})") from None
+        try:
+            who = asyncio.run(asyncio.wait_for(_identity(address, timeout), timeout + 1))
+        except Exception as e:
+            if isinstance(e, (MemoryError, TypeError, KeyError)):
+                msg = "what answered does not speak the Dask protocol"
+            else:
+                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise InputError(f"--dask {address}: no Dask scheduler answers there ({msg}; "
+                             f"waited at most {timeout:g} s)") from None
+        if not isinstance(who, dict) or who.get("type") != "Scheduler":
+            raise InputError(f"--dask {address}: what answered is not a Dask scheduler")
+        try:
+            return Client(address, timeout=timeout, set_as_default=False)
+        except Exception as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise InputError(f"--dask {address}: cannot connect a Dask client ({msg})") from None
     finally:
         for lg, lv in zip(quiet, levels):
             lg.setLevel(lv)
