@@ -205,15 +205,17 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
             prog.update(task, advance=1, description=text[:48])
 
         data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick)
+    path = None
     if out:
         from .report.html import write_report
         path = write_report(data, out)
-        console.print(f"report: {path}")
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
     else:
         from .report.table import print_tables
         print_tables(data)
+    if path:
+        console.print(f"HTML report: {path} (JSON beside it: results.json)")
 
 
 def _mount_opts(text, policy):

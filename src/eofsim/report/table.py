@@ -223,7 +223,11 @@ def _scaling_deadlocks(data, console):
 
 def print_tables(data, console=None) -> None:
     """Print the whole comparison to `console` (a rich Console; stdout by default)."""
-    console = console or Console()
+    if console is None:
+        # The tables are laid out for 120 columns; a pipe or `make` would otherwise get 80
+        # and ellipses.
+        probe = Console()
+        console = Console(width=max(120, probe.width) if probe.is_terminal else 120)
     for scenario in data.get("scenarios", []):
         console.print(_scenario_table(data, scenario))
     _counterexamples(data, console)
