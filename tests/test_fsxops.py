@@ -158,7 +158,7 @@ def test_extensions_restore_eofsim_ops_and_times():
            Op("sync_file_range", "g", 0, 0, flags=("write", "wait_after")),
            Op("fallocate", "g", 0, 8192, mode="punch_hole")]
     text = dump_fsxops(ops, lossy=True)
-    assert "#eofsim sleep 5000000000ns" in text
+    assert "#eofsim sleep 5s" in text
     assert "#eofsim-at 7000000000ns\nwrite 0x64 0xa 0x64" in text
     assert parse_fsxops(text, file_name="g") == ops
     # without extensions the log is what fsx replays: the fsx-expressible ops only

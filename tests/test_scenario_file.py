@@ -49,7 +49,7 @@ def test_builtin_ops_match_their_stories():
         return [op.text() for _, _, op in load_scenario(name).all_ops()]
     assert texts("extend-over-hole") == ["write f 0 4096", "fsync f", "truncate f 65536",
                                          "write f 16384 8192", "write g 0 4096", "fsync g"]
-    assert texts("truncate-up") == ["@1000000000ns truncate f 16384"]
+    assert texts("truncate-up") == ["@1s truncate f 16384"]
     srf = [op for _, _, op in load_scenario("sync-file-range-past-eof").all_ops()]
     assert srf[-1].kind == "sync_file_range" and srf[-1].off >= 4096
     assert srf[-1].flags == ("write", "wait_after")

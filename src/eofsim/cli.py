@@ -133,8 +133,15 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
     if schedules:
         _, failing = check_schedules(sc, policy, ov, n=schedules, timed=timed, samples=samples, torn=torn)
     bad = bool(rep.violations) or failing is not None
+    minimal = None
+    if rep.violations:
+        from .crash.minimize import minimize
+        minimal = minimize(sc, policy, rep.violations[0].kind, ov, timed=timed, torn=torn, samples=samples)
     if as_json:
         d = rep.as_dict()
+        if minimal is not None:
+            d["counterexample"] = {"kind": minimal.kind, "ops": [f"{th}: {t}" for th, t in minimal.ops],
+                                   "timeline": minimal.timeline, "state": d["counterexample"]}
         d["schedules"] = schedules
         d["failing_schedule"] = None if failing is None else {
             "perturb_seed": failing[0], "violations": [v.as_dict() for v in failing[1].violations],
@@ -149,7 +156,9 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
         for v in rep.violations:
             click.echo(f"VIOLATION {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) "
                        f"at crash time {fmt_time(v.crash_time_ns)}" + (f": {v.detail}" if v.detail else ""))
-        if rep.counterexample:
+        if minimal is not None:
+            click.echo(minimal.text())
+        elif rep.counterexample:
             click.echo("counterexample:")
             ce = rep.counterexample
             click.echo(ce if isinstance(ce, str) else json.dumps(ce, indent=1))

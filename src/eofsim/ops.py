@@ -18,7 +18,7 @@ Text form (one op per line, used by scenario files and the timeline):
 from dataclasses import dataclass, field
 
 from .errors import InputError
-from .units import parse_size, parse_time
+from .units import fmt_dur, parse_size, parse_time
 
 FALLOC_MODES = ("", "keep_size", "punch_hole", "zero_range", "zero_range,keep_size")
 SFR_FLAGS = ("wait_before", "write", "wait_after")
@@ -60,7 +60,7 @@ class Op:
         if self.kind == "sync":
             body = "sync"
         elif self.kind == "sleep":
-            body = f"sleep {self.dur_ns}ns"
+            body = f"sleep {fmt_dur(self.dur_ns)}"
         elif self.kind == "truncate":
             body = f"truncate {self.file} {self.size}"
         elif self.kind in ("fsync", "fdatasync"):
@@ -71,7 +71,7 @@ class Op:
             body = f"fallocate {self.file} {self.off} {self.len} {self.mode}"
         else:
             body = f"{self.kind} {self.file} {self.off} {self.len}"
-        return body if self.at_ns is None else f"@{self.at_ns}ns {body}"
+        return body if self.at_ns is None else f"@{fmt_dur(self.at_ns)} {body}"
 
 
 def parse_op(line: str, where: str | None = None) -> Op:

@@ -55,3 +55,11 @@ def fmt_time(ns: int | None) -> str:
     if ns is None:
         return "never"
     return f"{ns / 1e9:.6f} s"
+
+
+def fmt_dur(ns: int) -> str:
+    """A duration in the largest unit that states it exactly: '1s', '250us', '12ns'."""
+    for unit, mult in (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)):
+        if ns and ns % mult == 0:
+            return f"{ns // mult}{unit}"
+    return f"{ns}ns"

@@ -476,6 +476,24 @@ class _Runner:
             self._cancel()
 
 
+def _watch_parent(pid, every=0.5):
+    """In a pool worker: exit when the campaign process is gone. A SIGKILLed parent leaves
+    its workers blocked on the task queue forever otherwise (each holds its write end)."""
+    import threading
+
+    def watch():
+        while True:
+            time.sleep(every)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="eofsim-parent-watch", daemon=True).start()
+
+
 class PoolRunner(_Runner):
     """A local process pool (forkserver: workers start from a clean, preloaded process)."""
 
@@ -486,7 +504,8 @@ class PoolRunner(_Runner):
         ctx.set_forkserver_preload(["eofsim.workload.campaign", "eofsim.sim",
                                     "eofsim.crash.explore"])
         self.workers = workers
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                        initializer=_watch_parent, initargs=(os.getpid(),))
         self.window = 2 * workers
         self._futs = set()
 
