@@ -694,9 +694,7 @@ class Ext4:
             yield from m.wait_writeback(f)
             base = idx << self.fshift
             if start <= base and base + self.fsize <= end:
-                del m.folios[idx]
-                if f.dirty:
-                    m.nr_dirty -= 1
+                m.delete(f)
                 m.unlock(f)
             else:
                 m.unlock(f)

@@ -70,7 +70,8 @@ class AddressSpace:
         self.bpf = tun.folio_size // tun.block_size
         self.shift = tun.folio_size.bit_length() - 1
         self.folios = {}
-        self.nr_dirty = 0
+        self.dirty = set()
+        """Indices of dirty folios (the PAGECACHE_TAG_DIRTY marks of the xarray)."""
         self.writeback_index = 0
         self.inode_dirty = False
         """I_DIRTY_PAGES: set by the first dirtying; cleared only by the flusher or sync once
@@ -78,6 +79,10 @@ class AddressSpace:
         self.dirtied_when = None
         """inode->dirtied_when: set when I_DIRTY_PAGES goes from clean to dirty."""
         self.nr_writeback = 0
+
+    @property
+    def nr_dirty(self):
+        return len(self.dirty)
 
     # --- lookup and locking ------------------------------------------------------------
     def lookup(self, index):
@@ -123,7 +128,7 @@ class AddressSpace:
         folio.dirty_mask |= mask
         if not folio.dirty:
             folio.dirty = True
-            self.nr_dirty += 1
+            self.dirty.add(folio.index)
             if not self.inode_dirty:
                 self.inode_dirty = True
                 self.dirtied_when = self.engine.now
@@ -134,7 +139,7 @@ class AddressSpace:
         folio.mkwrite = False
         if folio.dirty:
             folio.dirty = False
-            self.nr_dirty -= 1
+            self.dirty.discard(folio.index)
             return True
         return False
 
@@ -145,7 +150,7 @@ class AddressSpace:
     def writeback_done(self, requeue_ns=None):
         """After the flusher's or sync's pass over the inode (__writeback_single_inode,
         requeue_inode): clean when no dirty folio is left, else redirty_tail at `requeue_ns`."""
-        if self.nr_dirty == 0:
+        if not self.dirty:
             self.inode_dirty = False
             self.dirtied_when = None
         elif requeue_ns is not None:
@@ -179,7 +184,7 @@ class AddressSpace:
         """The writeback walk (writeback_iter): dirty folios in ascending index order.
         `order` is a what-if knob: reverse or seeded random."""
         lo, hi = start >> self.shift, end >> self.shift
-        idx = sorted(i for i, f in self.folios.items() if f.dirty and lo <= i <= hi)
+        idx = sorted(i for i in self.dirty if lo <= i <= hi)
         if order == "reverse":
             idx.reverse()
         elif order == "random" and rng is not None:
@@ -209,18 +214,26 @@ class AddressSpace:
         first = (start + self.fsize - 1) >> self.shift
         gone = [f for i, f in self.folios.items() if i >= first]
         for f in gone:
-            del self.folios[f.index]
-            if f.dirty:
-                self.nr_dirty -= 1
+            self.delete(f)
         return gone
+
+    def delete(self, folio):
+        """Drop a folio from the cache (filemap_remove_folio)."""
+        del self.folios[folio.index]
+        self.dirty.discard(folio.index)
 
 
 def filemap_fdatawait_range(mapping, start, end):
     """filemap_fdatawait_range: wait for writeback of every folio in [start, end]."""
+    cur = mapping.engine.current
     for i in mapping.indices(start, end):
         f = mapping.folios.get(i)
-        if f is not None:
+        if f is None:
+            continue
+        if f.writeback:
             yield from mapping.wait_writeback(f)
+        elif cur is not None:
+            cur.hb |= f.wb_hb
 
 
 def filemap_fdatawrite_range(fs, mapping, start, end, reason="fdatawrite"):
