@@ -98,6 +98,7 @@ class Ext4:
         self.endio_worker = self.endio_workers[0] if tun.endio_workers == 1 else None
         self.rng = engine.rng
         self.inflight = {}
+        self.max_bio_blocks = max(1, tun.max_bio_bytes // tun.block_size)
         self.writeback_calls = {}
         """->writepages invocations by reason (kupdate, fsync, zero-eof, jbd2 ordered, ...)."""
         self.zeroed = set()
@@ -845,6 +846,7 @@ class Ext4:
         io = _BioBuilder(self, inode, wbc.reason)
         written = 0
         last_idx = None
+        extent_end = None
         try:
             for idx in self._walk(mapping, wbc):
                 if written >= wbc.nr_to_write:
@@ -909,18 +911,26 @@ class Ext4:
                     last_idx = idx
                 mapping.unlock(folio)
                 if needs_map and submitted and handle is not None:
-                    io.submit()
-                    # mpage_map_and_submit_extent: i_disksize follows the submitted extent.
-                    disksize = min(inode.i_size, (idx + 1) << self.fshift)
-                    if disksize > inode.i_disksize:
-                        self.grow_disksize(handle, inode, disksize, "writeback")
-                        self.mark_inode_dirty(handle, inode)
+                    if extent_end is not None and idx != extent_end:
+                        self._bh_extent_submitted(io, handle, inode, extent_end)
+                    extent_end = idx + 1
         finally:
+            if extent_end is not None and handle is not None:
+                self._bh_extent_submitted(io, handle, inode, extent_end)
             io.submit()
             if handle is not None:
                 self.journal.stop(handle)
         if wbc.range_cyclic and last_idx is not None:
             mapping.writeback_index = last_idx + 1
+
+    def _bh_extent_submitted(self, io, handle, inode, next_index):
+        """mpage_map_and_submit_extent's tail: once a mapped extent's I/O is submitted,
+        i_disksize moves to the start of the next folio (capped at i_size)."""
+        io.submit()
+        disksize = min(inode.i_size, next_index << self.fshift)
+        if disksize > inode.i_disksize:
+            self.grow_disksize(handle, inode, disksize, "writeback")
+            self.mark_inode_dirty(handle, inode)
 
     def _iomap_writepages(self, mapping, wbc):
         """iomap_writepages -> iomap_writepage_map: per folio, zero past EOF, map each dirty
@@ -1072,7 +1082,8 @@ class _BioBuilder:
         cur = self.cur
         if cur is not None and (cur.unwritten != unwritten or cur.lblks[-1] + 1 != lblk
                                 or cur.pblk_of[cur.lblks[-1]] + 1 != pblk
-                                or len(cur.folios) >= fs.tun.ioend_batch_folios):
+                                or len(cur.folios) >= fs.tun.ioend_batch_folios
+                                or len(cur.lblks) >= fs.max_bio_blocks):
             self.submit()
             cur = None
         if cur is None:

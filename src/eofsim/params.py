@@ -51,6 +51,8 @@ class Tunables:
     """j_max_transaction_buffers: credits beyond which a new handle forces a commit."""
     writeback_chunk_folios: int = 1024
     """Folios written per inode per kupdate pass (MAX_WRITEBACK_PAGES)."""
+    max_bio_bytes: int = 1 << 20
+    """Largest data bio (BIO_MAX_VECS pages of 4 KiB); longer runs are split."""
     ioend_batch_folios: int = 4096
     """IOEND_BATCH_SIZE: folios per iomap ioend."""
     timestamp_ns: int = 4 * MS
@@ -120,7 +122,7 @@ def _convert(key, typ, raw):
         return str(raw)
     if key.endswith("_ns"):
         return parse_time(raw, key)
-    if key in ("block_size", "folio_size"):
+    if key in ("block_size", "folio_size", "max_bio_bytes"):
         return parse_size(raw, key)
     if isinstance(raw, bool):
         raise InputError(f"{key}: expected an integer, got {raw!r}")
