@@ -201,3 +201,13 @@ def random_ops(seed, n, file="f", max_off=64 * 1024, kinds=None):
         else:
             ops.append(Op(k, file, off, ln))
     return ops
+
+
+def simulate_ops(ops, policy="bh-ordered", overrides=None):
+    """The model's side of a differential run: the op list on empty files, one thread."""
+    from ..scenario import FileSpec, Scenario, ThreadSpec
+    from ..sim import simulate
+    names = sorted({o.file for o in ops if o.file is not None})
+    sc = Scenario("differential", files=tuple(FileSpec(n, 0) for n in names),
+                  threads=(ThreadSpec("t0", tuple(ops)),))
+    return simulate(sc, policy, overrides).ops
