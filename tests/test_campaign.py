@@ -226,3 +226,18 @@ def test_dask_address_that_does_not_answer(tmp_path, hand_db):
     line = _one_line_exit_2(["campaign", "--policies", "bh-ordered", "--seeds", "0..9", "--ops", "10",
                              "--db", str(hand_db), "--dask", "no-port-here"])
     assert "--dask no-port-here" in line
+
+
+def test_a_second_writer_is_refused(hand_db):
+    import fcntl
+    import os
+    fd = os.open(hand_db, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # as a running campaign holds it
+        line = _one_line_exit_2(["campaign", "--policies", "bh-ordered", "--seeds", "0..1",
+                                 "--ops", "10", "--db", str(hand_db)])
+        assert "another campaign is running on this database" in line
+    finally:
+        os.close(fd)
+    r = CliRunner().invoke(main, ["campaign", "report", "--db", str(hand_db)])
+    assert r.exit_code == 0

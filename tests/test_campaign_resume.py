@@ -88,7 +88,7 @@ def test_local_cluster_equals_process_pool(tmp_path, reference):
     from distributed import LocalCluster
     db = tmp_path / "dask.db"
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=50) as cluster:
+                      dashboard_address=":0", silence_logs=50) as cluster:
         r = CliRunner().invoke(main, _cli(db, "--dask", cluster.scheduler_address)[3:])
     assert r.exit_code == 0, r.output
     assert f"{len(POLICIES) * len(SEEDS)} run, 0 already" in r.output

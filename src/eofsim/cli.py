@@ -404,6 +404,7 @@ def campaign(ctx, pols, seeds, ops, threads, samples, db, dask_address, dask_tim
     `eofsim campaign report --db FILE` summarises a database."""
     if ctx.invoked_subcommand is not None:
         return
+    import os
     from rich.console import Console
     from .workload.campaign import Params, parse_policies, parse_seeds, run_campaign
     if pols is None or seeds is None:
@@ -412,6 +413,11 @@ def campaign(ctx, pols, seeds, ops, threads, samples, db, dask_address, dask_tim
     policy_names = parse_policies(pols)
     seed_range = parse_seeds(seeds)
     params = Params(ops=ops, threads=threads, samples=samples)
+    if repro_dir:
+        try:
+            os.makedirs(repro_dir, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"--repro-dir {repro_dir}: {e.strerror or e}") from None
     console = Console(stderr=True)
     total = len(seed_range) * len(policy_names)
     found = [0, 0]

@@ -183,8 +183,8 @@ def ddmin(items, fails, budget):
 
 
 def shrink(sc, policy, kind, samples, t_max, budget=SHRINK_BUDGET):
-    """Shrink scenario `sc` to a smallest op list that still shows a `kind` violation under
-    `policy`. Ops that start after `t_max` (the earliest crash time of such a violation)
+    """Shrink scenario `sc` to a 1-minimal op list (no single op can go) that still shows a
+    `kind` violation under `policy`. Ops that start after `t_max` (the earliest crash time of such a violation)
     cannot change the disk before it, so they go first (kept if that loses the violation)."""
     from ..crash.explore import check
     from ..sim import simulate
@@ -197,7 +197,7 @@ def shrink(sc, policy, kind, samples, t_max, budget=SHRINK_BUDGET):
                 res = simulate(_scenario_of(sc, items), policy)
                 rep = check(res, samples=samples)
                 hit = next((v for v in rep.violations if v.kind == kind), None)
-            except InputError:
+            except Exception:  # refused or crashing sub-workloads do not reproduce `kind`
                 hit = None
             cache[key] = hit
         return cache[key]
@@ -300,6 +300,10 @@ def run_task(policy: str, seed: int, params: dict) -> dict:
                 "scenario_yaml": dump_text(small), "fsxops": fsx, "fsxops_note": note})
     except InputError as e:
         row["error"] = str(e)
+    except Exception as e:  # a model crash on a random workload is a finding, not a stop
+        import traceback
+        row["error"] = f"{type(e).__name__}: {e}"
+        row["notes"] = json.dumps(traceback.format_exc().splitlines()[-12:])
     row["elapsed_s"] = time.perf_counter() - t0
     row["worker"] = f"{os.uname().nodename}:{os.getpid()}"
     return row
@@ -642,6 +646,7 @@ def run_campaign(db, policies, seeds, params: Params, runner=None, workers=2,
     """Run every (policy, seed) not yet in `db`. `progress(row)` is called after each
     stored result; `runner` (PoolRunner/DaskRunner) is used as given and not closed."""
     con = open_db(db, params)
+    lock = _lock(db, con)
     out = Outcome()
     try:
         done = done_keys(con)
@@ -673,6 +678,22 @@ def run_campaign(db, policies, seeds, params: Params, runner=None, workers=2,
         return out
     finally:
         con.close()
+        os.close(lock)
+
+
+def _lock(db, con):
+    """The parent process is the only writer: a second campaign on the same database is
+    refused (flock, released by the kernel however this process dies)."""
+    import fcntl
+    fd = os.open(str(db), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        con.close()
+        raise InputError(f"{db}: another campaign is running on this database; wait for it "
+                         "or give another --db") from None
+    return fd
 
 
 # ---------------------------------------------------------------- the report
