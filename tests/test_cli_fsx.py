@@ -84,14 +84,14 @@ def test_lenient_does_what_fsx_replay_does(tmp_path):
 
 
 def test_violation_exits_1(tmp_path):
-    """A log whose fsync'd size a design that defers the size update can lose (the shrunk
-    reproducer a campaign found for iomap-deferred)."""
-    p = tmp_path / "lost-size.fsxops"
-    p.write_text("write 0x316b6 0x1001 0x0\nzero_range 0x2a5cb 0x8ee3 0x326b7\n"
-                 "fsync 0x0 0x0 0x334ae\n")
+    """A log a campaign shrank for zero-in-memory (seed 40): data written, synced, cut off by
+    a truncate down inside its block, then the file extended: the old bytes come back."""
+    p = tmp_path / "resurrect.fsxops"
+    p.write_text("write 0x5be6 0x1001 0x0\n#eofsim sync\ntruncate 0x0 0x5b14 0x6be7\n"
+                 "zero_range 0x3f000 0x1000 0x5b14\n")
     assert _run(p, "--policy", "bh-ordered").exit_code == 0
-    r = _run(p, "--policy", "iomap-deferred", "--json")
+    r = _run(p, "--policy", "zero-in-memory", "--json")
     assert r.exit_code == 1, r.output
     d = json.loads(r.output)
-    assert {v["kind"] for v in d["violations"]} >= {"fsync-size"}
+    assert {v["kind"] for v in d["violations"]} == {"resurrected"}
     assert d["counterexample"]

@@ -566,7 +566,7 @@ class Ext4:
         if not shrink and bh:
             yield from self.block_zero_eof(handle, inode, old, size, op)
         if shrink:
-            self.set_disksize(inode, size)
+            self.set_disksize(inode, self.policy.shrink_disksize(self, inode, size))
         else:
             self.grow_disksize(handle, inode, size, "setattr")
         self.mark_inode_dirty(handle, inode)
@@ -993,7 +993,7 @@ class Ext4:
         for key in ioend.keys:
             if self.inflight.get(key) is ioend.bio:
                 del self.inflight[key]
-        needs_worker = ioend.unwritten or (ioend.iomap and ioend.end > inode.i_disksize)
+        needs_worker = ioend.unwritten or (ioend.iomap and self.policy.needs_end_io(self, inode, ioend))
         if needs_worker:
             for f in ioend.folios:
                 f.wb_owner = self.endio_worker

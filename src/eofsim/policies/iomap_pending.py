@@ -11,7 +11,8 @@ Assumptions the titles do not settle:
   writeback or fsync.
 - "Writeback" means any ->writepages call that has dirty data past i_disksize to write: it
   first submits the pending block and waits for its completion.
-- "Clear on truncate": any truncate down clears the bit.
+- "Clear on truncate": a truncate down that cuts the pending block off clears the bit; one
+  that keeps it inside the file keeps the bit and does not raise i_disksize over it.
 """
 
 from ..mm import WB_SYNC_ALL, WritebackControl, filemap_fdatawait_range
@@ -75,4 +76,19 @@ class IomapPending(IomapBase):
         return super().end_io_disksize(fs, inode, ioend)
 
     def truncated(self, fs, inode, size):
+        lblk = inode.pstate.get("pending")
+        if lblk is not None and lblk << fs.bshift >= size:
+            inode.pstate.pop("pending", None)
+
+    def shrink_disksize(self, fs, inode, size):
+        """A truncate down that keeps the pending block inside the file must not raise
+        i_disksize over it; one that cuts the block off needs nothing from it.
+        (Assumption: the series' ext4_truncate_down is not public in the sources.)"""
+        lblk = inode.pstate.get("pending")
+        if lblk is not None and lblk << fs.bshift < size:
+            return min(size, inode.i_disksize)
         inode.pstate.pop("pending", None)
+        return size
+
+    def needs_end_io(self, fs, inode, ioend):
+        return ioend.end > inode.i_disksize or inode.pstate.get("pending") in ioend.lblks

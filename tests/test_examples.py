@@ -1,0 +1,32 @@
+"""Scenarios kept in examples/: findings, each pinned against the model (and the kernel)."""
+
+from pathlib import Path
+
+import pytest
+
+from eofsim.crash.explore import check
+from eofsim.kernel import preflight
+from eofsim.scenario_file import load_scenario
+from eofsim.sim import simulate
+
+EX = Path(__file__).resolve().parent.parent / "examples"
+REASON = preflight.reason()
+
+
+@pytest.mark.parametrize("policy", ["bh-ordered", "iomap-v4", "iomap-pending"])
+def test_punch_past_disksize_recovers_a_size_the_file_never_had(policy):
+    sc = load_scenario(str(EX / "punch-past-disksize.yaml"))
+    rep = check(simulate(sc, policy))
+    sizes = {o.size for o in rep.outcomes}
+    assert 217904 in sizes
+    assert rep.kinds() == {"impossible-size"}
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_punch_past_disksize_on_the_real_kernel():
+    from eofsim.cli import model_outcomes
+    from eofsim.kernel.check import kernel_check
+    sc = load_scenario(str(EX / "punch-past-disksize.yaml"))
+    rep = kernel_check(sc, "bh-ordered", True, model=model_outcomes)
+    assert "f: size=217904" in rep["kernel"]
