@@ -17,7 +17,7 @@ from eofsim.workload.campaign import DaskRunner, Params, PoolRunner, run_campaig
 
 POLICIES = ["bh-ordered", "iomap-deferred"]
 OPS = 60
-SEEDS = int(os.environ.get("EOFSIM_BENCH_SEEDS", "200"))  # per policy
+SEEDS = int(os.environ.get("EOFSIM_BENCH_SEEDS", "600"))  # per policy: long enough that start-up and the last batches do not dominate
 TARGET = 0.8
 
 

@@ -536,7 +536,11 @@ class PoolRunner(_Runner):
 
 
 class DaskRunner(_Runner):
-    """The same tasks on a Dask distributed cluster (workers need eofsim installed)."""
+    """The same tasks on a Dask distributed cluster (workers need eofsim installed).
+    Batches are larger than the pool's: each Dask task costs scheduler round trips that,
+    on a small machine, share the cores with the workers."""
+    target_s = 0.4
+    max_batch = 64
 
     def __init__(self, address, timeout=5.0, client=None):
         self.address = address
