@@ -241,3 +241,14 @@ def test_a_second_writer_is_refused(hand_db):
         os.close(fd)
     r = CliRunner().invoke(main, ["campaign", "report", "--db", str(hand_db)])
     assert r.exit_code == 0
+
+
+def test_resuming_with_another_model_is_refused(tmp_path, monkeypatch):
+    """A database remembers the model that filled it; another model may not add rows."""
+    import eofsim.workload.campaign as camp
+    db = str(tmp_path / "m.db")
+    open_db(db, Params(ops=5), create=True).close()
+    open_db(db, Params(ops=5), create=True).close()      # same model: resumes
+    monkeypatch.setattr(camp, "model_fingerprint", lambda: "f" * 64)
+    with pytest.raises(InputError, match="another version of the model"):
+        open_db(db, Params(ops=5), create=True)

@@ -393,7 +393,30 @@ def open_db(path, params: Params | None = None, create: bool = True):
                     + ", ".join(f"{k}={have.get(k)}" for k in diff)
                     + "; this run asks " + ", ".join(f"{k}={want[k]}" for k in diff)
                     + ": rerun with the same parameters to resume it, or give another --db")
+        model = model_fingerprint()
+        if "model" not in stored:
+            con.execute("INSERT INTO meta VALUES ('model', ?)", (model,))
+        elif stored["model"] != model:
+            con.close()
+            raise InputError(f"{path} was filled by another version of the model "
+                             f"({stored['model'][:12]}, this is {model[:12]}): resuming would mix "
+                             "their results; give another --db")
     return con
+
+
+def model_fingerprint() -> str:
+    """A hash of the sources a result depends on (everything but the CLI, reports and the
+    real-kernel harness), so a campaign never mixes rows of two models."""
+    import hashlib
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")) + sorted(root.rglob("*.yaml")):
+        rel = f.relative_to(root).as_posix()
+        if rel == "cli.py" or rel.startswith(("report/", "kernel/")):
+            continue
+        h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def stored_params(con) -> dict | None:
