@@ -148,28 +148,12 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
             "counterexample": failing[1].as_dict()["counterexample"]}
         click.echo(json.dumps(d, sort_keys=True))
     else:
-        mode = "timed" if timed else "guarantee"
-        click.echo(f"{sc.name} under {res.policy} ({mode} semantics): {rep.crash_points} crash points, "
-                   f"{rep.crash_states} crash states"
-                   + ("" if rep.exhaustive else f" (NOT exhaustive: seeded sample of {samples})"))
-        click.echo(f"zeros instead of data (allowed without fsync): {rep.zeros_instead_of_data} states")
-        for v in rep.violations:
-            click.echo(f"VIOLATION {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) "
-                       f"at crash time {fmt_time(v.crash_time_ns)}" + (f": {v.detail}" if v.detail else ""))
-        if minimal is not None:
-            click.echo(minimal.text())
-        elif rep.counterexample:
-            click.echo("counterexample:")
-            ce = rep.counterexample
-            click.echo(ce if isinstance(ce, str) else json.dumps(ce, indent=1))
-        for n in rep.notes:
-            click.echo(f"note: {n}")
+        _report_text(rep, sc.name, res.policy, samples, timed=timed, minimal=minimal,
+                     no_violation=not bad)
         if schedules:
             click.echo(f"schedules: {schedules} perturbed reruns, "
                        + ("none failed" if failing is None else f"perturb_seed={failing[0]} fails: "
                           + ", ".join(sorted({v.kind for v in failing[1].violations}))))
-        if not bad:
-            click.echo("no violation")
     sys.exit(1 if bad else 0)
 
 
@@ -306,22 +290,25 @@ def _read_oplog(path):
                          "(corrupt or binary file?)", f"{path}:{line}") from None
 
 
-def _report_text(rep, name, policy, samples):
-    """`check`'s text output for a CheckReport."""
-    click.echo(f"{name} under {policy} (guarantee semantics): {rep.crash_points} crash points, "
+def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_violation=None):
+    """A CheckReport as `check` and `fsx` print it; `minimal` replaces the raw counterexample."""
+    mode = "timed" if timed else "guarantee"
+    click.echo(f"{name} under {policy} ({mode} semantics): {rep.crash_points} crash points, "
                f"{rep.crash_states} crash states"
                + ("" if rep.exhaustive else f" (NOT exhaustive: seeded sample of {samples})"))
     click.echo(f"zeros instead of data (allowed without fsync): {rep.zeros_instead_of_data} states")
     for v in rep.violations:
         click.echo(f"VIOLATION {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) "
                    f"at crash time {fmt_time(v.crash_time_ns)}" + (f": {v.detail}" if v.detail else ""))
-    if rep.counterexample:
+    if minimal is not None:
+        click.echo(minimal.text())
+    elif rep.counterexample:
         click.echo("counterexample:")
         ce = rep.counterexample
         click.echo(ce if isinstance(ce, str) else json.dumps(ce, indent=1))
     for n in rep.notes:
         click.echo(f"note: {n}")
-    if not rep.violations:
+    if no_violation if no_violation is not None else not rep.violations:
         click.echo("no violation")
 
 

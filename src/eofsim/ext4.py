@@ -826,6 +826,21 @@ class Ext4:
                 return False
         return True
 
+    def _take_folio(self, mapping, folio, wbc):
+        """folio_prepare_writeback, folio_clear_dirty_for_io and the EOF zeroing. Returns the
+        bytes of the folio inside EOF with the folio locked, or 0 (nothing to write; the
+        folio is unlocked again)."""
+        ok = yield from self._prepare(mapping, folio, wbc)
+        if not ok:
+            return 0
+        mapping.clear_dirty_for_io(folio)
+        inside = self._zero_past_eof(mapping.host, folio)
+        if inside <= 0:
+            folio.dirty_mask = 0
+            mapping.unlock(folio)
+            return 0
+        return inside
+
     def _zero_past_eof(self, inode, folio):
         """ext4_bio_write_folio / iomap_writepage_handle_eof: zero the EOF folio past i_size in
         memory before it goes to disk. Returns the number of bytes of the folio inside EOF."""
@@ -860,14 +875,8 @@ class Ext4:
                 if needs_map and handle is None:
                     # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
                     handle = yield from self.journal.start(credits=8)
-                ok = yield from self._prepare(mapping, folio, wbc)
-                if not ok:
-                    continue
-                mapping.clear_dirty_for_io(folio)
-                inside = self._zero_past_eof(inode, folio)
-                if inside <= 0:
-                    folio.dirty_mask = 0
-                    mapping.unlock(folio)
+                inside = yield from self._take_folio(mapping, folio, wbc)
+                if not inside:
                     continue
                 keep = 0
                 submitted = []
@@ -949,14 +958,8 @@ class Ext4:
                 folio = mapping.lookup(idx)
                 if folio is None or not folio.dirty:
                     continue
-                ok = yield from self._prepare(mapping, folio, wbc)
-                if not ok:
-                    continue
-                mapping.clear_dirty_for_io(folio)
-                inside = self._zero_past_eof(inode, folio)
-                if inside <= 0:
-                    folio.dirty_mask = 0
-                    mapping.unlock(folio)
+                inside = yield from self._take_folio(mapping, folio, wbc)
+                if not inside:
                     continue
                 blocks = []
                 for b in range(self.bpf):

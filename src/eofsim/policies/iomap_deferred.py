@@ -12,42 +12,16 @@ v4 17/23): never submit the zeroed block at once.
 - fsync writes the whole file, so it finds the pending block by itself.
 """
 
-from ..ext4 import WRITTEN
-from .iomap_base import IomapBase
+from .iomap_base import PendingEofBlock
 
 
-class IomapDeferred(IomapBase):
+class IomapDeferred(PendingEofBlock):
     name = "iomap-deferred"
     summary = "Jan/Ojaswin: no immediate submit; writeback from i_disksize up; completion moves the size"
 
-    def zeroed_eof(self, fs, handle, inode, start, length, written):
-        if written:
-            inode.pstate["pending"] = start >> fs.bshift
-        return ()
-
-    @staticmethod
-    def pending(fs, inode):
-        """The pending EOF block, if its zeroes still have to reach disk: it is still a
-        written block and its folio is dirty or under writeback. A block punched, converted
-        to unwritten by zero range, or dropped from the cache needs nothing any more."""
-        lblk = inode.pstate.get("pending")
-        if lblk is None:
-            return None
-        e = inode.map.get(lblk)
-        folio = inode.mapping.lookup((lblk << fs.bshift) >> fs.fshift)
-        if e is None or e[0] != WRITTEN or folio is None or not (folio.dirty or folio.writeback):
-            del inode.pstate["pending"]
-            return None
-        return lblk
-
-    def disksize_target(self, fs, inode, new_size, why):
-        if self.pending(fs, inode) is not None:
-            return inode.i_disksize
-        return new_size
-
     def writeback_range(self, fs, inode, wbc):
-        if self.pending(fs, inode) is not None and not wbc.range_cyclic and wbc.range_start > inode.i_disksize \
-                and wbc.reason != "zero-eof":
+        if self.pending(fs, inode) is not None and not wbc.range_cyclic \
+                and wbc.range_start > inode.i_disksize and wbc.reason != "zero-eof":
             wbc.range_start = inode.i_disksize & ~(fs.fsize - 1)
 
     def end_io_disksize(self, fs, inode, ioend):
@@ -58,26 +32,7 @@ class IomapDeferred(IomapBase):
             if pend not in ioend.lblks:
                 return inode.i_disksize
             del inode.pstate["pending"]
-        m = inode.mapping
-        after = [i for i in m.dirty_indices(ioend.end, (1 << 63) - 1)]
+        after = inode.mapping.dirty_indices(ioend.end, (1 << 63) - 1)
         if after:
             return min(inode.i_size, after[0] << fs.fshift)
         return inode.i_size
-
-    def truncated(self, fs, inode, size):
-        pend = inode.pstate.get("pending")
-        if pend is not None and pend << fs.bshift >= size:
-            del inode.pstate["pending"]
-
-    def shrink_disksize(self, fs, inode, size):
-        """A truncate down that keeps the pending block inside the file must not raise
-        i_disksize over it; one that cuts the block off needs nothing from it.
-        (Assumption: the series' ext4_truncate_down is not public in the sources.)"""
-        lblk = inode.pstate.get("pending")
-        if lblk is not None and lblk << fs.bshift < size:
-            return min(size, inode.i_disksize)
-        inode.pstate.pop("pending", None)
-        return size
-
-    def needs_end_io(self, fs, inode, ioend):
-        return ioend.end > inode.i_disksize or inode.pstate.get("pending") in ioend.lblks

@@ -16,25 +16,15 @@ Assumptions the titles do not settle:
 """
 
 from ..mm import WB_SYNC_ALL, WritebackControl, filemap_fdatawait_range
-from .iomap_base import IomapBase
+from .iomap_base import PendingEofBlock
 
 
-class IomapPending(IomapBase):
+class IomapPending(PendingEofBlock):
     name = "iomap-pending"
     summary = "v5+: DISKSIZE_GROW_PENDING bit; writeback/fallocate submit and wait the EOF block"
 
-    def zeroed_eof(self, fs, handle, inode, start, length, written):
-        if written:
-            inode.pstate["pending"] = start >> fs.bshift
-        return ()
-
-    def disksize_target(self, fs, inode, new_size, why):
-        if "pending" in inode.pstate:
-            return inode.i_disksize
-        return new_size
-
     def _submit_and_wait(self, fs, inode):
-        lblk = inode.pstate.get("pending")
+        lblk = self.pending(fs, inode)
         if lblk is None or inode.pstate.get("pending_io"):
             return
         inode.pstate["pending_io"] = True
@@ -59,7 +49,7 @@ class IomapPending(IomapBase):
             yield from self._submit_and_wait(fs, inode)
 
     def before_writeback(self, fs, inode, wbc):
-        if "pending" not in inode.pstate or wbc.reason == "zero-eof":
+        if wbc.reason == "zero-eof" or self.pending(fs, inode) is None:
             return
         m = inode.mapping
         lo = max(wbc.range_start, inode.i_disksize + 1) if not wbc.range_cyclic else inode.i_disksize + 1
@@ -72,23 +62,6 @@ class IomapPending(IomapBase):
             if pend in ioend.lblks:
                 del inode.pstate["pending"]
                 return inode.i_size
-            return inode.i_disksize
+            if self.pending(fs, inode) is not None:
+                return inode.i_disksize
         return super().end_io_disksize(fs, inode, ioend)
-
-    def truncated(self, fs, inode, size):
-        lblk = inode.pstate.get("pending")
-        if lblk is not None and lblk << fs.bshift >= size:
-            inode.pstate.pop("pending", None)
-
-    def shrink_disksize(self, fs, inode, size):
-        """A truncate down that keeps the pending block inside the file must not raise
-        i_disksize over it; one that cuts the block off needs nothing from it.
-        (Assumption: the series' ext4_truncate_down is not public in the sources.)"""
-        lblk = inode.pstate.get("pending")
-        if lblk is not None and lblk << fs.bshift < size:
-            return min(size, inode.i_disksize)
-        inode.pstate.pop("pending", None)
-        return size
-
-    def needs_end_io(self, fs, inode, ioend):
-        return ioend.end > inode.i_disksize or inode.pstate.get("pending") in ioend.lblks
