@@ -115,6 +115,8 @@ class Ext4:
         ino = 12 + len(self.inodes)
         inode = Inode(ino, name)
         inode.mapping = AddressSpace(self.engine, inode, self.tun)
+        if self.trace:
+            inode.mapping.trace = lambda text: self.event("cache", text)
         inode.i_rwsem = Mutex(self.engine, f"i_rwsem {name}", "i_rwsem")
         inode.dax = self.tun.dax
         inode.encrypted_nokey = self.tun.encrypted_nokey

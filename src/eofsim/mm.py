@@ -79,6 +79,8 @@ class AddressSpace:
         self.dirtied_when = None
         """inode->dirtied_when: set when I_DIRTY_PAGES goes from clean to dirty."""
         self.nr_writeback = 0
+        self.trace = None
+        """Optional callback(text) for the timeline's page-cache lane."""
 
     @property
     def nr_dirty(self):
@@ -129,6 +131,8 @@ class AddressSpace:
         if not folio.dirty:
             folio.dirty = True
             self.dirty.add(folio.index)
+            if self.trace:
+                self.trace(f"{self.host.name}: folio {folio.index} dirty")
             if not self.inode_dirty:
                 self.inode_dirty = True
                 self.dirtied_when = self.engine.now
@@ -157,6 +161,8 @@ class AddressSpace:
             self.dirtied_when = requeue_ns
 
     def start_writeback(self, folio):
+        if self.trace:
+            self.trace(f"{self.host.name}: folio {folio.index} clean, under writeback")
         folio.writeback = True
         folio.wb_owner = None
         self.nr_writeback += 1
