@@ -269,7 +269,7 @@ def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
 @click.option("--out", type=click.Path(file_okay=False), default="out/report", show_default=True)
 def demo(out):
     """The main job on built-in defaults: `compare` over every built-in scenario and policy."""
-    _compare(None, None, "1,8,64", (), out, 20000, False)
+    _compare(None, None, "1,8,64,256", (), out, 20000, False)
 
 
 
