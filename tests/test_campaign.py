@@ -10,7 +10,7 @@ from eofsim.cli import main
 from eofsim.errors import InputError
 from eofsim.scenario_file import load_text
 from eofsim.workload.campaign import (APPLICATION_ID, Params, ddmin, open_db, parse_policies,
-                                      parse_seeds, report_text, rows, run_task, store, summary)
+                                      parse_seeds, rows, run_task, store)
 from eofsim.workload.fsxops import parse_fsxops
 
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from eofsim.block import BlockDevice
 from eofsim.engine import Engine
-from eofsim.jbd2 import JI_WAIT_DATA, JI_WRITE_DATA, Journal, RawInode, T_LOCKED, T_RUNNING
+from eofsim.jbd2 import JI_WAIT_DATA, JI_WRITE_DATA, Journal, RawInode, T_LOCKED
 from eofsim.mm import AddressSpace
 from eofsim.ops import parse_op
 from eofsim.params import Tunables

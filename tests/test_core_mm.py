@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from eofsim.content import ZERO, fill, overlay
+from eofsim.content import ZERO, fill
 from eofsim.engine import Engine
 from eofsim.mm import AddressSpace, WB_SYNC_ALL, WritebackControl, filemap_fdatawait_range
 from eofsim.params import Tunables

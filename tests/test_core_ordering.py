@@ -6,7 +6,7 @@ import pytest
 from eofsim.content import ZERO, cut, is_garbage
 from eofsim.jbd2 import LogRecord
 from eofsim.ops import parse_op
-from eofsim.scenario import FileSpec, Plant, Scenario, ThreadSpec
+from eofsim.scenario import FileSpec, Scenario, ThreadSpec
 from eofsim.scenario_file import load_scenario
 from eofsim.sim import simulate
 

@@ -3,7 +3,6 @@
     subset of (write, block) pairs on disk yields, under the same durability rules;
   * the exact (per-block) checker and the whole-state enumerating checker agree."""
 
-import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -1,6 +1,5 @@
 """Scenario file loader: built-ins, file:line of every kind of error, and a YAML round trip."""
 
-import textwrap
 
 import pytest
 import yaml

@@ -13,7 +13,7 @@ The crash explorer uses this to decide which writes a flush guarantees (issue 3)
 
 import heapq
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Task:

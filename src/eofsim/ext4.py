@@ -7,12 +7,11 @@ buffered-iomap series (v4 and later) and fs/iomap/buffered-io.c.
 """
 
 from .block import Bio, WRITE, FLUSH
-from .content import ZERO, fill, overlay, cut, paste, to_bytes
+from .content import ZERO, fill, overlay, cut, paste
 from .engine import Completion, Mutex, WaitQueue
 from .jbd2 import JI_WAIT_DATA, JI_WRITE_DATA, Journal, RawInode
 from .mm import (WB_SYNC_ALL, WB_SYNC_NONE, AddressSpace, WritebackControl,
-                 filemap_fdatawait_range, filemap_fdatawrite_range,
-                 filemap_write_and_wait_range)
+                 filemap_fdatawait_range, filemap_write_and_wait_range)
 
 HOLE, DELAYED, UNWRITTEN, WRITTEN = 0, 1, 2, 3
 STATE_NAMES = ("hole", "delayed", "unwritten", "written")
@@ -98,13 +97,13 @@ class Ext4:
         self.endio_worker = self.endio_workers[0] if tun.endio_workers == 1 else None
         self.rng = engine.rng
         self.inflight = {}
+        """(ino, lblk) -> the data bio in flight for it (for stores racing with writeback)."""
         self.max_bio_blocks = max(1, tun.max_bio_bytes // tun.block_size)
         self.writeback_calls = {}
         """->writepages invocations by reason (kupdate, fsync, zero-eof, jbd2 ordered, ...)."""
         self.zeroed = set()
         """(ino, lblk) of EOF blocks zeroed and not yet written: their next write is a
         zero-block I/O in the I/O-cost figures."""
-        """(ino, lblk) -> the data bio in flight for it (for stores racing with writeback)."""
 
     # --- bookkeeping -------------------------------------------------------------------------
     def event(self, lane, text):

@@ -21,7 +21,7 @@ class LogRecord:
     """(RawInode, ...) as last marked dirty in this transaction."""
 
 
-from .block import Bio, FLUSH, WRITE
+from .block import Bio, WRITE
 from .content import fill
 from .engine import Completion, WaitQueue
 
@@ -180,7 +180,6 @@ class Journal:
         return c.state < T_COMMIT
 
     def _kjournald2(self):
-        eng = self.engine
         while True:
             while self.commit_request <= self.commit_sequence or self.running is None:
                 yield self.kick
@@ -209,7 +208,7 @@ class Journal:
         nblk = 1 + len(record.inodes)
         blocks = tuple((self._jblock(), fill(self.dev.bs)) for _ in range(nblk))
         log_done = Completion(eng, f"log blocks of tid {tx.tid}", "jbd2_log_io")
-        log_bio = self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
+        self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
                                       payload=record, end_io=lambda b: log_done.complete()))
         # journal_finish_inode_data_buffers: wait for ordered data
         from .mm import filemap_fdatawait_range

@@ -17,7 +17,7 @@ completed by t that wrote it wrote data).
 """
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..content import INITIAL, ZERO, describe, overlay
 

@@ -408,7 +408,7 @@ def describe_state(ex, w, v=None):
             later = [b for b in ex.result.dev.bios if b.op == "write" and b.submit_ns > t
                      and any(q == pb for q, _ in b.blocks)]
             if vi == 0 and not later:
-                lines.append(f"  no write of it was ever submitted")
+                lines.append("  no write of it was ever submitted")
             elif later:
                 lines.append(f"  next write of it, {_bio_name(later[0])}, submitted only at "
                              f"{_fmt_t(later[0].submit_ns)}")

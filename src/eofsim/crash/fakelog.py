@@ -6,7 +6,6 @@ from types import SimpleNamespace
 from ..block import Bio
 from ..content import fill, garbage
 from ..jbd2 import LogRecord, RawInode
-from ..ops import Op
 from ..sim import OpRecord, RunResult
 
 

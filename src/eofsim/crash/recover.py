@@ -133,7 +133,6 @@ class Journal:
         recovered."""
         out = []
         n = len(self.tids)
-        certain = True
         for p in range(n + 1):
             # p achievable iff tids[:p] all possible and tids[p] possibly absent
             if p == n:

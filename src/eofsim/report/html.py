@@ -25,8 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .table import (IO_COLUMNS, NS_PER_S, SCALING_COLUMNS, cell_failed, cells_of, deadlock_short,
-                    deadlock_text, dist_summary, io_flushes, latency_text, safety_text, seconds,
-                    short_op)
+                    deadlock_text, dist_summary, io_flushes, latency_text, safety_text)
 
 DPI = 100
 LANES = (("op", "operations"), ("cache", "page cache"), ("io", "device I/O"),
@@ -344,7 +343,6 @@ def plot_timeline(cell, out_dir, name) -> str | None:
     if not times:
         return None
     ax_t = TimeAxis(times)
-    end_ns = max(times)
     x_end = ax_t.end + 1.0
     x_lo, x_hi = -0.5, x_end + 3.5
     fig_w = 14
