@@ -255,3 +255,34 @@ def test_fdatasync_commits_size_change():
     assert tr.size_durable_ns is not None and tr.size_durable_ns <= fds.end_ns
     # and it is fast: a forced commit, not the 5 s timer
     assert fds.end_ns - fds.start_ns < 50_000_000
+
+
+def test_nested_handle_reuses_the_current_one_and_never_waits():
+    """journal_current_handle: a task starting a handle while it holds one gets the same
+    handle back, even while a commit waits for the transaction's handles (T_LOCKED)."""
+    from eofsim.block import BlockDevice
+    from eofsim.engine import Engine
+    from eofsim.jbd2 import Journal
+    from eofsim.params import Tunables
+    eng = Engine()
+    tun = Tunables(commit_interval_ns=1000)
+    dev = BlockDevice(eng, tun)
+
+    def submit(inode, start, end):
+        return ()
+    j = Journal(eng, dev, tun, submit, lambda lane, text: None)
+    seen = []
+
+    def t():
+        h1 = yield from j.start()
+        yield 5000                      # the commit timer fires; the commit waits in T_LOCKED
+        h2 = yield from j.start()       # nested: must not wait for the locked transaction
+        seen.append(h2 is h1)
+        j.stop(h2)
+        j.stop(h1)
+        seen.append(eng.now)
+
+    eng.spawn("t", t())
+    eng.run(until=10**9)
+    assert seen[0] is True and seen[1] == 5000
+    assert j.commit_sequence == 1 and not eng.deadlocks

@@ -598,9 +598,13 @@ class Ext4:
 
     def _ext4_truncate(self, inode, size, op):
         """ext4_truncate: zero the new EOF block's tail (ext4_block_truncate_page, ordered) and
-        free the blocks past it (ext4_ext_truncate), in one handle."""
+        free the blocks past it (ext4_ext_truncate), in one handle. On the iomap path the
+        zeroing runs before the handle (2026 refactor: no zeroing inside transactions)."""
+        iomap = self.policy.path == "iomap"
+        if iomap and size & (self.bs - 1):
+            yield from self.block_zero_eof(None, inode, size, LLONG_MAX, op)
         handle = yield from self.journal.start(credits=8)
-        if size & (self.bs - 1):
+        if not iomap and size & (self.bs - 1):
             yield from self.block_zero_eof(handle, inode, size, LLONG_MAX, op)
         keep = (size + self.bs - 1) >> self.bshift
         for lblk in [l for l in inode.map if l >= keep]:

@@ -54,11 +54,12 @@ class Transaction:
 
 
 class Handle:
-    __slots__ = ("tx", "reserved")
+    __slots__ = ("tx", "reserved", "refs")
 
     def __init__(self, tx, reserved):
         self.tx = tx
         self.reserved = reserved
+        self.refs = 1
 
 
 class Journal:
@@ -85,6 +86,8 @@ class Journal:
         self.locked_wq = WaitQueue(engine, "transaction locked", "journal_locked",
                                    owner=lambda: (self.thread,))
         self.kick = WaitQueue(engine, "kjournald2 idle", "jbd2_idle", idle=True)
+        self.current_handles = {}
+        """task -> the handle it holds (current->journal_info)."""
         self.commits = []
         """[(tid, commit bio id, committed time)]"""
         self.tx_by_tid = {}
@@ -94,8 +97,14 @@ class Journal:
     def start(self, credits=1, reserved=False):
         """jbd2__journal_start / start_this_handle. Waits while the running transaction is
         T_LOCKED (wait_transaction_locked) unless the handle was reserved, and forces a commit
-        when the transaction is full (add_transaction_credits)."""
+        when the transaction is full (add_transaction_credits). A task that already holds a
+        handle gets it back with one more reference (journal_current_handle), never waiting."""
         eng = self.engine
+        cur = eng.current
+        held = self.current_handles.get(cur)
+        if held is not None:
+            held.refs += 1
+            return held
         while True:
             tx = self.running
             if tx is None:
@@ -114,7 +123,10 @@ class Journal:
             break
         tx.updates += 1
         tx.credits += credits
-        return Handle(tx, reserved)
+        handle = Handle(tx, reserved)
+        if cur is not None:
+            self.current_handles[cur] = handle
+        return handle
 
     def stop(self, handle):
         """jbd2_journal_stop: hands the caller's knowledge to the transaction; starts a commit
@@ -123,6 +135,10 @@ class Journal:
         cur = self.engine.current
         if cur is not None:
             tx.hb |= cur.hb
+        if handle.refs > 1:
+            handle.refs -= 1
+            return
+        self.current_handles.pop(cur, None)
         tx.updates -= 1
         if tx.updates == 0:
             tx.updates_wq.wake_all()
