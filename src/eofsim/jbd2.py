@@ -187,13 +187,26 @@ class Journal:
         yield from self.log_wait_commit(tid)
 
     def trans_will_send_data_barrier(self, tid) -> bool:
-        """jbd2_trans_will_send_data_barrier (journal on the filesystem device)."""
+        """jbd2_trans_will_send_data_barrier (journal on the filesystem device). When it says
+        yes, the caller relies on that commit's PREFLUSH for the data it has seen complete:
+        reading the state before the commit thread moves it on orders the two, so the
+        caller's knowledge joins the transaction's."""
         if not self.tun.barrier or tid <= self.commit_sequence:
             return False
         c = self.committing
         if c is None or c.tid != tid:
+            tx = self.tx_by_tid.get(tid)
+            self._lend_knowledge(tx)
             return True
-        return c.state < T_COMMIT
+        if c.state < T_COMMIT:
+            self._lend_knowledge(c)
+            return True
+        return False
+
+    def _lend_knowledge(self, tx):
+        cur = self.engine.current
+        if tx is not None and cur is not None:
+            tx.hb |= cur.hb
 
     def _kjournald2(self):
         while True:
@@ -232,6 +245,7 @@ class Journal:
             if flags & JI_WAIT_DATA:
                 yield from filemap_fdatawait_range(inode.mapping, start, end)
         yield from log_done.wait()
+        me.hb |= tx.hb
         tx.state = T_COMMIT
         commit_done = Completion(eng, f"commit block of tid {tx.tid}", "jbd2_commit_io")
         barrier = self.tun.barrier

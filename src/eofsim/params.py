@@ -55,6 +55,10 @@ class Tunables:
     """Largest data bio (BIO_MAX_VECS pages of 4 KiB); longer runs are split."""
     ioend_batch_folios: int = 4096
     """IOEND_BATCH_SIZE: folios per iomap ioend."""
+    syscall_ns: int = 1 * US
+    """CPU time a system call spends before it acts (entry, locks, lookups). Nonzero, it
+    also orders an op that ends at the instant another thread's fsync begins before that
+    fsync's work, as on a real machine."""
     timestamp_ns: int = 4 * MS
     """Granularity of mtime/ctime (coarse clock: one jiffy at HZ=250). A write, mmap fault or
     fallocate in a new tick dirties the inode in its own handle (file_update_time ->

@@ -170,6 +170,8 @@ def _thread(eng, fs, recs, live):
         if inode is not None:
             rec.i_size_before = inode.i_size
         fs.event("op", f"#{rec.index} {op.text()} starts")
+        if fs.tun.syscall_ns and op.kind != "sleep":
+            yield fs.tun.syscall_ns
         try:
             yield from _do(fs, rec, op, inode)
         except OpError as e:

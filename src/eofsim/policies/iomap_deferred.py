@@ -32,7 +32,9 @@ class IomapDeferred(PendingEofBlock):
             if pend not in ioend.lblks:
                 return inode.i_disksize
             del inode.pstate["pending"]
-        after = inode.mapping.dirty_indices(ioend.end, (1 << 63) - 1)
+        # "after the written range": folios past the last one written, not a written folio
+        # that was dirtied again while its I/O was in flight.
+        after = inode.mapping.dirty_indices(ioend.end + fs.fsize - 1 & ~(fs.fsize - 1), (1 << 63) - 1)
         if after:
             return min(inode.i_size, after[0] << fs.fshift)
         return inode.i_size
