@@ -108,3 +108,22 @@ def test_every_policy_is_registered_with_a_docstring_naming_its_source():
     for name, cls in POLICIES.items():
         mod = __import__(cls.__module__, fromlist=["x"])
         assert mod.__doc__ and len(mod.__doc__) > 80, name
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_writeback_and_endio_deadlock_under_v4_whatever_the_workers(workers):
+    """A WB_SYNC_ALL pass holds folios 0-1 under writeback in an unsubmitted ioend and waits
+    for folio 2; folio 2's end-I/O waits (v4 18/23) for folio 1: a cycle through a writeback
+    pass and an end-I/O worker, which more workers do not break."""
+    sc = load_scenario("writeback-waits-endio")
+    res = simulate(sc, "iomap-v4", {"endio_workers": workers})
+    assert res.deadlocks, "the wait-for cycle is named"
+    text = res.deadlocks[0].text()
+    assert "t1 waits on writeback f:2" in text and "waits on writeback f:1" in text
+    assert res.stall is not None
+
+
+@pytest.mark.parametrize("policy", [p for p in POLICIES if p != "iomap-v4"])
+def test_writeback_and_endio_never_deadlock_elsewhere(policy):
+    res = simulate(load_scenario("writeback-waits-endio"), policy)
+    assert not res.deadlocks and res.stall is None

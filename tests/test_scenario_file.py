@@ -16,7 +16,7 @@ BUILTINS = ["truncate-up", "append-fallocate", "append-write", "extend-over-hole
             "sync-file-range-past-eof", "fsync-after-extend"]
 
 
-EXTRA_BUILTINS = ["endio-waits-zero"]  # issue 4: end-I/O processing waits for the zero I/O
+EXTRA_BUILTINS = ["endio-waits-zero", "writeback-waits-endio"]  # issue 4: deadlock scenarios
 
 
 def test_builtin_names_are_the_issue_list_plus_documented_extras():

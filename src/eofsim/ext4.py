@@ -1030,7 +1030,13 @@ class Ext4:
             while not self.endio_queue:
                 yield self.endio_kick
             ioend = self.endio_queue.pop(0)
-            self.engine.current.hb |= ioend.hb
+            me = self.engine.current
+            me.hb |= ioend.hb
+            for f in ioend.folios:
+                if f.wb_owner is not me:
+                    f.wb_owner = me
+                    if f.wb_wq is not None and f.wb_wq.waiters:
+                        self.engine.owner_changed(f.wb_wq)
             inode = ioend.inode
             yield from self.policy.before_end_io(self, inode, ioend)
             handle = yield from self.journal.start(credits=4, reserved=not ioend.iomap)
@@ -1121,6 +1127,8 @@ class _BioBuilder:
         bio = Bio(0, WRITE, tuple(self.blocks), kind="data", why=why, ino=inode.ino,
                   lblk=cur.lblks[0], end_io=lambda b, ioend=cur: fs._end_bio(ioend))
         cur.bio = bio
+        for f in cur.folios:
+            f.wb_owner = None          # the device has it now
         zero_io = False
         for lblk in cur.lblks:
             key = (inode.ino, lblk)

@@ -164,7 +164,8 @@ class AddressSpace:
         if self.trace:
             self.trace(f"{self.host.name}: folio {folio.index} clean, under writeback")
         folio.writeback = True
-        folio.wb_owner = None
+        # Until its bio is submitted, the writeback pass that set the flag is who ends it.
+        folio.wb_owner = self.engine.current
         self.nr_writeback += 1
 
     def end_writeback(self, folio):
