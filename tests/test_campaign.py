@@ -252,3 +252,18 @@ def test_resuming_with_another_model_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(camp, "model_fingerprint", lambda: "f" * 64)
     with pytest.raises(InputError, match="another version of the model"):
         open_db(db, Params(ops=5), create=True)
+
+
+def test_campaign_set_overrides_are_recorded_and_applied(tmp_path):
+    db = str(tmp_path / "s.db")
+    r = CliRunner().invoke(main, ["campaign", "--policies", "bh-ordered", "--seeds", "1..2",
+                                  "--ops", "10", "--set", "block_size=1024", "--db", db])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["campaign", "report", "--db", db])
+    assert "tunables=block_size=1024" in r.output
+    r = CliRunner().invoke(main, ["campaign", "--policies", "bh-ordered", "--seeds", "1..2",
+                                  "--ops", "10", "--db", db])
+    assert r.exit_code == 2 and "tunables=block_size=1024" in r.output
+    r = CliRunner().invoke(main, ["campaign", "--policies", "bh-ordered", "--seeds", "1",
+                                  "--set", "nope=1", "--db", str(tmp_path / "t.db")])
+    assert r.exit_code == 2 and "unknown tunable 'nope'" in r.output

@@ -285,3 +285,24 @@ def test_delalloc_append_inside_written_eof_block_rides_next_commit(policy):
     (w,) = r.ops
     assert w.i_disksize_after == 4000
     assert 4 * S <= w.size_durable_ns - w.start_ns <= 6.1 * S
+
+
+def test_nodelalloc_conversion_of_unwritten_block_is_ordered():
+    """ext4_ext_handle_unwritten_extents sets EXT4_MAP_NEW when writeback converts an
+    unwritten block (nodelalloc: no dioread_nolock), so ext4_map_blocks puts it on the ordered
+    list; the commit that logs it written waits for its data (found by a campaign)."""
+    from eofsim.crash.explore import check
+    s = sc([["fallocate f 70878 49289"]], [FileSpec("f", 0)])
+    ov = {"block_size": 1024, "delalloc": "false"}
+    assert check(simulate(s, "bh-ordered", ov)).kinds() == set()
+    assert "garbage" in check(simulate(s, "bh-writeback", ov)).kinds()
+
+
+def test_partial_mmap_store_before_sigbus_counts_as_data():
+    """An mmap store running past the EOF page stores up to it, then SIGBUS; fdatasync must
+    then cover those bytes, and the checker must expect them (found by a campaign)."""
+    from eofsim.crash.explore import check
+    s = sc([["fallocate f 0 4963", "mwrite f 0 12288", "fdatasync f"]], [FileSpec("f", 0)])
+    r = simulate(s, "bh-ordered", {"block_size": 1024})
+    assert r.ops[1].error == "SIGBUS"
+    assert check(r).kinds() == set()

@@ -372,6 +372,8 @@ def _progress(console, total):
               help="Threads per workload.")
 @click.option("--samples", type=click.IntRange(1), default=20000, show_default=True,
               help="Crash-check sample size (see `check --samples`).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a tunable for every workload (recorded with the campaign).")
 @click.option("--db", default="eofsim-campaign.db", show_default=True, metavar="FILE",
               help="SQLite database holding the results (created if absent; resumed if not).")
 @click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
@@ -384,7 +386,7 @@ def _progress(console, total):
 @click.option("--repro-dir", default=None, metavar="DIR",
               help="Also write each reproducer here (POLICY-SEED-KIND.yaml and .fsxops).")
 @click.pass_context
-def campaign(ctx, pols, seeds, ops, threads, samples, db, dask_address, dask_timeout, workers,
+def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, dask_timeout, workers,
              repro_dir):
     """Random fsx-style workloads under each policy, crash-checked, one row per (policy,
     seed) in a SQLite database. Resumable: rerun the same command after any interruption.
@@ -399,7 +401,11 @@ def campaign(ctx, pols, seeds, ops, threads, samples, db, dask_address, dask_tim
                          "--db FILE)")
     policy_names = parse_policies(pols)
     seed_range = parse_seeds(seeds)
-    params = Params(ops=ops, threads=threads, samples=samples)
+    from .params import Tunables, parse_set
+    ov = parse_set(sets)
+    Tunables().with_values(ov, "--set")
+    params = Params(ops=ops, threads=threads, samples=samples,
+                    tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())))
     if repro_dir:
         try:
             os.makedirs(repro_dir, exist_ok=True)

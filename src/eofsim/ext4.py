@@ -413,6 +413,14 @@ class Ext4:
                     self.set_state(inode, lblk, DELAYED)
                 folio.blocks[b] = fill(bs)
                 folio.uptodate |= 1 << b
+            elif nodelalloc_bh and e[0] == UNWRITTEN:
+                # ext4_get_block(create) over an unwritten extent converts it (EXT4_MAP_NEW:
+                # ordered, and the buffer is new, so the block starts as zeroes in the cache).
+                self.set_state(inode, lblk, WRITTEN)
+                self.add_ordered(handle, inode, bstart, bs)
+                if not (folio.uptodate >> b) & 1:
+                    folio.blocks[b] = fill(bs)
+                    folio.uptodate |= 1 << b
             elif not (folio.uptodate >> b) & 1:
                 if partial:
                     yield from self.read_blocks(folio, 1 << b)
@@ -906,7 +914,10 @@ class Ext4:
                             if new_state == WRITTEN:
                                 self.add_ordered(handle, inode, lblk << self.bshift, bs, wait_only=True)
                         else:
+                            # ext4_ext_handle_unwritten_extents converts at writepage time and
+                            # sets EXT4_MAP_NEW: the block goes on the ordered list too.
                             self.set_state(inode, lblk, WRITTEN)
+                            self.add_ordered(handle, inode, lblk << self.bshift, bs, wait_only=True)
                         mapped = True
                     elif st == UNWRITTEN and not wbc.can_map:
                         keep |= 1 << b

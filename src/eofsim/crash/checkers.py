@@ -99,7 +99,9 @@ class FileHistory:
             hist = [(0, 0, 0)]
         self.hist = hist
         self.htimes = [h[0] for h in hist]
-        mine = [o for o in result.ops if o.error is None and o.start_ns is not None
+        # An mmap store that ran past the EOF page stored everything before it, then SIGBUS.
+        mine = [o for o in result.ops if o.start_ns is not None
+                and (o.error is None or (o.op.kind == "mwrite" and o.error == "SIGBUS"))
                 and (o.op.file == name or (o.op.kind == "sync"))]
         self.mine = mine
         # completed ops in completion order, for the last-writer map

@@ -84,7 +84,7 @@ TIMING_COLS = ("elapsed_s", "worker")
 """Columns that legitimately differ between two runs of the same campaign."""
 REPRO_COLS = ("policy", "seed", "kind", "ops_before", "ops_after", "minimal", "tests",
               "violation", "scenario_yaml", "fsxops", "fsxops_note")
-PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files")
+PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files", "tunables")
 
 
 # ---------------------------------------------------------------- arguments
@@ -127,12 +127,17 @@ class Params:
     samples: int = 20000
     max_size: int = 256 * 1024
     files: int = 1
+    tunables: str = ""
+    """Tunable overrides as sorted 'key=value' pairs joined by ',' (`--set`)."""
 
     def as_dict(self):
         return {k: getattr(self, k) for k in PARAM_KEYS}
 
     def file_names(self):
         return ("f",) if self.files == 1 else tuple(f"f{i}" for i in range(self.files))
+
+    def overrides(self) -> dict:
+        return dict(kv.split("=", 1) for kv in self.tunables.split(",") if kv)
 
 
 # ---------------------------------------------------------------- one task
@@ -260,6 +265,8 @@ def run_task(policy: str, seed: int, params: dict) -> dict:
            "notes": "[]", "reproducers": []}
     try:
         sc = generate(seed, p.ops, files=p.file_names(), threads=p.threads, max_size=p.max_size)
+        if p.tunables:
+            sc = replace(sc, tunables=p.overrides())
         res = simulate(sc, policy)
         rep = check(res, samples=p.samples)
         kinds = {}
@@ -385,7 +392,8 @@ def open_db(path, params: Params | None = None, create: bool = True):
                         (json.dumps(want, sort_keys=True),))
         else:
             have = json.loads(stored["params"])
-            diff = [k for k in PARAM_KEYS if have.get(k) != want[k]]
+            defaults = Params().as_dict()
+            diff = [k for k in PARAM_KEYS if have.get(k, defaults[k]) != want[k]]
             if diff:
                 con.close()
                 raise InputError(
@@ -806,7 +814,7 @@ def summary(con) -> dict:
 
 def report_text(s: dict) -> str:
     p = s["params"]
-    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS if k in p)
+    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS if k in p and (p[k] or k != "tunables"))
                              if p else "no parameters recorded")
              + f"; {s['workloads']} results"]
     if not s["policies"]:
