@@ -1026,7 +1026,11 @@ class Ext4:
 
     def _finish_ioend(self, ioend):
         m = ioend.inode.mapping
+        cur = self.engine.current
         for f in ioend.folios:
+            # Every completion of a folio's bios is part of what its writeback ending means.
+            if cur is not None:
+                f.wb_hb |= cur.hb
             f.wb_pending -= 1
             if f.wb_pending == 0 and f.writeback:
                 m.end_writeback(f)
