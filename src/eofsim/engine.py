@@ -151,6 +151,7 @@ class Engine:
         self._irq = Task("irq", None, "irq", -1)
         self.rng = random.Random(seed)
         self.perturb = perturb
+        self._until = None
         self.deadlocks = []
         self.wait_counts = {}
         self.wait_ns = {}
@@ -196,6 +197,7 @@ class Engine:
         """Run events until the queue empties, virtual time passes `until`, or stop() is true."""
         q = self._q
         pop = heapq.heappop
+        self._until = until
         while q:
             if until is not None and q[0][0] > until:
                 self.now = until
@@ -214,25 +216,35 @@ class Engine:
     def _step(self, task):
         if task.done or task.blocked_on is not None:
             return
-        self.current = task
-        try:
-            req = task.gen.send(None)
-        except StopIteration as e:
-            task.done = True
-            task.result = e.value
+        q = self._q
+        until = self._until
+        while True:
+            self.current = task
+            try:
+                req = task.gen.send(None)
+            except StopIteration as e:
+                task.done = True
+                task.result = e.value
+                self.current = None
+                return
             self.current = None
+            if req.__class__ is not int:
+                break
+            t = self.now + req
+            # Nothing else can happen before t: advance the clock and go on with this task
+            # (what the queue would do next anyway, without the round trip through it).
+            if (not q or q[0][0] > t) and (until is None or t <= until):
+                self.now = t
+                continue
+            self._push(t, 0, task)
             return
-        self.current = None
-        if req.__class__ is int:
-            self._push(self.now + req, 0, task)
-        else:
-            task.blocked_on = req
-            task.blocked_since = self.now
-            task.waits += 1
-            req.waiters.append(task)
-            self.wait_counts[req.kind] = self.wait_counts.get(req.kind, 0) + 1
-            if req.owner is not None:
-                self._check_cycle(task)
+        task.blocked_on = req
+        task.blocked_since = self.now
+        task.waits += 1
+        req.waiters.append(task)
+        self.wait_counts[req.kind] = self.wait_counts.get(req.kind, 0) + 1
+        if req.owner is not None:
+            self._check_cycle(task)
 
     def _check_cycle(self, start):
         """Depth-first walk of the wait-for graph from `start`; record a cycle back to it."""
