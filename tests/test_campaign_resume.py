@@ -74,14 +74,19 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, reference):
     r = subprocess.run(_cli(db), env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert f"{total - stored} run, {stored} already in {db}" in r.stdout
-    con = open_db(db, create=False)
-    try:
-        assert rows(con) == reference
-    finally:
-        con.close()
+    assert stored_rows(db) == reference
 
     r = subprocess.run(_cli(db), env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and f"0 run, {total} already" in r.stdout
+
+
+def stored_rows(db):
+    """The result rows of a campaign database, compared without timing columns."""
+    con = open_db(db, create=False)
+    try:
+        return rows(con)
+    finally:
+        con.close()
 
 
 def test_local_cluster_equals_process_pool(tmp_path, reference):
@@ -92,8 +97,4 @@ def test_local_cluster_equals_process_pool(tmp_path, reference):
         r = CliRunner().invoke(main, _cli(db, "--dask", cluster.scheduler_address)[3:])
     assert r.exit_code == 0, r.output
     assert f"{len(POLICIES) * len(SEEDS)} run, 0 already" in r.output
-    con = open_db(db, create=False)
-    try:
-        assert rows(con) == reference
-    finally:
-        con.close()
+    assert stored_rows(db) == reference

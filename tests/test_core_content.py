@@ -31,15 +31,19 @@ def well_formed(runs):
 edits = st.lists(st.tuples(st.integers(0, N), st.integers(0, N), srcs_st), max_size=12)
 
 
+def apply(runs, ref, a, b, v):
+    """One edit on both the runs under test and the list oracle."""
+    s, e = min(a, b), max(a, b)
+    ref = ref[:s] + [v] * (e - s) + ref[e:]
+    return overlay(runs, s, e, v), ref
+
+
 @settings(max_examples=300, deadline=None)
 @given(edits, st.integers(0, 10_000))
 def test_overlay_matches_list_oracle(ops, file_off):
-    runs = fill(N)
-    ref = [ZERO] * N
+    runs, ref = fill(N), [ZERO] * N
     for a, b, v in ops:
-        s, e = min(a, b), max(a, b)
-        runs = overlay(runs, s, e, v)
-        ref[s:e] = [v] * (e - s)
+        runs, ref = apply(runs, ref, a, b, v)
         assert expand(runs, N) == ref
         well_formed(runs)
     # to_bytes equals byte-by-byte byte_value
@@ -49,12 +53,9 @@ def test_overlay_matches_list_oracle(ops, file_off):
 @settings(max_examples=300, deadline=None)
 @given(edits, st.integers(0, N), st.integers(0, N), st.integers(0, 5000))
 def test_cut_matches_slice(ops, a, b, off):
-    runs = fill(N)
-    ref = [ZERO] * N
+    runs, ref = fill(N), [ZERO] * N
     for x, y, v in ops:
-        s, e = min(x, y), max(x, y)
-        runs = overlay(runs, s, e, v)
-        ref[s:e] = [v] * (e - s)
+        runs, ref = apply(runs, ref, x, y, v)
     s, e = min(a, b), max(a, b)
     piece = cut(runs, s, e)
     if s == e:
