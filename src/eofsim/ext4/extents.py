@@ -1,8 +1,6 @@
 """fs/ext4/extents.c and mballoc.c: the block map (extent tree + extent status tree, one
 entry a block), the allocator, and fallocate's modes (allocate, punch hole, zero range)."""
 
-from ..mm.filemap import filemap_write_and_wait_range
-from ..mm.page_writeback import WbReason
 from ..mm.truncate import pagecache_isize_extended, truncate_pagecache_range
 from ..policies.base import GrowReason
 
@@ -56,40 +54,94 @@ class Ext4Extents:
             elif mode.startswith("zero_range"):
                 yield from self.zero_range(inode, off, length, "keep_size" in mode, op)
             else:
-                yield from self.alloc_file_blocks(inode, off, length, mode == "keep_size", op)
+                yield from self.do_fallocate(inode, off, length, mode == "keep_size", op)
         finally:
             inode.i_rwsem.unlock()
 
-    def alloc_file_blocks(self, inode, off, length, keep_size, op):
-        """ext4_do_fallocate -> ext4_alloc_file_blocks: unwritten extents over holes; without
-        KEEP_SIZE both sizes grow in the allocating handle and the old EOF block is zeroed
-        (ext4_update_inode_size + ext4_zero_partial_blocks(old_size, epos - old_size))."""
-        bs = self.bs
-        lb0, lb1 = off >> self.bshift, (off + length + bs - 1) >> self.bshift
-        new_size = off + length if not keep_size and off + length > inode.i_size else 0
+    def fallocate_new_size(self, inode, end, keep_size):
+        """The size rule of ext4_do_fallocate and ext4_zero_range (extents.c, 6.12.117):
+        without KEEP_SIZE the size moves to `end` when `end > i_size || end > i_disksize` —
+        also inside i_size when i_disksize lags behind it (delalloc pending). 0: no change."""
+        if not keep_size and (end > inode.i_size or end > inode.i_disksize):
+            return end
+        return 0
+
+    def do_fallocate(self, inode, off, length, keep_size, op):
+        """ext4_do_fallocate: the size rule, then ext4_alloc_file_blocks over the range."""
+        end = off + length
+        new_size = self.fallocate_new_size(inode, end, keep_size)
+        yield from self.alloc_file_blocks(inode, off >> self.bshift, (end + self.bs - 1) >> self.bshift,
+                                          new_size, op)
+
+    def map_chunks(self, inode, lb0, lb1):
+        """The unit of one ext4_map_blocks call in ext4_alloc_file_blocks' loop: a run of
+        blocks the on-disk tree maps alike (a hole, delayed or not, is allocated as one
+        extent; an existing extent is returned as it is)."""
+        out = []
+        lblk = lb0
+        while lblk < lb1:
+            e = inode.map.get(lblk)
+            kind = HOLE if e is None or e[0] == DELAYED else e[0]
+            r = lblk + 1
+            while r < lb1:
+                e2 = inode.map.get(r)
+                if (HOLE if e2 is None or e2[0] == DELAYED else e2[0]) != kind:
+                    break
+                r += 1
+            out.append((lblk, r))
+            lblk = r
+        return out
+
+    def alloc_file_blocks(self, inode, lb0, lb1, new_size, op, convert=False):
+        """ext4_alloc_file_blocks (extents.c, 6.12.117): one handle per ext4_map_blocks
+        chunk. Holes — delayed blocks too: ext4_map_blocks finds a delayed extent unmapped and
+        ext4_ext_map_blocks allocates it (the es entry becomes unwritten; the dirty folio's
+        writeback then finds it unwritten) — become unwritten extents; with
+        EXT4_GET_BLOCKS_CONVERT_UNWRITTEN (zero range's middle) written ones turn unwritten.
+        With `new_size`, each chunk's handle runs ext4_update_inode_size(epos) (epos = chunk
+        end capped at new_size), which raises i_disksize whenever epos > i_disksize — even
+        inside i_size — and, past the old i_size, pagecache_isize_extended +
+        ext4_zero_partial_blocks(old_size, epos - old_size)."""
         old_size = inode.i_size
         iomap = inode.buffered_iomap
-        if new_size and iomap:
+        if new_size > old_size and iomap:
+            # The iomap designs zero outside any handle (2026 refactor) and may wait first.
             zeroed = yield from self.block_zero_eof(None, inode, old_size, new_size)
             yield from self.policy.before_grow(self.ctx, inode, new_size, GrowReason.FALLOCATE, zeroed)
-        handle = yield from self.journal.start(credits=8)
-        for lblk in range(lb0, lb1):
-            if lblk not in inode.map:
-                self.set_state(inode, lblk, UNWRITTEN, self.alloc())
-        if new_size:
-            self.set_i_size(inode, new_size, op)
-            self.grow_disksize(handle, inode, new_size, GrowReason.FALLOCATE)
-            if not iomap and new_size > old_size:
-                yield from self.zero_gap(handle, inode, old_size, new_size - old_size)
-        self.mark_inode_dirty(handle, inode)
-        inode.i_datasync_tid = handle.tx.tid
-        self.journal.stop(handle)
-        if new_size > old_size:
+        for c0, c1 in self.map_chunks(inode, lb0, lb1):
+            handle = yield from self.journal.start(credits=8)
+            for lblk in range(c0, c1):
+                e = inode.map.get(lblk)
+                if e is None or e[0] == DELAYED:
+                    self.set_state(inode, lblk, UNWRITTEN, self.alloc())
+                elif convert and e[0] == WRITTEN:
+                    self.set_state(inode, lblk, UNWRITTEN)
+            if new_size:
+                epos = min(c1 << self.bshift, new_size)
+                self.update_inode_size(handle, inode, epos, op)
+                if epos > old_size and not iomap:
+                    yield from pagecache_isize_extended(inode.mapping, old_size, epos)
+                    yield from self.zero_gap(handle, inode, old_size, epos - old_size)
+            self.mark_inode_dirty(handle, inode)
+            inode.i_datasync_tid = handle.tx.tid
+            self.journal.stop(handle)
+        if iomap and new_size > old_size:
             yield from pagecache_isize_extended(inode.mapping, old_size, new_size)
 
+    def update_inode_size(self, handle, inode, size, op):
+        """ext4_update_inode_size (ext4.h): i_size up to `size` if larger; i_disksize up to
+        it (ext4_update_i_disksize, as the design allows) if larger — independently."""
+        if size > inode.i_size:
+            self.set_i_size(inode, size, op)
+        if size > inode.i_disksize:
+            self.grow_disksize(handle, inode, size, GrowReason.FALLOCATE)
+
     def update_disksize_before_punch(self, inode, off, length):
-        """ext4_update_disksize_before_punch: a size waiting for delalloc writeback is made
-        on-disk before the page cache of the range is dropped."""
+        """ext4_update_disksize_before_punch (inode.c, 6.12.117): a size waiting for delalloc
+        writeback is made on-disk before the page cache of the range is dropped. Returns at
+        once when the range starts past i_size (`offset > size`)."""
+        if off > inode.i_size:
+            return
         size = min(inode.i_size, off + length)
         if size <= inode.i_disksize:
             return
@@ -98,18 +150,48 @@ class Ext4Extents:
         self.mark_inode_dirty(handle, inode)
         self.journal.stop(handle)
 
+    def truncate_folio(self, inode, start, end):
+        """ext4_truncate_folio (inode.c, 6.12.117): when a whole block of the folio holding
+        `start` lies in [start, end), write-protect it (folio_mkclean, redirtying a dirty
+        PTE) so a later mmap store faults into ext4_page_mkwrite and maps its blocks again."""
+        bs = self.bs
+        if ((start + bs - 1) & ~(bs - 1)) >= (end & ~(bs - 1)):
+            return
+        m = inode.mapping
+        folio = m.lookup(start >> self.fshift)
+        if folio is None:
+            return
+        yield from m.lock(folio)
+        if folio.mkwrite:
+            folio.mkwrite = False
+            m.mark_dirty(folio, 0)
+        m.unlock(folio)
+
+    def truncate_page_cache_block_range(self, inode, start, end):
+        """ext4_truncate_page_cache_block_range (inode.c, 6.12.117): drop the page cache of
+        [start, end) without writing it back first (only data=journal writes back, which the
+        model has no mode for); with blocks smaller than a page, the partial edge folios are
+        write-protected first (ext4_truncate_folio)."""
+        fs = self.fsize
+        if (start | end) & (fs - 1) and self.bs < fs and start < inode.i_size:
+            boundary = (start + fs - 1) & ~(fs - 1)
+            yield from self.truncate_folio(inode, start, min(boundary, end))
+            if end > boundary:
+                yield from self.truncate_folio(inode, end & ~(fs - 1), end)
+        yield from truncate_pagecache_range(inode.mapping, start, end)
+
     def punch_hole(self, inode, off, length):
-        """ext4_punch_hole (6.12): write back the range, raise i_disksize, drop the cache,
-        zero partial blocks (ordered), remove whole blocks. i_size never changes."""
+        """ext4_punch_hole (inode.c, 6.12.117): raise i_disksize
+        (ext4_update_disksize_before_punch), drop the cache without writing it back
+        (ext4_truncate_page_cache_block_range), then in one handle zero the partial blocks
+        (ordered) and remove the whole ones. i_size never changes."""
         if off >= inode.i_size:
             return
         if off + length > inode.i_size:
             length = ((inode.i_size + self.fsize - 1) & ~(self.fsize - 1)) - off
         end = off + length
-        m = inode.mapping
-        yield from filemap_write_and_wait_range(m, off, end - 1, WbReason.PUNCH)
         yield from self.update_disksize_before_punch(inode, off, length)
-        yield from truncate_pagecache_range(m, off, end)
+        yield from self.truncate_page_cache_block_range(inode, off, end)
         handle = yield from self.journal.start(credits=8)
         yield from self.zero_partial_blocks(handle, inode, off, length)
         for lblk in range((off + self.bs - 1) >> self.bshift, end >> self.bshift):
@@ -120,35 +202,30 @@ class Ext4Extents:
         self.journal.stop(handle)
 
     def zero_range(self, inode, off, length, keep_size, op):
-        """ext4_zero_range (6.12): write back the range, convert the aligned middle to
-        unwritten, zero the partial edge blocks, and grow the size unless KEEP_SIZE."""
+        """ext4_zero_range (extents.c, 6.12.117), in its order: the size rule; with unaligned
+        edges, ext4_alloc_file_blocks over the whole range (unwritten, raising the sizes and
+        zeroing [old_size, epos) in each chunk's handle); ext4_update_disksize_before_punch;
+        the cache dropped without write-back (ext4_truncate_page_cache_block_range); the
+        aligned middle converted to unwritten (ext4_alloc_file_blocks with
+        CONVERT_UNWRITTEN, new_size again); and, with unaligned edges, a last handle that
+        zeroes them (ext4_zero_partial_blocks) and runs ext4_update_inode_size(new_size)."""
         end = off + length
-        m = inode.mapping
-        yield from filemap_write_and_wait_range(m, off, end - 1, WbReason.ZERO_RANGE)
+        bs, bshift = self.bs, self.bshift
+        new_size = self.fallocate_new_size(inode, end, keep_size)
+        aligned = not (off | end) & (bs - 1)
+        if not aligned:
+            yield from self.alloc_file_blocks(inode, off >> bshift, (end + bs - 1) >> bshift, new_size, op)
         yield from self.update_disksize_before_punch(inode, off, length)
-        bs = self.bs
-        a0, a1 = (off + bs - 1) & ~(bs - 1), end & ~(bs - 1)
-        new_size = end if not keep_size and end > inode.i_size else 0
-        old_size = inode.i_size
-        iomap = inode.buffered_iomap
-        if new_size and iomap:
-            zeroed = yield from self.block_zero_eof(None, inode, old_size, new_size)
-            yield from self.policy.before_grow(self.ctx, inode, new_size, GrowReason.FALLOCATE, zeroed)
+        yield from self.truncate_page_cache_block_range(inode, off, end)
+        a0, a1 = (off + bs - 1) >> bshift, end >> bshift
         if a1 > a0:
-            yield from truncate_pagecache_range(m, a0, a1)
+            yield from self.alloc_file_blocks(inode, a0, a1, new_size, op, convert=True)
+        if aligned:
+            return
         handle = yield from self.journal.start(credits=8)
-        for lblk in range(a0 >> self.bshift, a1 >> self.bshift):
-            e = inode.map.get(lblk)
-            if e is None:
-                self.set_state(inode, lblk, UNWRITTEN, self.alloc())
-            elif e[0] != UNWRITTEN:
-                self.set_state(inode, lblk, UNWRITTEN, e[1] if e[0] != DELAYED else self.alloc())
-        if new_size:
-            self.set_i_size(inode, new_size, op)
-            self.grow_disksize(handle, inode, new_size, GrowReason.FALLOCATE)
-            if not iomap and old_size < off:
-                yield from self.zero_gap(handle, inode, old_size, min(off, new_size) - old_size)
         yield from self.zero_partial_blocks(handle, inode, off, length)
+        if new_size:
+            self.update_inode_size(handle, inode, new_size, op)
         self.mark_inode_dirty(handle, inode)
         inode.i_datasync_tid = handle.tx.tid
         self.journal.stop(handle)

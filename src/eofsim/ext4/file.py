@@ -79,6 +79,8 @@ class Ext4File:
                     yield from self.read_folio(folio, 1 << b)
                 else:
                     folio.uptodate |= 1 << b
+        # ext4_da_get_block_prep / ext4_get_block(create) map every buffer written to.
+        folio.bh_mapped |= mask
         return mask
 
     def bh_write_folio(self, inode, idx, pos, fend, op, old_size):
@@ -210,6 +212,7 @@ class Ext4File:
                     self.mark_inode_dirty(handle, inode)
                     self.journal.stop(handle)
         m.mark_dirty(folio, inside)
+        folio.bh_mapped |= inside      # block_page_mkwrite maps the buffers inside i_size
         folio.mkwrite = True
 
     def mread(self, inode, off, length):

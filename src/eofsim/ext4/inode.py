@@ -10,7 +10,8 @@ from ..content import ZERO, fill, overlay
 from ..engine import Completion, Mutex
 from ..jbd2 import JI_WAIT_DATA, JI_WRITE_DATA, RawInode
 from ..block import Bio, WRITE
-from ..mm.filemap import AddressSpace, filemap_get_folio
+from ..mm.filemap import AddressSpace, filemap_get_folio, filemap_write_and_wait_range
+from ..mm.page_writeback import WbReason
 from ..mm.truncate import pagecache_isize_extended, truncate_pagecache
 from ..policies.base import GrowReason
 from .extents import DELAYED, HOLE, STATE_NAMES, UNWRITTEN, WRITTEN
@@ -169,9 +170,16 @@ class Ext4Inode:
 
     # --- EOF zeroing ------------------------------------------------------------------------
     def block_zero_range(self, inode, start, length, eof=False):
-        """__ext4_block_zero_page_range: zero [start, start+length) inside one block in the
-        page cache. A hole is left alone. Returns (did_zero, zero_written): whether anything
-        was zeroed, and whether the block was allocated and written when it was zeroed."""
+        """__ext4_block_zero_page_range (inode.c, 6.12.117): zero [start, start+length)
+        inside one block in the page cache, dirty it and (data=ordered) order it. A block is
+        left alone when its buffer is not mapped after ext4_get_block(..., 0): a hole, and an
+        unwritten extent too (ext4_map_blocks returns only EXT4_MAP_UNWRITTEN and
+        ext4_update_bh_state replaces the map flags), unless a buffered write or
+        ext4_page_mkwrite mapped the buffer (ext4_da_get_block_prep). On the iomap path
+        (iomap_zero_iter) an unwritten block is skipped while its folio is clean; a dirty one
+        is flushed first (iomap_zero_iter_flush_and_stale) and zeroed once written.
+        Returns (did_zero, zero_written): whether anything was zeroed, and whether the block
+        was allocated and written when it was zeroed."""
         if length <= 0:
             return False, False
         if inode.dax:
@@ -182,12 +190,27 @@ class Ext4Inode:
         if e is None:
             return False, False
         m = inode.mapping
+        if e[0] == UNWRITTEN:
+            cached = m.lookup(start >> self.fshift)
+            b = lblk - (start >> self.fshift) * self.bpf
+            if inode.buffered_iomap:
+                if cached is None or not (cached.dirty or cached.writeback):
+                    return False, False
+                b0 = lblk << self.bshift
+                yield from filemap_write_and_wait_range(m, b0, b0 + self.bs - 1, WbReason.ZERO_EOF)
+                e = inode.map.get(lblk)
+                if e is None or e[0] == UNWRITTEN:
+                    return False, False
+            elif cached is None or not (cached.bh_mapped >> b) & 1:
+                self.event("cache", f"{inode.name}: block {lblk} unwritten, buffer unmapped: not zeroed")
+                return False, False
         folio = yield from filemap_get_folio(m, start >> self.fshift)
         b = lblk - folio.index * self.bpf
         if not (folio.uptodate >> b) & 1:
             yield from self.read_folio(folio, 1 << b)
         self.store(folio, start, start + length, ZERO)
         m.mark_dirty(folio, 1 << b)
+        folio.bh_mapped |= 1 << b
         m.unlock(folio)
         if eof:
             self.zeroed.add((inode.ino, lblk))
@@ -277,7 +300,10 @@ class Ext4Inode:
             yield from pol.before_grow(ctx, inode, size, GrowReason.SETATTR, zeroed)
         handle = yield from self.journal.start(credits=3)
         if not shrink and not iomap:
-            yield from self.block_zero_eof(handle, inode, old, size)
+            # ext4_setattr -> ext4_block_truncate_page(handle, mapping, oldsize) (6.12.117):
+            # to the end of the old EOF block, not capped at the new size (that cap is the
+            # 2026 ext4_block_zero_eof, the iomap designs' path above).
+            yield from self.block_zero_eof(handle, inode, old, LLONG_MAX)
         if shrink:
             self.set_disksize(inode, pol.shrink_disksize(ctx, inode, size))
         else:

@@ -13,7 +13,8 @@ from .page_writeback import WB_SYNC_ALL, WB_SYNC_NONE, WbReason, WritebackContro
 
 class Folio:
     __slots__ = ("mapping", "index", "blocks", "dirty", "dirty_mask", "writeback",
-                 "uptodate", "locker", "lock_wq", "wb_wq", "wb_owner", "mkwrite", "wb_pending", "wb_hb")
+                 "uptodate", "locker", "lock_wq", "wb_wq", "wb_owner", "mkwrite", "wb_pending", "wb_hb",
+                 "bh_mapped")
 
     def __init__(self, mapping, index, blocks):
         self.mapping = mapping
@@ -37,6 +38,10 @@ class Folio:
         """Bios still in flight for this folio (iomap_folio_state write_bytes_pending)."""
         self.wb_hb = 0
         """What the task that ended writeback knew: whoever later sees the flag clear learns it."""
+        self.bh_mapped = 0
+        """Per-block BH_Mapped of the folio's buffer_heads: set when a buffered write,
+        ext4_page_mkwrite or a zeroing mapped the buffer (get_block); a new folio has none,
+        and discard_buffer clears it for blocks a truncate invalidates."""
 
     def __repr__(self):
         flags = "".join(c for c, v in (("L", self.locker), ("D", self.dirty), ("W", self.writeback)) if v)

@@ -17,6 +17,9 @@ def truncate_pagecache(mapping, size):
     mapping.remove_from(size)
     if size & (fsize - 1):
         mapping.zero_range_cached(size, first << mapping.shift)
+        f = mapping.lookup(size >> mapping.shift)
+        if f is not None:
+            discard_buffers(mapping, f, size, first << mapping.shift)
 
 
 def truncate_pagecache_range(mapping, start, end):
@@ -36,6 +39,17 @@ def truncate_pagecache_range(mapping, start, end):
         else:
             mapping.unlock(f)
             mapping.zero_range_cached(max(start, base), min(end, base + fsize))
+            discard_buffers(mapping, f, start, end)
+
+
+def discard_buffers(mapping, folio, start, end):
+    """truncate_inode_partial_folio -> folio_invalidate -> block_invalidate_folio ->
+    discard_buffer: buffers wholly inside [start, end) lose BH_Mapped."""
+    base = folio.index << mapping.shift
+    for b in range(mapping.bpf):
+        b0 = base + b * mapping.bs
+        if start <= b0 and b0 + mapping.bs <= end:
+            folio.bh_mapped &= ~(1 << b)
 
 
 def pagecache_isize_extended(mapping, start, end):
