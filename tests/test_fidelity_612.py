@@ -194,3 +194,15 @@ def test_iomap_truncate_up_zeroing_is_capped_at_new_size(monkeypatch):
     r = simulate(sc(["write f 0 1000", "fsync f", "truncate f 1500"]), "iomap-v4", trace=True)
     zeroed = [t for _, lane, t in r.events if lane == "cache" and "zeroed [" in t]
     assert zeroed and all("[1000, 1500)" in t for t in zeroed)
+
+
+def test_punch_write_protects_partial_folio_so_mmap_store_maps_again():
+    """ext4_truncate_folio (1 KiB blocks, 4 KiB folio): punching block 1 write-protects the
+    folio, so the next mmap store faults into ext4_page_mkwrite, which maps block 1 again and
+    the store reaches disk with fsync (with a writable PTE left, the store would land in a
+    block with no mapping and writeback would drop it)."""
+    r = simulate(sc(["write f 0 4096", "mwrite f 0 10", "fallocate f 1024 1024 punch_hole",
+                     "mwrite f 1024 100", "fsync f"]), "bh-ordered", {"block_size": 1024})
+    fsync = r.ops[4]
+    assert any(b.lblk <= 1 < b.lblk + len(b.blocks) for b in data_bios(r)
+               if fsync.start_ns <= b.submit_ns <= fsync.end_ns)
