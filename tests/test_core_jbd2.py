@@ -54,16 +54,39 @@ def commit_bios(dev):
     return [b for b in dev.bios if b.kind == "commit"]
 
 
+def round_jiffies_up_s(t_ns):
+    """round_jiffies_common(force_up): the next whole second, strictly after t."""
+    return (t_ns // S + 1) * S
+
+
 def test_commit_deadline_is_creation_plus_interval():
+    """t_expires = creation + interval; the timer fires at round_jiffies_up(t_expires): a
+    t_expires on a whole second (6 s) moves a full second on."""
     eng, dev, j, _ = env(commit_interval_ns=5 * S)
     eng.spawn("a", one_handle(eng, j, 1 * S, raw=RawInode(12, 100, ())))
     eng.spawn("b", one_handle(eng, j, 3 * S, raw=RawInode(12, 200, ())))  # does not re-arm
     eng.run(until=60 * S)
     assert j.tx_by_tid[1].created_ns == 1 * S and j.tx_by_tid[1].expires_ns == 6 * S
     logs = [b for b in dev.bios if b.kind == "journal"]
-    assert len(logs) == 1 and logs[0].submit_ns == 6 * S
+    assert len(logs) == 1 and logs[0].submit_ns == round_jiffies_up_s(6 * S) == 7 * S
     assert logs[0].payload.tid == 1 and logs[0].payload.inodes == (RawInode(12, 200, ()),)
     assert j.commit_sequence == 1 and [c[0] for c in j.commits] == [1]
+
+
+def test_commit_timer_rounds_up_to_the_next_second():
+    eng, dev, j, _ = env()
+    eng.spawn("a", one_handle(eng, j, S // 3, raw=RawInode(12, 100, ())))
+    eng.run(until=60 * S)
+    (log,) = [b for b in dev.bios if b.kind == "journal"]
+    assert log.submit_ns == round_jiffies_up_s(S // 3 + 5 * S) == 6 * S
+
+
+def test_commit_timer_exact_is_t_expires():
+    eng, dev, j, _ = env(commit_timer="exact")
+    eng.spawn("a", one_handle(eng, j, S // 3, raw=RawInode(12, 100, ())))
+    eng.run(until=60 * S)
+    (log,) = [b for b in dev.bios if b.kind == "journal"]
+    assert log.submit_ns == S // 3 + 5 * S
 
 
 def test_commit_interval_tunable():
@@ -71,7 +94,7 @@ def test_commit_interval_tunable():
     eng.spawn("a", one_handle(eng, j, 1 * S))
     eng.run(until=60 * S)
     assert commit_bios(dev)[0].submit_ns >= 3 * S
-    assert [b for b in dev.bios if b.kind == "journal"][0].submit_ns == 3 * S
+    assert [b for b in dev.bios if b.kind == "journal"][0].submit_ns == round_jiffies_up_s(3 * S)
 
 
 def test_commit_block_has_preflush_and_fua_and_follows_log_completion():
@@ -95,7 +118,7 @@ def test_no_barrier_means_plain_commit_block():
 
 
 def test_handle_blocks_while_locked_and_joins_next_transaction():
-    eng, dev, j, _ = env(commit_interval_ns=5 * S)
+    eng, dev, j, _ = env(commit_interval_ns=5 * S, commit_timer="exact")
     log = []
     # handle A opened at 1 s stays open until 8 s, past the 6 s deadline
     eng.spawn("A", one_handle(eng, j, 1 * S, hold=7 * S, log=log))
@@ -127,7 +150,8 @@ def test_reserved_handle_joins_locked_transaction():
 
 def test_one_running_and_one_committing_commits_are_serial():
     # slow device: the first commit is still in flight when tid 2 wants to commit
-    eng, dev, j, _ = env(commit_interval_ns=1 * S, dev_write_ns=3 * S // 2, dev_flush_ns=1)
+    eng, dev, j, _ = env(commit_interval_ns=1 * S, dev_write_ns=3 * S // 2, dev_flush_ns=1,
+                         commit_timer="exact")
     seen = []
 
     def probe(_):

@@ -28,6 +28,7 @@ from .engine import Completion, WaitQueue
 JOURNAL_BASE = 1 << 40
 T_RUNNING, T_LOCKED, T_FLUSH, T_COMMIT, T_FINISHED = range(5)
 JI_WRITE_DATA, JI_WAIT_DATA = 1, 2
+SECOND_NS = 1_000_000_000
 
 
 class Transaction:
@@ -112,7 +113,7 @@ class Journal:
                 self.next_tid += 1
                 self.running = tx
                 self.tx_by_tid[tx.tid] = tx
-                eng.call_at(tx.expires_ns, self._commit_timeout, tx)
+                eng.call_at(self.commit_timer_ns(tx.expires_ns), self._commit_timeout, tx)
             if tx.state == T_LOCKED and not reserved:
                 yield self.locked_wq
                 continue
@@ -127,6 +128,21 @@ class Journal:
         if cur is not None:
             self.current_handles[cur] = handle
         return handle
+
+    def commit_timer_ns(self, expires_ns):
+        """jbd2_get_transaction (transaction.c, 6.12.117): j_commit_timer.expires =
+        round_jiffies_up(t_expires). round_jiffies_common(force_up) always moves to the next
+        whole second of jiffies (a t_expires already on a second boundary moves a full second
+        on), so the timer commit lands 5-6 s after the transaction was created, while
+        jbd2_journal_stop still compares jiffies with the unrounded t_expires.
+        Assumptions: jiffies count whole seconds from t=0 (their phase at mount is unknown),
+        CPU 0 (no 3-jiffies-a-CPU skew), and the timer wheel fires at the exact expiry (level
+        granularity would add up to 63 jiffies). `commit_timer = exact` restores a timer at
+        t_expires (the model before issue 10)."""
+        if self.tun.commit_timer == "exact":
+            return expires_ns
+        hz = SECOND_NS
+        return (expires_ns // hz + 1) * hz
 
     def stop(self, handle):
         """jbd2_journal_stop: hands the caller's knowledge to the transaction; starts a commit

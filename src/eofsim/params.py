@@ -26,12 +26,20 @@ class Tunables:
     (ext4_should_dioread_nolock; default when block size <= page size)."""
     commit_interval_ns: int = 5 * S
     """jbd2 transaction lifetime from creation (JBD2_DEFAULT_MAX_COMMIT_AGE, commit=)."""
+    commit_timer: str = "round_jiffies_up"
+    """When the commit timer fires: round_jiffies_up(t_expires) as jbd2_get_transaction arms
+    it (the next whole second after creation + interval), or `exact` (at t_expires)."""
     max_batch_ns: int = 15 * MS
     """Sync-commit batching upper bound (EXT4_DEF_MAX_BATCH_TIME)."""
     min_batch_ns: int = 0
     """Sync-commit batching lower bound (EXT4_DEF_MIN_BATCH_TIME)."""
     dirty_writeback_ns: int = 5 * S
     """Flusher wakeup period (dirty_writeback_centisecs=500)."""
+    flusher_timing: str = "kernel"
+    """`kernel`: the flusher wakes dirty_writeback after the first dirtying of an idle bdi
+    (wb_wakeup_delayed) and re-arms while inodes stay dirty; an inode left dirty keeps its
+    dirtied_when (requeue_inode). `grid`: wakeups every dirty_writeback from mount and a
+    fresh dirtied_when on requeue (the model before issue 10)."""
     dirty_expire_ns: int = 30 * S
     """Per-inode dirty age before kupdate writeback (dirty_expire_centisecs=3000)."""
     dev_write_ns: int = 200 * US
@@ -83,6 +91,10 @@ class Tunables:
             raise InputError(f"block_size {bs}: must be a power of two from 1024 to 65536")
         if fs < bs or fs % bs or fs & (fs - 1) or fs > 1 << 21:
             raise InputError(f"folio_size {fs}: must be a power of two >= block_size ({bs}), at most 2 MiB")
+        if self.flusher_timing not in ("kernel", "grid"):
+            raise InputError(f"flusher_timing {self.flusher_timing!r}: use kernel or grid")
+        if self.commit_timer not in ("round_jiffies_up", "exact"):
+            raise InputError(f"commit_timer {self.commit_timer!r}: use round_jiffies_up or exact")
         if self.writeback_order not in ("index", "reverse", "random"):
             raise InputError(f"writeback_order {self.writeback_order!r}: use index, reverse or random")
         for f in fields(self):

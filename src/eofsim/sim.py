@@ -103,7 +103,7 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
         inode.last_raw = inode.raw()
         inode.size_history[:] = [(0, 0, inode.i_size)]
 
-    eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.inodes.values()]),
+    eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.inodes.values()], fs.wb),
               kind="daemon")
     index = 0
     live = [0]

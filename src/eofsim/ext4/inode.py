@@ -76,6 +76,7 @@ class Ext4Inode:
         ino = 12 + len(self.inodes)
         inode = Inode(ino, name)
         inode.mapping = AddressSpace(self.engine, inode, self.tun)
+        inode.mapping.wb = self.wb
         if self.trace:
             inode.mapping.trace = lambda text: self.event("cache", text)
         inode.i_rwsem = Mutex(self.engine, f"i_rwsem {name}", "i_rwsem")
@@ -140,6 +141,8 @@ class Ext4Inode:
         if tick == inode.mtime_tick:
             return
         inode.mtime_tick = tick
+        if self.wb.kernel:
+            inode.mapping.mark_inode_dirty()     # __mark_inode_dirty(I_DIRTY_SYNC)
         handle = yield from self.journal.start(credits=2)
         self.mark_inode_dirty(handle, inode)
         self.journal.stop(handle)
@@ -317,6 +320,8 @@ class Ext4Inode:
         if shrink:
             yield from self.ext4_truncate(inode, size)
             pol.truncated(ctx, inode, size)
+        if self.wb.kernel:
+            inode.mapping.mark_inode_dirty()     # ext4_setattr's closing mark_inode_dirty
 
     def ext4_truncate(self, inode, size):
         """ext4_truncate: zero the new EOF block's tail (ext4_block_truncate_page, ordered) and

@@ -2,6 +2,7 @@
 options, the journal and the end-I/O workqueue."""
 
 from ..engine import WaitQueue
+from ..fs.fs_writeback import BdiWriteback
 from ..jbd2 import Journal
 from ..policies.base import DataMode
 from ..policies.context import DesignContext
@@ -39,6 +40,8 @@ class Ext4Super:
         self.iomap_aops = Ext4IomapAops(self)
         self.ctx = DesignContext(self)
         self.journal = Journal(engine, dev, tun, self.submit_inode_data, self.event)
+        self.wb = BdiWriteback(engine, tun)
+        """The bdi's writeback state (the flusher's delayed work and dirty list)."""
         self.endio_queue = []
         self.endio_kick = WaitQueue(engine, "end-I/O worker idle", "endio_idle", idle=True)
         self.endio_workers = [engine.spawn("ext4-endio" if tun.endio_workers == 1 else f"ext4-endio/{i}",

@@ -72,6 +72,8 @@ class AddressSpace:
         """Optional callback(text) for the timeline's page-cache lane."""
         self.walk_order = tun.writeback_order
         self.a_ops = None
+        self.wb = None
+        """The bdi_writeback whose dirty list the inode joins (fs_writeback.BdiWriteback)."""
         """struct address_space_operations, set by the filesystem (ext4_set_aops)."""
 
     @property
@@ -125,9 +127,16 @@ class AddressSpace:
             self.dirty.add(folio.index)
             if self.trace:
                 self.trace(f"{self.host.name}: folio {folio.index} dirty")
-            if not self.inode_dirty:
-                self.inode_dirty = True
-                self.dirtied_when = self.engine.now
+            self.mark_inode_dirty()
+
+    def mark_inode_dirty(self):
+        """__mark_inode_dirty: a clean inode becomes dirty, with dirtied_when = now, and
+        joins the bdi's dirty list (which may arm the flusher: BdiWriteback.inode_dirtied)."""
+        if not self.inode_dirty:
+            self.inode_dirty = True
+            self.dirtied_when = self.engine.now
+            if self.wb is not None:
+                self.wb.inode_dirtied(self)
 
     def clear_dirty_for_io(self, folio):
         """folio_clear_dirty_for_io: also write-protects the PTEs, so the next mmap store

@@ -84,7 +84,7 @@ def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
     written = 0
     last_idx = None
     for idx in writeback_iter(mapping, wbc):
-        if written >= wbc.nr_to_write:
+        if wbc.nr_to_write <= 0:
             break
         folio = mapping.lookup(idx)
         if folio is None or not folio.dirty:
@@ -99,6 +99,7 @@ def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
             started = yield from started
         if started:
             written += 1
+            wbc.nr_to_write -= 1       # writeback_iter: wbc->nr_to_write -= folio_nr_pages
             last_idx = idx
     writeback_done_index(mapping, wbc, last_idx)
 
