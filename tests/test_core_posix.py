@@ -254,3 +254,23 @@ def test_mwrite_across_eof_page_stores_prefix_then_sigbus(policy):
     exp = [("sigbus",), ("read", 4080, o.src[4080:4096]), ("mread", 4080, o.src[4080:4096], {}),
            ("sigbus",)]
     check({"f": 4096}, ops, exp, {"f": 4096}, policy, {})
+
+
+# iomap-v4 with sub-page blocks deadlocks its end-I/O worker on the zeroed block's folio
+# (README: documented); it is held to the oracle with 4 KiB blocks only.
+IOMAP_CONFIGS = [(p, bs) for p in ("iomap-v4", "iomap-deferred", "iomap-pending", "xfs")
+                 for bs in (1024, 4096) if not (p == "iomap-v4" and bs == 1024)]
+
+
+@pytest.mark.parametrize("policy,bs", IOMAP_CONFIGS, ids=[f"{p}-{bs}" for p, bs in IOMAP_CONFIGS])
+def test_random_ops_match_posix_oracle_iomap(policy, bs):
+    """The iomap designs (ext4_write_checks' zeroing, no size at write_end, i_disksize at
+    end-I/O) read back what POSIX says too; delalloc is implied on that path."""
+    @settings(max_examples=120, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(workloads(bs))
+    def run(w):
+        # iomap-v4's end-I/O wait deadlocks a single worker (README: endio-waits-zero);
+        # with two the random workloads here never reach the documented cycles.
+        check(*w, policy, {"block_size": bs, **({"endio_workers": 2} if policy == "iomap-v4" else {})})
+    run()

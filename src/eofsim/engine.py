@@ -155,6 +155,8 @@ class Engine:
         self.deadlocks = []
         self.wait_counts = {}
         self.wait_ns = {}
+        self.after_event = None
+        """Optional callable run after every event (selfcheck.py's invariants)."""
 
     # --- scheduling -------------------------------------------------------------------
     def _push(self, t, kind, obj, arg=None):
@@ -210,6 +212,8 @@ class Engine:
                 self.current = None
                 obj(arg)
                 self.current = None
+            if self.after_event is not None:
+                self.after_event()
             if stop is not None and stop():
                 return
 

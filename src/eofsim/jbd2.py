@@ -92,6 +92,8 @@ class Journal:
         self.commits = []
         """[(tid, commit bio id, committed time)]"""
         self.tx_by_tid = {}
+        self.on_disk_raw = {}
+        """ino -> RawInode of the last committed transaction that logged it."""
         self.thread = engine.spawn("kjournald2", self._kjournald2(), kind="daemon")
 
     # --- handles ---------------------------------------------------------------------------
@@ -275,6 +277,8 @@ class Journal:
         self.commit_sequence = tx.tid
         self.committing = None
         self.commits.append((tx.tid, cbio.id, eng.now))
+        for r in record.inodes:
+            self.on_disk_raw[r.ino] = r
         self.log_event("jbd2", f"tid {tx.tid} committed (commit block bio {cbio.id}); on disk: "
                        + (", ".join(f"ino {r.ino} size={r.size}" for r in record.inodes) or "no inodes"))
         tx.done.complete()

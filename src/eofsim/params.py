@@ -35,6 +35,9 @@ class Tunables:
     """Sync-commit batching lower bound (EXT4_DEF_MIN_BATCH_TIME)."""
     dirty_writeback_ns: int = 5 * S
     """Flusher wakeup period (dirty_writeback_centisecs=500)."""
+    self_check: bool = False
+    """Check the model's invariants after every event (selfcheck.py); the test suite turns
+    them on through EOFSIM_SELF_CHECK=1."""
     flusher_timing: str = "kernel"
     """`kernel`: the flusher wakes dirty_writeback after the first dirtying of an idle bdi
     (wb_wakeup_delayed) and re-arms while inodes stay dirty; an inode left dirty keeps its

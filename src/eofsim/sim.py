@@ -14,6 +14,7 @@ from .fs.sync import ksys_sync, sync_file_range
 from .ops import SIZE_CHANGING, Op
 from .params import Tunables
 from .policies import get_policy
+from . import selfcheck
 
 
 @dataclass
@@ -103,6 +104,8 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
         inode.last_raw = inode.raw()
         inode.size_history[:] = [(0, 0, inode.i_size)]
 
+    if selfcheck.enabled(tun):
+        selfcheck.install(eng, fs)
     eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.inodes.values()], fs.wb),
               kind="daemon")
     index = 0
