@@ -58,56 +58,106 @@ def policies():
 
 
 def run_json(res) -> dict:
+    from .hang import analyse
+    from .stamp import make
     st = res.dev.stats
+    h = analyse(res)
     return {
         "scenario": res.scenario.name,
+        "description": res.scenario.description,
         "policy": res.policy,
         "tunables": {k: v for k, v in res.tun.__dict__.items()},
+        "stamp": make(None, res.tun),
         "ops": [{
-            "index": r.index, "thread": r.thread, "op": r.op.text(),
+            "index": r.index, "thread": r.thread, "op": r.op.text(), "where": r.op.where,
             "start_ns": r.start_ns, "end_ns": r.end_ns, "error": r.error,
             "i_size_after": r.i_size_after, "i_disksize_after": r.i_disksize_after,
-            "size_durable_ns": r.size_durable_ns,
+            "size_durable_ns": r.size_durable_ns, "sync_tid": r.sync_tid,
         } for r in res.ops],
         "io": st.as_dict(),
         "commits": [{"tid": t, "commit_bio": b, "time_ns": ns} for t, b, ns in res.commits],
-        "deadlocks": [d.text() for d in res.deadlocks],
-        "stall": res.stall.text() if res.stall else None,
+        "verdict": h["verdict"],
+        "deadlocks": h["deadlocks"],
+        "stall": h["stall"],
         "end_ns": res.end_ns,
     }
+
+
+def _delays(items):
+    """['3=5s', ...] -> {3: 5_000_000_000} (--delay-bio)."""
+    from .units import parse_time
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--delay-bio {item!r}: expected BIO=DURATION (e.g. 3=5s)")
+        k, v = item.split("=", 1)
+        try:
+            bid = int(k.strip())
+        except ValueError:
+            raise InputError(f"--delay-bio {item!r}: bio id {k.strip()!r} is not an integer") from None
+        if bid < 0:
+            raise InputError(f"--delay-bio {item!r}: bio id must not be negative")
+        out[bid] = out.get(bid, 0) + parse_time(v.strip(), f"--delay-bio {bid}")
+    return out
+
+
+_DELAY_HELP = ("Add DURATION to the latency of bio N (ids as `run` and the witnesses name "
+               "them); repeatable.")
+
+
+def _describe(sc):
+    import textwrap
+    if sc.description:
+        for para in sc.description.strip().split("\n\n"):
+            click.echo(textwrap.fill(" ".join(para.split()), width=96))
+        click.echo("")
 
 
 @main.command()
 @click.argument("scenario")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to run.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@click.option("--perturb-seed", type=click.IntRange(1), default=None,
+              help="Run the schedule `check --schedules` calls perturb_seed=N.")
+@click.option("--delay-bio", "delay_bio", multiple=True, metavar="N=DURATION", help=_DELAY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def run(scenario, policy, sets, as_json):
-    """Run SCENARIO (a built-in name or a file) and print its timeline."""
+def run(scenario, policy, sets, perturb_seed, delay_bio, as_json):
+    """Run SCENARIO (a built-in name or a file) and print its timeline. Exit 1 if it
+    deadlocks or stalls."""
+    from .hang import analyse, text_lines
     from .sim import simulate
+    from .stamp import line, make
+    from .verdict import flush_text, sync_lines
     sc = _load(scenario)
-    res = simulate(sc, policy, _overrides(sets), trace=not as_json)
+    res = simulate(sc, policy, _overrides(sets), trace=not as_json, perturb_seed=perturb_seed,
+                   bio_delays=_delays(delay_bio))
+    h = analyse(res)
     if as_json:
         click.echo(json.dumps(run_json(res), sort_keys=True))
-        return
+        sys.exit(1 if h["verdict"] else 0)
     click.echo(f"scenario {sc.name} under {res.policy}")
+    _describe(sc)
     for t, lane, text in res.events:
         click.echo(f"{t / 1e9:12.6f} s  {lane:5}  {text}")
     click.echo("")
     click.echo("size changes and when they became durable:")
     for r in res.ops:
-        if r.i_size_before is not None and r.i_size_after != r.i_size_before and not r.error:
+        if r.op.kind in ("fsync", "fdatasync"):
+            continue
+        if r.i_size_before is not None and r.i_size_after is not None \
+                and r.i_size_after != r.i_size_before and not r.error:
             lat = "" if r.size_durable_ns is None else f" (+{(r.size_durable_ns - r.start_ns) / 1e9:.6f} s)"
             click.echo(f"  #{r.index} {r.op.text():40} i_size {r.i_size_before} -> {r.i_size_after}: "
                        f"durable at {fmt_time(r.size_durable_ns)}{lat}")
-    st = res.dev.stats
-    click.echo(f"I/O: {st.writes} writes ({st.data_writes} data, {st.journal_writes} journal), "
-               f"{st.flushes} flushes, {st.preflush} preflush, {st.fua} FUA, "
-               f"{st.zero_block_writes} zero-block writes")
-    for d in res.deadlocks:
-        click.echo(f"DEADLOCK at {fmt_time(d.time_ns)}: {d.text()}")
-    if res.stall:
-        click.echo(f"STALL at {fmt_time(res.stall.time_ns)}: {res.stall.text()}")
+    for text in sync_lines(res):
+        click.echo(text)
+    click.echo(f"I/O: {res.dev.stats.writes} writes ({res.dev.stats.data_writes} data, "
+               f"{res.dev.stats.journal_writes} journal), {flush_text(res.dev.stats)}, "
+               f"{res.dev.stats.zero_block_writes} zero-block writes")
+    for text in text_lines(h):
+        click.echo(text)
+    click.echo(f"stamp: {line(make(None, res.tun))}")
+    sys.exit(1 if h["verdict"] else 0)
 
 
 @main.command()
@@ -118,43 +168,27 @@ def run(scenario, policy, sets, as_json):
               help="Largest state space enumerated exhaustively; beyond it, a seeded sample of this size.")
 @click.option("--timed", is_flag=True, help="Take simulated I/O latencies as given (no guarantee semantics).")
 @click.option("--schedules", type=click.IntRange(0), default=0, show_default=True,
-              help="Also rerun under N seeded perturbations of latencies and event order.")
+              help="Also rerun under N seeded perturbations of latencies and event order; "
+                   "deadlocks and stalls count as failures.")
+@click.option("--perturb-seed", type=click.IntRange(1), default=None,
+              help="Check the one perturbed schedule perturb_seed=N.")
+@click.option("--delay-bio", "delay_bio", multiple=True, metavar="N=DURATION", help=_DELAY_HELP)
 @click.option("--torn", is_flag=True, help="Let 512-byte sectors of data writes tear.")
+@click.option("--save-counterexample", "save_ce", default=None, metavar="OUT.yaml",
+              help="Write the minimised counterexample scenario here.")
+@click.option("--no-witness", is_flag=True, help="Skip the timing witnesses and their reruns.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
-    """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation."""
-    from .crash.explore import check as crash_check, check_schedules
-    from .sim import simulate
+def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay_bio, torn,
+          save_ce, no_witness, as_json):
+    """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation,
+    a deadlock or a stall."""
+    from .verdict import check_command
     sc = _load(scenario)
-    ov = _overrides(sets)
-    res = simulate(sc, policy, ov)
-    rep = crash_check(res, timed=timed, samples=samples, torn=torn)
-    failing = None
-    if schedules:
-        _, failing = check_schedules(sc, policy, ov, n=schedules, timed=timed, samples=samples, torn=torn)
-    bad = bool(rep.violations) or failing is not None
-    minimal = None
-    if rep.violations:
-        from .crash.minimize import minimize
-        minimal = minimize(sc, policy, rep.violations[0].kind, ov, timed=timed, torn=torn, samples=samples)
-    if as_json:
-        d = rep.as_dict()
-        if minimal is not None:
-            d["counterexample"] = {"kind": minimal.kind, "ops": [f"{th}: {t}" for th, t in minimal.ops],
-                                   "timeline": minimal.timeline, "state": d["counterexample"]}
-        d["schedules"] = schedules
-        d["failing_schedule"] = None if failing is None else {
-            "perturb_seed": failing[0], "violations": [v.as_dict() for v in failing[1].violations],
-            "counterexample": failing[1].as_dict()["counterexample"]}
-        click.echo(json.dumps(d, sort_keys=True))
-    else:
-        _report_text(rep, sc.name, res.policy, samples, timed=timed, minimal=minimal,
-                     no_violation=not bad)
-        if schedules:
-            click.echo(f"schedules: {schedules} perturbed reruns, "
-                       + ("none failed" if failing is None else f"perturb_seed={failing[0]} fails: "
-                          + ", ".join(sorted({v.kind for v in failing[1].violations}))))
-    sys.exit(1 if bad else 0)
+    code = check_command(sc, scenario, policy, _overrides(sets), samples=samples, timed=timed,
+                         schedules=schedules, perturb_seed=perturb_seed,
+                         delays=_delays(delay_bio), torn=torn, save_ce=save_ce,
+                         witness=not no_witness, as_json=as_json, echo=click.echo)
+    sys.exit(code)
 
 
 @main.command()
