@@ -15,6 +15,11 @@ def _fail(e: InputError):
 
 
 class _Group(click.Group):
+    def parse_args(self, ctx, args):
+        from . import stamp
+        stamp.ARGV[:] = ["eofsim", *args]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -41,12 +46,34 @@ def _overrides(sets):
 
 @main.command()
 def scenarios():
-    """List the built-in scenarios."""
+    """List the built-in scenarios with their full descriptions."""
+    import textwrap
     from .scenario_file import builtin_names
     for name in builtin_names():
         sc = _load(name)
-        first = " ".join(sc.description.split())
-        click.echo(f"{name:28} {first[:100]}")
+        click.echo(name)
+        text = " ".join(sc.description.split()) or "(no description)"
+        click.echo(textwrap.fill(text, width=96, initial_indent="    ", subsequent_indent="    ",
+                                 break_on_hyphens=False, break_long_words=False))
+        click.echo("")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def tunables(as_json):
+    """List every tunable (`--set KEY=VALUE`, a scenario's `tunables:`): unit, default,
+    range and the kernel knob it stands for."""
+    import textwrap
+    from .tunables_info import rows
+    rs = rows()
+    if as_json:
+        click.echo(json.dumps(rs, sort_keys=True))
+        return
+    for r in rs:
+        click.echo(f"{r['name']} = {r['default']}   [{r['unit']}; range {r['range']}]")
+        click.echo(f"    kernel: {r['kernel']}")
+        click.echo(textwrap.fill(r["description"], width=96, initial_indent="    ",
+                                 subsequent_indent="    "))
 
 
 @main.command()
@@ -109,7 +136,8 @@ def _describe(sc):
     import textwrap
     if sc.description:
         for para in sc.description.strip().split("\n\n"):
-            click.echo(textwrap.fill(" ".join(para.split()), width=96))
+            click.echo(textwrap.fill(" ".join(para.split()), width=96, break_on_hyphens=False,
+                                     break_long_words=False))
         click.echo("")
 
 
@@ -355,32 +383,50 @@ def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_viola
 @click.option("--lenient", is_flag=True,
               help="Trim or skip what fsx --replay-ops would (reads past EOF, zero lengths) "
                    "instead of refusing such lines.")
+@click.option("--op-interval", default="50ms", show_default=True, metavar="DURATION",
+              help="Start one op per DURATION (or when the previous one ends, if later). fsx "
+                   "logs carry no times; replayed back to back, 2,000 ops would finish in "
+                   "milliseconds, before any commit (5 s) or writeback (30 s expiry) could "
+                   "run, and every design would pass. At 50 ms, a 1,000-op log spans 50 s: "
+                   "ten commit intervals and a dirty expiry. 0 = back to back.")
+@click.option("--timed", is_flag=True, help="Take simulated I/O latencies as given (no guarantee semantics).")
+@click.option("--save-counterexample", "save_ce", default=None, metavar="OUT.yaml",
+              help="Write the minimised counterexample scenario here.")
+@click.option("--no-minimise", is_flag=True, help="Do not shrink the log to a minimal counterexample.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def fsx(opsfile, policy, sets, samples, lenient, as_json):
-    """Crash-check an fstests fsx op log (`fsx --record-ops`) on one file 'f'. Exit 1 on a
-    violation, 2 on bad input (naming file:line)."""
+def fsx(opsfile, policy, sets, samples, lenient, op_interval, timed, save_ce, no_minimise,
+        as_json):
+    """Crash-check an fstests fsx op log (`fsx --record-ops`) on one file 'f'. Ops are
+    numbered by their log line. Exit 1 on a violation, a deadlock or a stall, 2 on bad
+    input (naming file:line)."""
     from pathlib import Path
-    from .crash.explore import check as crash_check
+    from .params import Tunables
     from .policies import get_policy
     from .scenario import FileSpec, Scenario, ThreadSpec
-    from .sim import simulate
+    from .units import fmt_dur, parse_time
+    from .verdict import check_command
     from .workload.fsxops import parse_fsxops
+    from .workload.pacing import pace, span_warning
     get_policy(policy)
     ov = _overrides(sets)
+    interval = parse_time(op_interval, "--op-interval")
     ops = parse_fsxops(_read_oplog(opsfile), str(opsfile), "f", strict=not lenient)
-    sc = Scenario(name=Path(opsfile).name, description=f"fsx op log {opsfile}",
+    ops = pace(ops, interval)
+    sc = Scenario(name=Path(opsfile).name, description=f"fsx op log {opsfile}, one op per "
+                  f"{fmt_dur(interval) if interval else '0 (back to back)'}",
                   files=(FileSpec("f"),), threads=(ThreadSpec("fsx", tuple(ops)),),
                   where=str(opsfile))
-    res = simulate(sc, policy, ov)
-    rep = crash_check(res, samples=samples)
-    if as_json:
-        d = rep.as_dict()
-        d["opsfile"] = str(opsfile)
-        d["ops"] = len(ops)
-        click.echo(json.dumps(d, sort_keys=True))
-    else:
-        _report_text(rep, sc.name, res.policy, samples)
-    sys.exit(1 if rep.violations else 0)
+    warn = span_warning(ops, Tunables().with_values(ov, "--set"), interval)
+    if warn and not as_json:
+        click.echo(f"eofsim: warning: {warn}", err=True)
+    code = check_command(sc, str(opsfile), policy, ov, samples=samples, timed=timed,
+                         save_ce=save_ce, as_json=as_json, echo=click.echo,
+                         minimise=not no_minimise,
+                         extra_json={"opsfile": str(opsfile), "ops": len(ops),
+                                     "op_interval_ns": interval, "warning": warn},
+                         header=f"fsx log {opsfile}: {len(ops)} ops, one per "
+                                f"{fmt_dur(interval) if interval else '0 (back to back)'}")
+    sys.exit(code)
 
 
 def _progress(console, total):

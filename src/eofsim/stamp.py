@@ -20,8 +20,12 @@ def nondefault(tun) -> dict:
             if getattr(tun, f.name) != getattr(d, f.name)}
 
 
+ARGV = []
+"""The command line as the CLI received it (set by cli._Group.invoke); sys.argv otherwise."""
+
+
 def command_line(argv=None) -> str:
-    argv = list(sys.argv if argv is None else argv)
+    argv = list(argv if argv is not None else (ARGV or sys.argv))
     if not argv:
         return "eofsim"
     return shlex.join(["eofsim"] + argv[1:])

@@ -51,10 +51,21 @@ def sync_lines(res) -> list:
     return out
 
 
+MAX_TEXT_VIOLATIONS = 8
+
+
 def _witness_lines(ws, viols, scenario_arg, policy, echo):
     from .crash.witness import text_lines
     prev = None
-    for v, tw in zip(viols, ws):
+    for i, (v, tw) in enumerate(zip(viols, ws)):
+        if i == MAX_TEXT_VIOLATIONS:
+            kinds = {}
+            for x in viols[i:]:
+                kinds[x.kind] = kinds.get(x.kind, 0) + 1
+            echo(f"... and {len(viols) - i} more violation(s) ("
+                 + ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items()))
+                 + "; all of them in --json)")
+            break
         echo(f"VIOLATION {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) "
              f"at crash time {fmt_time(v.crash_time_ns)}" + (f": {v.detail}" if v.detail else ""))
         if tw is None:
