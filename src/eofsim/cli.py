@@ -228,8 +228,12 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
 @click.option("--samples", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 def compare(scenarios, pols, threads, sets, out, samples, as_json):
-    """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock."""
-    _compare(scenarios, pols, threads, sets, out, samples, as_json)
+    """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock.
+    Exit 1 if any run deadlocked or stalled (crash exposures are the comparison's subject,
+    not a failure of it)."""
+    data = _compare(scenarios, pols, threads, sets, out, samples, as_json)
+    hung = any(c.get("deadlocks") or c.get("stall") for c in data.get("cells", []) + data.get("scaling", []))
+    sys.exit(1 if hung else 0)
 
 
 def _compare(scenarios, pols, threads, sets, out, samples, as_json):
@@ -271,6 +275,7 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
         print_tables(data)
     if path:
         console.print(f"HTML report: {path} (JSON beside it: results.json)")
+    return data
 
 
 def _mount_opts(text, policy):

@@ -82,6 +82,7 @@ def _task_info(task, wq, holds):
         "model_stack": [m for m, _ in chain],
         "holds": sorted(holds.get(task.name, ())) if task is not None else [],
         "held_by": sorted({o.name for o in wq.owners()}) if wq is not None else [],
+        "blocked_since_ns": task.blocked_since if task is not None and wq is not None else None,
     }
 
 
@@ -115,7 +116,7 @@ def analyse(res) -> dict:
                 persists = False
                 info = {"task": name, "waits_on": wq_name, "wait_kind": kind,
                         "waits_in": WAIT_IN.get(kind, kind), "kernel_stack": [],
-                        "model_stack": [], "holds": [], "held_by": []}
+                        "model_stack": [], "holds": [], "held_by": [], "blocked_since_ns": None}
             else:
                 info = _task_info(t, wq, holds)
             tasks.append(info)

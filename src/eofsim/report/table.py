@@ -20,6 +20,12 @@ def seconds(ns, digits=3) -> str:
     return f"{ns / NS_PER_S:.{digits}f} s"
 
 
+def slug_text(text) -> str:
+    """An HTML id fragment for a name (the same rule as report.html.slug)."""
+    import re
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
+
+
 def short_op(text: str) -> str:
     """'@1000000000ns truncate f 16384' -> 'truncate f 16384' (the start time is shown
     elsewhere)."""
@@ -69,15 +75,43 @@ def io_text(cell) -> str:
             f"{io.get('zero_block_writes', 0)} zero-block")
 
 
+def cycle_text(d) -> str:
+    """One wait-for cycle (hang.analyse's dict, or an older text form) on one line."""
+    if isinstance(d, str):
+        return d
+    tasks = d.get("tasks") or []
+    return " -> ".join(f"{t.get('task')} [{t.get('waits_in')} on {t.get('waits_on')}]" for t in tasks) + (
+        f" -> {tasks[0].get('task')}" if tasks else "")
+
+
+def stall_text(st) -> str:
+    if isinstance(st, str):
+        return st
+    return ", ".join(f"{t.get('task')} [{t.get('waits_in')} on {t.get('waits_on')}]"
+                     for t in st.get("tasks") or []) or "blocked"
+
+
 def deadlock_text(cell) -> str:
     dl = cell.get("deadlocks") or []
     stall = cell.get("stall")
     if not dl and not stall:
         return "none"
-    out = [f"cycle: {d}" for d in dl]
+    out = [(f"cycle at {seconds(d.get('time_ns'), 6)}: " if isinstance(d, dict) else "cycle: ")
+           + cycle_text(d) for d in dl]
     if stall:
-        out.append(f"stall: {stall}")
+        out.append(f"stall: {stall_text(stall)}")
     return "\n".join(out)
+
+
+def witness_text(w) -> str:
+    """A compare cell's timing witness (crash.witness.TimingWitness.as_dict) on one line."""
+    if not w:
+        return ""
+    d = w.get("delays") or {}
+    delays = ", ".join(f"bio #{k} +{v / NS_PER_S:.9f} s" for k, v in sorted(d.items(), key=lambda kv: int(kv[0])))
+    verdict = "reproduced" if w.get("reproduced") else "NOT reproduced"
+    return (f"witness: {delays or 'no extra latency needed'}; --timed rerun with these delays: "
+            f"{verdict}")
 
 
 def deadlock_short(row) -> str:
@@ -141,6 +175,9 @@ def _counterexamples(data, console):
         text = ce if isinstance(ce, str) else "\n".join(f"{k}: {v}" for k, v in sorted(ce.items()))
         for line in text.splitlines():
             console.print("  " + line, markup=False, highlight=False)
+        w = witness_text(s.get("witness"))
+        if w:
+            console.print("  " + w, markup=False, highlight=False, soft_wrap=True)
         console.print()
 
 
@@ -214,10 +251,10 @@ def _scaling_table(data) -> Table:
 
 def _scaling_deadlocks(data, console):
     for r in data.get("scaling", []):
-        for d in r.get("deadlocks") or []:
+        for d in [cycle_text(x) for x in r.get("deadlocks") or []]:
             console.print(f"{r['kind']} x{r['threads']} / {r['policy']}: cycle: {d}", markup=False, highlight=False)
         if r.get("stall"):
-            console.print(f"{r['kind']} x{r['threads']} / {r['policy']}: stall: {r['stall']}",
+            console.print(f"{r['kind']} x{r['threads']} / {r['policy']}: stall: {stall_text(r['stall'])}",
                           markup=False, highlight=False)
 
 
@@ -238,3 +275,6 @@ def print_tables(data, console=None) -> None:
     if data.get("scaling"):
         console.print(_scaling_table(data))
         _scaling_deadlocks(data, console)
+    if data.get("stamp"):
+        from ..stamp import line
+        console.print(f"stamp: {line(data['stamp'])}", markup=False, highlight=False, soft_wrap=True)
