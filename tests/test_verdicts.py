@@ -185,3 +185,20 @@ def test_scenarios_prints_whole_descriptions():
     for name in builtin_names():
         desc = " ".join(load_scenario(name).description.split())
         assert desc in flat
+
+
+def test_campaign_lists_deadlocked_seeds_with_reproducers(tmp_path):
+    from eofsim.scenario_file import load_scenario as load
+    from eofsim.workload.campaign import Params, open_db, run_campaign, summary
+    db = tmp_path / "c.db"
+    run_campaign(str(db), ["iomap-v4"], range(64, 65), Params(threads=4), workers=1,
+                 repro_dir=str(tmp_path / "r"))
+    con = open_db(str(db), create=False)
+    s = summary(con)
+    con.close()
+    h = s["policies"]["iomap-v4"]["hangs"]["deadlock"]
+    assert h["seeds"] and h["reproducers"][0]["seed"] == 64
+    y = tmp_path / "r" / "iomap-v4-64-deadlock.yaml"
+    assert y.is_file() and (tmp_path / "r" / "iomap-v4-64-deadlock.fsxops").is_file()
+    # the reproducer deadlocks on its own
+    assert simulate(load(str(y)), "iomap-v4").deadlocks

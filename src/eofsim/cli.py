@@ -469,10 +469,15 @@ def _progress(console, total):
 @click.option("--workers", type=click.IntRange(1, 1024), default=2, show_default=True,
               help="Local process-pool workers (ignored with --dask).")
 @click.option("--repro-dir", default=None, metavar="DIR",
-              help="Also write each reproducer here (POLICY-SEED-KIND.yaml and .fsxops).")
+              help="Also write each reproducer here (POLICY-SEED-KIND.yaml and .fsxops; KIND "
+                   "is a violation kind, deadlock or stall).")
+@click.option("--op-interval", default="0", show_default=True, metavar="DURATION",
+              help="Start each thread's ops on this grid (see `fsx --op-interval`). 0: the "
+                   "generator already sleeps 5 s and 30 s between ops, so its workloads span "
+                   "commits and dirty expiry by themselves.")
 @click.pass_context
 def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, dask_timeout, workers,
-             repro_dir):
+             repro_dir, op_interval):
     """Random fsx-style workloads under each policy, crash-checked, one row per (policy,
     seed) in a SQLite database. Resumable: rerun the same command after any interruption.
     `eofsim campaign report --db FILE` summarises a database."""
@@ -489,8 +494,10 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
     from .params import Tunables, parse_set
     ov = parse_set(sets)
     Tunables().with_values(ov, "--set")
+    from .units import parse_time
     params = Params(ops=ops, threads=threads, samples=samples,
-                    tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())))
+                    tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())),
+                    op_interval_ns=parse_time(op_interval, "--op-interval"))
     if repro_dir:
         try:
             os.makedirs(repro_dir, exist_ok=True)

@@ -197,8 +197,8 @@ class HangEvent:
 
 
 class HangMinimized:
-    def __init__(self, kind, scenario, runs, hang):
-        self.kind, self.scenario, self.runs = kind, scenario, runs
+    def __init__(self, kind, scenario, runs, hang, complete=True):
+        self.kind, self.scenario, self.runs, self.complete = kind, scenario, runs, complete
         first = hang["deadlocks"][0]["time_ns"] if hang["deadlocks"] else hang["stall"]["time_ns"]
         self.violation = HangEvent(kind, first, short(hang))
         self.timeline = "\n".join(text_lines(hang))
@@ -237,7 +237,7 @@ def minimize_hang(scenario, policy, overrides, kind, simulate=None, budget=60):
     items = [(ti, oi) for ti, oi, _ in scenario.all_ops()]
     if not fails(items):
         return None
-    items, _, tests = ddmin(items, fails, budget)
+    items, complete, tests = ddmin(items, fails, budget)
     if not fails(items):
         return None
-    return HangMinimized(kind, sub(items), len(cache), cache[tuple(items)])
+    return HangMinimized(kind, sub(items), len(cache), cache[tuple(items)], complete)
