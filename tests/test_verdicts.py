@@ -12,7 +12,6 @@ from eofsim.cli import main
 from eofsim.crash.explore import check
 from eofsim.crash.schedules import run_schedules, summary
 from eofsim.crash.witness import witnesses
-from eofsim.hang import analyse
 from eofsim.scenario_file import builtin_names, load_scenario
 from eofsim.sim import simulate
 

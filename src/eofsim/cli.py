@@ -436,7 +436,9 @@ def fsx(opsfile, policy, sets, samples, lenient, op_interval, timed, save_ce, no
                          minimise=not no_minimise,
                          extra_json={"opsfile": str(opsfile), "ops": len(ops),
                                      "op_interval_ns": interval, "warning": warn},
-                         header=f"fsx log {opsfile}: {len(ops)} ops, one per "
+                         header=f"fsx log {opsfile}: {len({o.where for o in ops})} log lines, "
+                                f"{len(ops)} model ops (op #N names the model op, file:line the "
+                                f"log line), one per "
                                 f"{fmt_dur(interval) if interval else '0 (back to back)'}")
     sys.exit(code)
 

@@ -237,7 +237,7 @@ def minimize_hang(scenario, policy, overrides, kind, simulate=None, budget=60):
     items = [(ti, oi) for ti, oi, _ in scenario.all_ops()]
     if not fails(items):
         return None
-    items, complete, tests = ddmin(items, fails, budget)
+    items, complete, _ = ddmin(items, fails, budget)
     if not fails(items):
         return None
     return HangMinimized(kind, sub(items), len(cache), cache[tuple(items)], complete)

@@ -12,9 +12,8 @@ def flush_text(st) -> str:
     """The one wording of cache flushes, for every command: each REQ_PREFLUSH (an empty flush
     bio from blkdev_issue_flush, or the flush half of a PREFLUSH write such as a jbd2 commit
     block) is one flush."""
-    n = st.flushes + st.preflush
-    return (f"{n} flush{'es' if n != 1 else ''} ({st.flushes} empty, {st.preflush} PREFLUSH "
-            f"write{'s' if st.preflush != 1 else ''}), {st.fua} FUA")
+    from .report.table import flush_words
+    return flush_words(st.as_dict())
 
 
 def sync_lines(res) -> list:

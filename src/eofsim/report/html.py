@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .table import (IO_COLUMNS, NS_PER_S, SCALING_COLUMNS, cell_failed, cells_of, deadlock_short,
-                    deadlock_text, dist_summary, io_flushes, latency_text, safety_text)
+                    deadlock_text, dist_summary, flush_words, latency_text, safety_text)
 
 DPI = 100
 LANES = (("op", "operations"), ("cache", "page cache"), ("io", "device I/O"),
@@ -469,7 +469,7 @@ def _io_detail(cell) -> str:
     io = cell.get("io") or {}
     return (f"{io.get('writes', 0)} writes ({io.get('data_writes', 0)} data, {io.get('journal_writes', 0)} journal)\n"
             f"{io.get('write_bytes', 0)} bytes; {io.get('sequential', 0)} seq / {io.get('random', 0)} random\n"
-            f"{io_flushes(io)} flush ({io.get('preflush', 0)} PREFLUSH), {io.get('fua', 0)} FUA\n"
+            f"{flush_words(io)}\n"
             f"{io.get('zero_block_writes', 0)} zero-block writes\n"
             f"writeback: " + (", ".join(f"{k} x{v}" for k, v in (cell.get("writeback_calls") or {}).items())
                               or "none"))

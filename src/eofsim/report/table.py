@@ -68,10 +68,18 @@ def io_flushes(io) -> int:
     return int(io.get("flushes", 0)) + int(io.get("preflush", 0))
 
 
+def flush_words(io) -> str:
+    """The one wording of cache flushes for every command (see verdict.flush_text)."""
+    n = io_flushes(io)
+    p = int(io.get("preflush", 0))
+    return (f"{n} flush{'es' if n != 1 else ''} ({int(io.get('flushes', 0))} empty, {p} PREFLUSH "
+            f"write{'s' if p != 1 else ''}), {io.get('fua', 0)} FUA")
+
+
 def io_text(cell) -> str:
     io = cell.get("io") or {}
     return (f"{io.get('writes', 0)} writes ({io.get('data_writes', 0)} data)\n"
-            f"{io_flushes(io)} flush, {io.get('fua', 0)} FUA\n"
+            f"{flush_words(io)}\n"
             f"{io.get('zero_block_writes', 0)} zero-block")
 
 
@@ -163,6 +171,23 @@ def _scenario_table(data, scenario) -> Table:
 def _styled(text, style):
     from rich.text import Text
     return Text(text, style=style or "")
+
+
+def _matrix_table(data) -> Table:
+    """The scenario x design verdict matrix (report.matrix), first in the terminal view too."""
+    from .matrix import latency_word, matrix
+    t = Table(title="verdicts: scenario x design", box=box.SIMPLE_HEAVY, title_justify="left")
+    t.add_column("scenario", no_wrap=True)
+    for p in data.get("policies", []):
+        t.add_column(p, max_width=22)
+    colour = {"safe": "green", "exposes": "red", "deadlocks": "red", "stalls": "red"}
+    for sc, row in matrix(data):
+        cells = []
+        for _pol, v, _a in row:
+            word = v["verdict"] + (f" ({', '.join(v['kinds'])})" if v["verdict"] == "exposes" else "")
+            cells.append(_styled(f"{word}\n{latency_word(v)}", colour.get(v["verdict"])))
+        t.add_row(sc, *cells)
+    return t
 
 
 def _counterexamples(data, console):
@@ -265,6 +290,8 @@ def print_tables(data, console=None) -> None:
         # and ellipses.
         probe = Console()
         console = Console(width=max(120, probe.width) if probe.is_terminal else 120)
+    if data.get("cells"):
+        console.print(_matrix_table(data))
     for scenario in data.get("scenarios", []):
         console.print(_scenario_table(data, scenario))
     _counterexamples(data, console)
