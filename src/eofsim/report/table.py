@@ -174,18 +174,28 @@ def _styled(text, style):
 
 
 def _matrix_table(data) -> Table:
-    """The scenario x design verdict matrix (report.matrix), first in the terminal view too."""
-    from .matrix import latency_word, matrix
-    t = Table(title="verdicts: scenario x design", box=box.SIMPLE_HEAVY, title_justify="left")
+    """The scenario x design verdict matrix (report.matrix), first in the terminal view too:
+    the verdict, then the longest time until a new size was durable ('never' if one never
+    was). Exposure kinds are in the per-scenario tables below."""
+    from .matrix import matrix
+    t = Table(title="verdicts: scenario x design (longest size-durability latency below)",
+              box=box.SIMPLE_HEAVY, title_justify="left")
     t.add_column("scenario", no_wrap=True)
     for p in data.get("policies", []):
-        t.add_column(p, max_width=22)
+        t.add_column(p.replace("-", "-\n") if len(p) > 9 else p, no_wrap=True)
     colour = {"safe": "green", "exposes": "red", "deadlocks": "red", "stalls": "red"}
     for sc, row in matrix(data):
         cells = []
         for _pol, v, _a in row:
-            word = v["verdict"] + (f" ({', '.join(v['kinds'])})" if v["verdict"] == "exposes" else "")
-            cells.append(_styled(f"{word}\n{latency_word(v)}", colour.get(v["verdict"])))
+            if not v.get("changes"):
+                lat = "-"
+            elif v["never"]:
+                lat = "never"
+            else:
+                lat = seconds(v["latency_ns"], 3)
+            word = {"deadlocks": "DEADLOCK", "stalls": "STALL", "exposes": "EXPOSES"}.get(
+                v["verdict"], v["verdict"])
+            cells.append(_styled(f"{word}\n{lat}", colour.get(v["verdict"])))
         t.add_row(sc, *cells)
     return t
 
