@@ -93,6 +93,13 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
     from .sim import simulate
     from .stamp import line, make
     delays = dict(delays or {})
+    if save_ce:
+        import os
+
+        from .errors import InputError
+        d = os.path.dirname(os.path.abspath(save_ce))
+        if not os.path.isdir(d) or not os.access(d, os.W_OK) or os.path.isdir(save_ce):
+            raise InputError(f"--save-counterexample {save_ce}: not a writable file location")
     sim = partial(simulate, perturb_seed=perturb_seed)
     res = sim(sc, policy, overrides, bio_delays=delays)
     h = analyse(res)
