@@ -431,14 +431,14 @@ def fsx(opsfile, policy, sets, samples, lenient, op_interval, timed, save_ce, no
     warn = span_warning(ops, Tunables().with_values(ov, "--set"), interval)
     if warn and not as_json:
         click.echo(f"eofsim: warning: {warn}", err=True)
+    from .counterexample import line_labels
     code = check_command(sc, str(opsfile), policy, ov, samples=samples, timed=timed,
                          save_ce=save_ce, as_json=as_json, echo=click.echo,
-                         minimise=not no_minimise,
+                         minimise=not no_minimise, labels=line_labels(sc),
                          extra_json={"opsfile": str(opsfile), "ops": len(ops),
                                      "op_interval_ns": interval, "warning": warn},
                          header=f"fsx log {opsfile}: {len({o.where for o in ops})} log lines, "
-                                f"{len(ops)} model ops (op #N names the model op, file:line the "
-                                f"log line), one per "
+                                f"{len(ops)} model ops (named by their log line), one per "
                                 f"{fmt_dur(interval) if interval else '0 (back to back)'}")
     sys.exit(code)
 

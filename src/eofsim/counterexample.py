@@ -40,6 +40,29 @@ def renumber(text: str, mapping: dict) -> str:
     return _OPREF.sub(lambda m: f"#{mapping.get(int(m.group(1)), m.group(1))}", text)
 
 
+_OPWORD = re.compile(r"\bop #(\d+)")
+
+
+def relabel(text: str, labels: dict | None) -> str:
+    """Op references '#N' / 'op #N' -> labels[N] (e.g. 'line 12' of an fsx log)."""
+    if not labels or not text:
+        return text
+    text = _OPWORD.sub(lambda m: labels.get(int(m.group(1)), m.group(0)), text)
+    return _OPREF.sub(lambda m: labels.get(int(m.group(1)), m.group(0)), text)
+
+
+def line_labels(scenario) -> dict:
+    """op index -> 'line L' for ops whose `where` is file:line (an fsx log's line)."""
+    out = {}
+    i = 0
+    for th in scenario.threads:
+        for op in th.ops:
+            i += 1
+            if op.where and ":" in op.where and op.where.rsplit(":", 1)[1].isdigit():
+                out[i] = f"line {op.where.rsplit(':', 1)[1]}"
+    return out
+
+
 def dedupe_lines(text: str) -> str:
     seen = set()
     out = []
@@ -64,23 +87,27 @@ def ops_list(original, sub) -> list:
     return out
 
 
-def standalone(original, minimal) -> dict:
-    """The minimised counterexample (crash.minimize.Minimized) as plain data."""
+def standalone(original, minimal, labels=None) -> dict:
+    """The minimised counterexample (crash.minimize.Minimized) as plain data; `labels`
+    (original op index -> text, e.g. fsx log lines) replaces '#N' op references."""
     m = index_map(original, minimal.scenario)
     v = minimal.violation
     vd = v.as_dict()
-    vd["detail"] = renumber(vd["detail"], m)
+    vd["detail"] = relabel(renumber(vd["detail"], m), labels)
     return {"kind": minimal.kind, "ops": ops_list(original, minimal.scenario),
             "crash_time_ns": v.crash_time_ns, "violation": vd,
-            "timeline": dedupe_lines(renumber(minimal.timeline, m)), "runs": minimal.runs}
+            "timeline": relabel(dedupe_lines(renumber(minimal.timeline, m)), labels),
+            "runs": minimal.runs}
 
 
-def text(ce: dict, total_ops: int) -> str:
+def text(ce: dict, total_ops: int, labels=None) -> str:
     lines = [f"minimal counterexample ({ce['kind']}: {len(ce['ops'])} of {total_ops} "
              f"operation(s), found in {ce['runs']} runs):"]
     for o in ce["ops"]:
-        where = f" ({o['where']})" if o["where"] else ""
-        lines.append(f"  op #{o['index']}{where} {o['thread']}: {o['op']}")
+        name = (labels or {}).get(o["index"])
+        where = f" ({o['where']})" if o["where"] and not name else ""
+        name = name or f"op #{o['index']}"
+        lines.append(f"  {name}{where} {o['thread']}: {o['op']}")
     lines.append(ce["timeline"])
     return "\n".join(lines)
 

@@ -53,7 +53,8 @@ def sync_lines(res) -> list:
 MAX_TEXT_VIOLATIONS = 8
 
 
-def _witness_lines(ws, viols, scenario_arg, policy, echo):
+def _witness_lines(ws, viols, scenario_arg, policy, echo, labels=None):
+    from .counterexample import relabel
     from .crash.witness import text_lines
     prev = None
     for i, (v, tw) in enumerate(zip(viols, ws)):
@@ -66,7 +67,8 @@ def _witness_lines(ws, viols, scenario_arg, policy, echo):
                  + "; all of them in --json)")
             break
         echo(f"VIOLATION {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) "
-             f"at crash time {fmt_time(v.crash_time_ns)}" + (f": {v.detail}" if v.detail else ""))
+             f"at crash time {fmt_time(v.crash_time_ns)}"
+             + (f": {relabel(v.detail, labels)}" if v.detail else ""))
         if tw is None:
             continue
         key = (tuple(sorted(tw.delays.items())), tw.reproduced,
@@ -81,7 +83,8 @@ def _witness_lines(ws, viols, scenario_arg, policy, echo):
 
 def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=False, schedules=0,
                   perturb_seed=None, delays=None, torn=False, save_ce=None, witness=True,
-                  as_json=False, echo=print, minimise=True, extra_json=None, header=None) -> int:
+                  as_json=False, echo=print, minimise=True, extra_json=None, header=None,
+                  labels=None) -> int:
     """Run, crash-check and report; returns the exit status (1 on any failure)."""
     from .counterexample import save, standalone
     from .counterexample import text as ce_text
@@ -121,7 +124,7 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
             minimal = minimize(sc, policy, rep.violations[0].kind, overrides, timed=timed,
                                torn=torn, samples=samples, simulate=sim)
             if minimal is not None:
-                ce = standalone(sc, minimal)
+                ce = standalone(sc, minimal, labels)
     hang_min = None
     if h["verdict"] and not rep.violations and minimise and not delays:
         hang_min = minimize_hang(sc, policy, overrides, h["verdict"], simulate=sim)
@@ -142,8 +145,10 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
         d = rep.as_dict()
         d["description"] = sc.description
         d["notes"] = notes
+        from .counterexample import relabel
         for vd, tw in zip(d["violations"], ws):
             vd["witness"] = None if tw is None else tw.as_dict()
+            vd["detail"] = relabel(vd["detail"], labels)
         d["witness"] = None if not ws or ws[0] is None else ws[0].as_dict()
         if ce is not None:
             d["counterexample"] = ce
@@ -152,7 +157,7 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
             d["counterexample"] = {"kind": v.kind, "ops": None, "crash_time_ns": v.crash_time_ns,
                                    "violation": v.as_dict(), "timeline": rep.counterexample}
         if hang_min is not None:
-            d["counterexample"] = standalone(sc, hang_min)
+            d["counterexample"] = standalone(sc, hang_min, labels)
         d["verdict"] = ("violation" if rep.violations else h["verdict"]) or (
             "schedule" if bad else "ok")
         d["deadlocks"] = h["deadlocks"]
@@ -174,9 +179,9 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
     echo(f"zeros instead of data (allowed without fsync): {rep.zeros_instead_of_data} states")
     for text in hang_lines(h):
         echo(text)
-    _witness_lines(ws, rep.violations, scenario_arg, policy, echo)
+    _witness_lines(ws, rep.violations, scenario_arg, policy, echo, labels)
     if ce is not None:
-        echo(ce_text(ce, total_ops))
+        echo(ce_text(ce, total_ops, labels))
     elif rep.counterexample:
         c = rep.counterexample
         echo("counterexample:")
@@ -185,7 +190,7 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
         if sum(len(t.ops) for t in hang_min.scenario.threads) == total_ops:
             echo(f"counterexample: the scenario itself ({total_ops} operation(s)); no op can go")
         else:
-            echo(ce_text(standalone(sc, hang_min), total_ops))
+            echo(ce_text(standalone(sc, hang_min, labels), total_ops, labels))
     for n in notes:
         echo(f"note: {n}")
     for text in sched_text(runs, scenario_arg, policy) if schedules else ():
