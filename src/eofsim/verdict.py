@@ -154,8 +154,11 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
             d["counterexample"] = ce
         elif rep.violations:
             v = rep.violations[0]
+            from .counterexample import dedupe_lines
+            tl = rep.counterexample
             d["counterexample"] = {"kind": v.kind, "ops": None, "crash_time_ns": v.crash_time_ns,
-                                   "violation": v.as_dict(), "timeline": rep.counterexample}
+                                   "violation": v.as_dict(),
+                                   "timeline": dedupe_lines(tl) if isinstance(tl, str) else tl}
         if hang_min is not None:
             d["counterexample"] = standalone(sc, hang_min, labels)
         d["verdict"] = ("violation" if rep.violations else h["verdict"]) or (
@@ -167,6 +170,7 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
         d.update(extra_json or {})
         echo(json.dumps(d, sort_keys=True))
         return 1 if bad else 0
+    from .counterexample import relabel
     if header:
         echo(header)
     else:
@@ -184,8 +188,9 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
         echo(ce_text(ce, total_ops, labels))
     elif rep.counterexample:
         c = rep.counterexample
+        from .counterexample import dedupe_lines
         echo("counterexample:")
-        echo(c if isinstance(c, str) else json.dumps(c, indent=1))
+        echo(relabel(dedupe_lines(c), labels) if isinstance(c, str) else json.dumps(c, indent=1))
     if hang_min is not None:
         if sum(len(t.ops) for t in hang_min.scenario.threads) == total_ops:
             echo(f"counterexample: the scenario itself ({total_ops} operation(s)); no op can go")

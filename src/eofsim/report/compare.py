@@ -25,6 +25,14 @@ def _latencies(res):
     return out
 
 
+def _one_each(ce):
+    """A counterexample text without repeated lines (racing versions of one bio repeat)."""
+    from ..counterexample import dedupe_lines
+    if ce is None or isinstance(ce, dict):
+        return ce
+    return dedupe_lines(ce) if isinstance(ce, str) else ce.as_dict()
+
+
 def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False) -> dict:
     """One scenario under one policy: run, crash-check, and measure."""
     from ..hang import analyse
@@ -52,7 +60,7 @@ def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False)
             "ok": rep.ok, "violations": dict(sorted(kinds.items())),
             "crash_points": rep.crash_points, "crash_states": rep.crash_states,
             "exhaustive": rep.exhaustive, "zeros_instead_of_data": rep.zeros_instead_of_data,
-            "counterexample": ce if ce is None or isinstance(ce, (str, dict)) else ce.as_dict(),
+            "counterexample": _one_each(ce),
             "first_violation_ns": min((v.crash_time_ns for v in rep.violations), default=None),
             "witness": None,
         }
