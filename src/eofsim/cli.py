@@ -514,15 +514,16 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
             raise InputError(f"--repro-dir {repro_dir}: {e.strerror or e}") from None
     console = Console(stderr=True)
     total = len(seed_range) * len(policy_names)
-    found = [0, 0]
+    found = [0, 0, 0]
     with _progress(console, total) as prog:
         task = prog.add_task("campaign", total=total)
 
         def tick(row):
             found[0] += bool(row["n_violations"])
             found[1] += 1
+            found[2] += bool(row.get("deadlocks") or row.get("stall"))
             prog.update(task, advance=1,
-                        description=f"campaign ({found[0]} violating)")
+                        description=f"campaign ({found[0]} violating, {found[2]} hung)")
 
         try:
             # skipped results count as done before the rate starts
@@ -544,6 +545,7 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
     rate = out.new / out.elapsed_s if out.elapsed_s > 0 else 0.0
     click.echo(f"campaign: {out.total} (policy, seed) pairs: {out.new} run, {out.skipped} "
                f"already in {db}; {out.with_violations} of the new ones with violations"
+               + (f", {found[2]} deadlocked or stalled" if found[2] else "")
                + (f", {out.errors} errors" if out.errors else "")
                + (f"; {rate:.1f} workloads/s, {out.states_checked / out.elapsed_s:.0f} "
                   "crash states checked/s" if out.new and out.elapsed_s > 0 else ""))
@@ -563,11 +565,16 @@ def campaign_report(ctx, db, as_json):
         s = summary(con)
     finally:
         con.close()
+    from .stamp import line, make
+    tun = dict(kv.split("=", 1) for kv in ((s.get("params") or {}).get("tunables") or "").split(",") if kv)
+    stamp = make(None, overrides=tun)
     if as_json:
         s["db"] = str(db)
+        s["stamp"] = stamp
         click.echo(json.dumps(s, sort_keys=True))
     else:
         click.echo(report_text(s))
+        click.echo(f"stamp: {line(stamp)}")
 
 
 if __name__ == "__main__":
