@@ -65,6 +65,7 @@ details.section > summary { cursor: pointer; }
 details.section > summary h2 { display: inline; }
 p.stamp { font-size: 0.85em; color: #333; background: #f7f7f7; border: 1px solid #ddd; padding: 6px; }
 table.matrix td { min-width: 8em; }
+table.matrix tr > th:first-child { white-space: nowrap; }
 table.matrix a { color: inherit; text-decoration: none; }
 """
 
