@@ -63,3 +63,14 @@ def test_report_in_chromium_matrix_first_stamp_present(tmp_path):
     stamp = re.search(r'<p id="stamp"[^>]*>(.*?)</p>', dom, re.S).group(1)
     assert "model" in stamp and "command" in stamp
     assert dom.index('id="matrix"') < dom.index('id="latency"') < dom.index('id="summary"')
+
+
+def test_matrix_shows_deadlocks_of_perturbed_schedules():
+    """endio-waits-zero deadlocks iomap-v4 only when completions reorder (README: 16 of 29)."""
+    data = json.loads(json.dumps(run_grid([load_scenario("endio-waits-zero")], ["iomap-v4", "bh-ordered"],
+                                          (1,), dist_n=2, check=False, schedules=8)))
+    cells = {c["policy"]: c for c in data["cells"]}
+    v = cell_verdict(cells["iomap-v4"])
+    assert not cells["iomap-v4"]["deadlocks"] and v["verdict"] == "deadlocks" and v["perturbed"]
+    assert cells["iomap-v4"]["schedules"]["deadlock"] == [2, 3, 4, 6, 8]
+    assert cell_verdict(cells["bh-ordered"])["verdict"] == "not checked"

@@ -233,17 +233,21 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the HTML report and JSON here.")
 @click.option("--samples", type=click.IntRange(1), default=20000, show_default=True)
+@click.option("--schedules", type=click.IntRange(0, 1000), default=8, show_default=True,
+              help="Also run each cell under N perturbed schedules, for deadlocks and stalls.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def compare(scenarios, pols, threads, sets, out, samples, as_json):
+def compare(scenarios, pols, threads, sets, out, samples, schedules, as_json):
     """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock.
     Exit 1 if any run deadlocked or stalled (crash exposures are the comparison's subject,
     not a failure of it)."""
-    data = _compare(scenarios, pols, threads, sets, out, samples, as_json)
-    hung = any(c.get("deadlocks") or c.get("stall") for c in data.get("cells", []) + data.get("scaling", []))
+    data = _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules)
+    hung = any(c.get("deadlocks") or c.get("stall") or (c.get("schedules") or {}).get("deadlock")
+               or (c.get("schedules") or {}).get("stall")
+               for c in data.get("cells", []) + data.get("scaling", []))
     sys.exit(1 if hung else 0)
 
 
-def _compare(scenarios, pols, threads, sets, out, samples, as_json):
+def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from .policies import POLICIES, get_policy
@@ -270,7 +274,8 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
         def tick(text):
             prog.update(task, advance=1, description=text[:48])
 
-        data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick)
+        data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick,
+                        schedules=schedules)
     path = None
     if out:
         from .report.html import write_report

@@ -33,7 +33,21 @@ def _one_each(ce):
     return dedupe_lines(ce) if isinstance(ce, str) else ce.as_dict()
 
 
-def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False) -> dict:
+def schedule_hangs(sc, policy, overrides=None, n=8) -> dict:
+    """Deadlocks and stalls in n seeded perturbed schedules (as `check --schedules`, without
+    the crash check): a design can deadlock only when completions reorder
+    (`endio-waits-zero` under iomap-v4)."""
+    from ..hang import analyse
+    out = {"n": n, "deadlock": [], "stall": []}
+    for k in range(1, n + 1):
+        v = analyse(simulate(sc, policy, overrides, perturb_seed=k))["verdict"]
+        if v:
+            out[v].append(k)
+    return out
+
+
+def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False,
+             schedules=8) -> dict:
     """One scenario under one policy: run, crash-check, and measure."""
     from ..hang import analyse
     res = simulate(sc, policy, overrides)
@@ -47,6 +61,7 @@ def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False)
         "deadlocks": h["deadlocks"],
         "stall": h["stall"],
         "end_ns": res.end_ns,
+        "schedules": schedule_hangs(sc, policy, overrides, schedules) if schedules else None,
         "safety": None,
     }
     if check:
@@ -144,7 +159,7 @@ def io_per_gib(policy, overrides=None, total=16 << 20) -> dict:
 
 
 def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True,
-             samples=20000, dist_n=24, progress=None) -> dict:
+             samples=20000, dist_n=24, progress=None, schedules=8) -> dict:
     """The whole comparison. `progress(step_text)` is called once per unit of work."""
     tick = progress or (lambda text: None)
     from ..stamp import make
@@ -155,7 +170,8 @@ def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True
     for sc in scenarios:
         for pol in policies:
             tick(f"{sc.name} / {pol}")
-            out["cells"].append(run_cell(sc, pol, overrides, check=check, samples=samples))
+            out["cells"].append(run_cell(sc, pol, overrides, check=check, samples=samples,
+                                         schedules=schedules))
     by_name = {s.name: s for s in scenarios}
     for name in DIST_SCENARIOS:
         if name not in by_name:

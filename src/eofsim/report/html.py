@@ -662,8 +662,9 @@ def _matrix_html(data) -> str:
         out.append(f'<tr><th><a href="#sc-{esc(slug(sc))}">{esc(sc)}</a></th>')
         for pol, v, anchor in row:
             kinds = f" ({', '.join(v['kinds'])})" if v["kinds"] and v["verdict"] == "exposes" else ""
+            extra = f" {v['perturbed']}" if v.get("perturbed") else ""
             out.append(f'<td class="{VERDICT_CLASS.get(v["verdict"], "")}"><a href="#{esc(anchor)}">'
-                       f'<b>{esc(v["verdict"])}</b>{esc(kinds)}</a><br>'
+                       f'<b>{esc(v["verdict"])}</b>{esc(extra)}{esc(kinds)}</a><br>'
                        f'<span class="muted">{esc(latency_word(v))}</span></td>')
         out.append("</tr>")
     out.append("</table>")
@@ -675,7 +676,8 @@ def _deadlock_section(data, out_dir) -> str:
     out = []
     n = 0
     for cell in data.get("cells", []):
-        if not (cell.get("deadlocks") or cell.get("stall")):
+        sch = cell.get("schedules") or {}
+        if not (cell.get("deadlocks") or cell.get("stall") or sch.get("deadlock") or sch.get("stall")):
             continue
         n += 1
         sc, pol = cell.get("scenario"), cell.get("policy")

@@ -24,10 +24,17 @@ def cell_verdict(cell) -> dict:
         verdict = "exposes"
     else:
         verdict = "safe"
+    sch = cell.get("schedules") or {}
+    perturbed = ""
+    if verdict not in ("deadlocks", "stalls") and (sch.get("deadlock") or sch.get("stall")):
+        kind = "deadlock" if sch.get("deadlock") else "stall"
+        verdict = "deadlocks" if kind == "deadlock" else "stalls"
+        perturbed = f"in {len(sch[kind])} of {sch['n']} perturbed schedules"
     lats = [x.get("latency_ns") for x in cell.get("latency") or []]
     fin = [x for x in lats if x is not None]
     return {"verdict": verdict, "kinds": kinds, "latency_ns": max(fin) if fin else None,
-            "never": sum(1 for x in lats if x is None), "changes": len(lats)}
+            "never": sum(1 for x in lats if x is None), "changes": len(lats),
+            "perturbed": perturbed}
 
 
 def latency_word(v) -> str:

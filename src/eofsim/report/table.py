@@ -102,13 +102,18 @@ def stall_text(st) -> str:
 def deadlock_text(cell) -> str:
     dl = cell.get("deadlocks") or []
     stall = cell.get("stall")
-    if not dl and not stall:
-        return "none"
+    sch = cell.get("schedules") or {}
     out = [(f"cycle at {seconds(d.get('time_ns'), 6)}: " if isinstance(d, dict) else "cycle: ")
            + cycle_text(d) for d in dl]
     if stall:
         out.append(f"stall: {stall_text(stall)}")
-    return "\n".join(out)
+    for kind in ("deadlock", "stall"):
+        seeds = sch.get(kind) or []
+        if seeds:
+            out.append(f"{kind} in {len(seeds)} of {sch.get('n')} perturbed schedules "
+                       f"(perturb_seed {','.join(str(x) for x in seeds)}; `eofsim run "
+                       f"{cell.get('scenario')} -p {cell.get('policy')} --perturb-seed {seeds[0]}`)")
+    return "\n".join(out) or "none"
 
 
 def witness_text(w) -> str:
@@ -178,7 +183,8 @@ def _matrix_table(data) -> Table:
     the verdict, then the longest time until a new size was durable ('never' if one never
     was). Exposure kinds are in the per-scenario tables below."""
     from .matrix import matrix
-    t = Table(title="verdicts: scenario x design (longest size-durability latency below)",
+    t = Table(title="verdicts: scenario x design (longest size-durability latency below; "
+                    "* = only in perturbed schedules)",
               box=box.SIMPLE_HEAVY, title_justify="left")
     t.add_column("scenario", no_wrap=True)
     for p in data.get("policies", []):
@@ -195,6 +201,8 @@ def _matrix_table(data) -> Table:
                 lat = seconds(v["latency_ns"], 3)
             word = {"deadlocks": "DEADLOCK", "stalls": "STALL", "exposes": "EXPOSES"}.get(
                 v["verdict"], v["verdict"])
+            if v.get("perturbed"):
+                word += "*"
             cells.append(_styled(f"{word}\n{lat}", colour.get(v["verdict"])))
         t.add_row(sc, *cells)
     return t
