@@ -560,6 +560,12 @@ def _io_section(data, out_dir) -> str:
     img = plot_io_cost(data, out_dir)
     if img:
         out.append(f'<img src="{esc(img)}" alt="I/O per GiB appended" width="900">')
+    dirty = [r.get("dirty_bytes_at_end") for r in rows if r.get("dirty_bytes_at_end") is not None]
+    if dirty:
+        out.append("<p>" + ("Every appended byte was written back before the run ended."
+                            if not any(dirty) else
+                            f"Still dirty when the run ended: up to {max(dirty)} bytes (not counted).")
+                   + "</p>")
     out.append("<table><tr><th>policy</th>" + "".join(f"<th>{esc(n)}</th>" for n, _ in IO_COLUMNS) + "</tr>")
     for r in rows:
         vals = []

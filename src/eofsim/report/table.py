@@ -244,7 +244,15 @@ IO_COLUMNS = (("writes", "writes_per_gib"), ("data", "data_writes_per_gib"),
 
 
 def _io_table(data) -> Table:
-    t = Table(title="I/O per GiB appended (one stream of appends)", box=box.SIMPLE_HEAVY, title_justify="left")
+    rows = data.get("io_cost", [])
+    dirty = [r.get("dirty_bytes_at_end") for r in rows if r.get("dirty_bytes_at_end") is not None]
+    note = ""
+    if dirty:
+        run = max((r.get("run_s") or 0) for r in rows)
+        note = ("; every appended byte written back" if not any(dirty) else
+                f"; STILL DIRTY at the end: up to {max(dirty) >> 10} KiB") + f" (runs of {run:.0f} s)"
+    t = Table(title="I/O per GiB appended (one stream of appends)" + note, box=box.SIMPLE_HEAVY,
+              title_justify="left")
     t.add_column("policy", no_wrap=True)
     for name, _ in IO_COLUMNS:
         t.add_column(name, justify="right", no_wrap=True)
