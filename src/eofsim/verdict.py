@@ -45,8 +45,12 @@ def sync_lines(res) -> list:
             raw = tx.raw.get(ino) if tx is not None else None
             size = raw.size if raw is not None else None
         what = f"i_disksize {size}" if size is not None else "no inode of this file"
+        ino = res.inos.get(r.op.file)
+        data = [b.id for b in res.dev.bios if b.op == "write" and b.kind == "data"
+                and b.ino == ino and b.complete_ns is not None and b.complete_ns <= r.end_ns]
         out.append(f"{head} {dur}: made durable tid {tid} ({what}) at "
-                   f"{fmt_time(committed[tid][1])} and the data written back before it")
+                   f"{fmt_time(committed[tid][1])}"
+                   + (f" with data bios {', '.join('#' + str(i) for i in data)}" if data else ""))
     return out
 
 
