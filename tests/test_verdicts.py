@@ -221,3 +221,27 @@ def test_fsx_names_ops_by_log_line_and_minimises(tmp_path):
     ops = yaml.safe_load(out_yaml.read_text())["threads"][0]["ops"]
     assert len(ops) == 3     # the first write is not needed
     assert "resurrected" in check(simulate(load_scenario(str(out_yaml)), "zero-in-memory")).kinds()
+
+
+def test_standalone_renumbers_to_the_original_ops_and_drops_repeats():
+    """A minimised rerun numbers its ops afresh and racing versions of one bio repeat a
+    line; the standalone counterexample names the original ops and says each line once."""
+    from types import SimpleNamespace
+
+    from eofsim.counterexample import standalone
+    from eofsim.crash.checkers import Violation
+    from eofsim.ops import parse_op
+    a, b, c = (parse_op(t, f"s.yaml:{i}") for i, t in enumerate(["write f 0 10", "fsync f",
+                                                                  "truncate f 5"], 10))
+    from eofsim.scenario import Scenario, ThreadSpec
+    orig = Scenario("s", threads=(ThreadSpec("t0", (a, b, c)),))
+    sub = Scenario("s", threads=(ThreadSpec("t0", (a, c)),))
+    line = "  newer bio #3 zero-eof submitted at 1.0 s not on disk"
+    m = SimpleNamespace(kind="stale", scenario=sub, runs=4,
+                        violation=Violation("stale", 7, 0, 5, "f", "data of op #2 after #1"),
+                        timeline=f"crash at 0.000000 s: op #2 truncate\n{line}\n{line}\nbio #2 ok")
+    ce = standalone(orig, m)
+    assert [o["index"] for o in ce["ops"]] == [1, 3]
+    assert ce["violation"]["detail"] == "data of op #3 after #1"
+    assert ce["timeline"].splitlines() == ["crash at 0.000000 s: op #3 truncate", line, "bio #2 ok"]
+    assert ce["ops"][1]["where"] == "s.yaml:12"
