@@ -337,10 +337,14 @@ def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
         raise InputError(f"kernel-check cannot run here: {why}")
     rep = kernel_check(sc, policy, delalloc, max_states=max_states, model=model_outcomes)
     rep.pop("kernel_outcomes", None)
+    from .stamp import line, make
+    stamp = make("timed", overrides={"delalloc": delalloc} if not delalloc else None)
     if as_json:
+        rep["stamp"] = stamp
         click.echo(json.dumps(rep, sort_keys=True))
     else:
         click.echo(text(rep))
+        click.echo(f"stamp: {line(stamp)}")
     sys.exit(0 if rep.get("verdict") == "agree" else 1)
 
 
