@@ -74,3 +74,14 @@ def test_matrix_shows_deadlocks_of_perturbed_schedules():
     assert not cells["iomap-v4"]["deadlocks"] and v["verdict"] == "deadlocks" and v["perturbed"]
     assert cells["iomap-v4"]["schedules"]["deadlock"] == [2, 3, 4, 6, 8]
     assert cell_verdict(cells["bh-ordered"])["verdict"] == "not checked"
+
+
+def test_perturbed_hang_is_drawn(tmp_path):
+    data = json.loads(json.dumps(run_grid([load_scenario("append-write")], ["iomap-v4"], (1,),
+                                          dist_n=2, check=False, schedules=4)))
+    cell = data["cells"][0]
+    ph = cell["perturbed_hang"]
+    assert ph["perturb_seed"] == cell["schedules"]["deadlock"][0] and ph["deadlocks"]
+    text = open(write_report(data, str(tmp_path)), encoding="utf-8").read()
+    assert re.search(r'waitfor_01_append-write_iomap-v4\.png', text)
+    assert os.path.getsize(tmp_path / "waitfor_01_append-write_iomap-v4.png") > 10_000

@@ -88,7 +88,23 @@ def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False,
             cell["timeline"] = [[t, lane, text] for t, lane, text in traced.events]
             cell["bios"] = [[b.id, b.kind, b.why, b.submit_ns, b.complete_ns,
                              [p for p, _ in b.blocks], b.preflush, b.fua] for b in traced.dev.bios]
+    sch = cell["schedules"] or {}
+    if not h["verdict"] and (sch.get("deadlock") or sch.get("stall")):
+        cell["perturbed_hang"] = _perturbed_hang(sc, policy, overrides,
+                                                 (sch.get("deadlock") or sch.get("stall"))[0])
     return cell
+
+
+def _perturbed_hang(sc, policy, overrides, seed) -> dict:
+    """The first hanging perturbed schedule, traced, for the report's wait-for picture."""
+    from ..hang import analyse
+    res = simulate(sc, policy, overrides, trace=True, perturb_seed=seed)
+    h = analyse(res)
+    return {"scenario": sc.name, "policy": policy, "perturb_seed": seed,
+            "deadlocks": h["deadlocks"], "stall": h["stall"], "end_ns": res.end_ns,
+            "timeline": [[t, lane, text] for t, lane, text in res.events],
+            "bios": [[b.id, b.kind, b.why, b.submit_ns, b.complete_ns, [p for p, _ in b.blocks],
+                      b.preflush, b.fua] for b in res.dev.bios]}
 
 
 def latency_distribution(sc, policy, n=24, seed=0, overrides=None, span_ns=10_000_000_000) -> list:

@@ -695,6 +695,11 @@ def _deadlock_section(data, out_dir) -> str:
                     if t.get("kernel_stack"):
                         out.append(f'<p class="muted">{esc(t["task"])}: '
                                    f'{esc(" > ".join(t["kernel_stack"]))}</p>')
+        ph = cell.get("perturbed_hang")
+        if ph and not (cell.get("deadlocks") or cell.get("stall")):
+            out.append(f'<p>Drawn: perturbed schedule perturb_seed={esc(ph.get("perturb_seed"))}.</p>')
+            out.append(f'<pre class="ce">{esc(deadlock_text(ph))}</pre>')
+            cell = dict(ph, scenario=sc, policy=f"{pol} (perturb_seed={ph.get('perturb_seed')})")
         img = plot_waitfor(cell, out_dir, f"waitfor_{n:02d}_{slug(sc)}_{slug(pol)}.png")
         if img:
             out.append(f'<img src="{esc(img)}" alt="wait-for cycle of {esc(sc)} / {esc(pol)}" width="1400">')

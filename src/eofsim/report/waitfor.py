@@ -71,16 +71,18 @@ def plot_waitfor(cell, out_dir, name) -> str | None:
         for k, t in enumerate(ts):
             holder = ts[(k + 1) % len(ts)]["task"]
             y0, y1 = rows[t["task"]], rows.get(holder, rows[t["task"]])
-            if y0 == y1:   # a task waiting on itself: a loop
-                arrow = FancyArrowPatch((xc - 0.1, y0 - 0.22), (xc + 0.1, y0 - 0.22),
-                                        connectionstyle="arc3,rad=-1.8", arrowstyle="-|>",
-                                        mutation_scale=12, color="#7b1fa2", linewidth=1.2)
+            if y0 == y1:   # a task waiting on itself: a loop over its bar
+                arrow = FancyArrowPatch((xc + 1.0, y0 + 0.22), (xc - 1.0, y0 + 0.22),
+                                        connectionstyle="arc3,rad=-0.5", arrowstyle="-|>",
+                                        mutation_scale=16, color="#7b1fa2", linewidth=1.6)
+                ax.text(xc + 1.1, y0 + 0.4, f"waits on itself: it holds {t.get('waits_on')}",
+                        color="#7b1fa2", fontsize=8, ha="left", va="center")
             else:
                 arrow = FancyArrowPatch((xc - 0.15, y0), (xc - 0.15, y1),
                                         connectionstyle="arc3,rad=0.5", arrowstyle="-|>",
                                         mutation_scale=12, color="#7b1fa2", linewidth=1.2)
             ax.add_patch(arrow)
-    ax.set_ylim(2.0 + n * 0.75, -0.2)
+    ax.set_ylim(2.0 + n * 0.75 + 0.3, -0.2)
     ax.set_xlim(-0.5, x_end + 1.0)
     ax.set_yticks([0.3, 1.0] + [rows[t["task"]] for t, _ in tasks])
     ax.set_yticklabels(["operations", "device I/O"] + [t["task"] for t, _ in tasks])
