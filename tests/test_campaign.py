@@ -269,3 +269,19 @@ def test_campaign_set_overrides_are_recorded_and_applied(tmp_path):
     r = CliRunner().invoke(main, ["campaign", "--policies", "bh-ordered", "--seeds", "1",
                                   "--set", "nope=1", "--db", str(tmp_path / "t.db")])
     assert r.exit_code == 2 and "unknown tunable 'nope'" in r.output
+
+
+def test_shrink_reports_a_model_crash(monkeypatch):
+    """workload/campaign.py's shrink takes only a refused sub-workload (InputError) for "does
+    not reproduce"; a model crash while shrinking is raised, and the worker's catch-all
+    records it with the row."""
+    import pytest
+    import eofsim.sim
+    from eofsim.scenario_file import load_scenario
+    from eofsim.workload.campaign import shrink
+
+    def crash(*a, **k):
+        raise KeyError("model bug")
+    monkeypatch.setattr(eofsim.sim, "simulate", crash)
+    with pytest.raises(RuntimeError, match="model crashed while shrinking"):
+        shrink(load_scenario("sentinel-truncate-up"), "zero-in-memory", "garbage", 200, None)

@@ -63,3 +63,34 @@ def test_unwaited_zeroing_caught_by_default_not_timed():
     res = simulate(load_scenario("sentinel-truncate-up"), "iomap-v4-nowait")
     assert "garbage" in check(res).kinds()
     assert not check(res, timed=True).violations
+
+
+def test_minimize_reports_a_model_crash_instead_of_not_reproducing():
+    """crash/minimize.py treats only a refused sub-scenario (InputError) as "does not
+    reproduce"; a model crash during minimisation is reported."""
+    import pytest
+    from eofsim.crash.minimize import ModelCrash, minimize
+    from eofsim.errors import InputError
+    from dataclasses import replace
+    from eofsim.ops import parse_op
+    base = load_scenario("sentinel-truncate-up")
+    th = base.threads[0]
+    sc = replace(base, threads=(replace(th, ops=th.ops + (parse_op("sleep 1s"),)),))
+    calls = [0]
+
+    def flaky(s, policy, ov):
+        calls[0] += 1
+        if calls[0] > 1:
+            raise KeyError("model bug")
+        return simulate(s, policy, ov)
+    with pytest.raises(ModelCrash, match="KeyError"):
+        minimize(sc, "zero-in-memory", "garbage", simulate=flaky)
+
+    full = len(list(sc.all_ops()))
+
+    def refusing(s, policy, ov):
+        if len(list(s.all_ops())) < full:
+            raise InputError("refused")
+        return simulate(s, policy, ov)
+    m = minimize(sc, "zero-in-memory", "garbage", simulate=refusing)
+    assert m is not None and len(m.ops) == len(list(sc.all_ops()))   # nothing could be removed

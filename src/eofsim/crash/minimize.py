@@ -4,7 +4,12 @@ short timeline naming the I/O that was, or was not, on disk."""
 
 from dataclasses import dataclass, replace
 
+from ..errors import InputError
 from .explore import check, describe_state
+
+
+class ModelCrash(RuntimeError):
+    """The model raised while minimising: a model bug, reported, not "does not reproduce"."""
 
 
 @dataclass
@@ -55,8 +60,11 @@ def minimize(scenario, policy, kind, overrides=None, timed=False, torn=False, sa
             res = simulate(_sub(scenario, key), policy, overrides or {})
             rep = check(res, timed=timed, torn=torn, samples=samples)
             ok = any(v.kind == kind for v in rep.violations)
-        except Exception:  # a sub-scenario the model rejects does not reproduce
+        except InputError:  # a sub-scenario the model rejects does not reproduce
             ok = False
+        except Exception as e:
+            raise ModelCrash(f"model crashed on a sub-scenario of {scenario.name} "
+                             f"({len(key)} ops kept): {type(e).__name__}: {e}") from e
         cache[key] = ok
         return ok
 

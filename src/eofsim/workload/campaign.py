@@ -206,8 +206,13 @@ def shrink(sc, policy, kind, samples, t_max, budget=SHRINK_BUDGET):
                 res = simulate(_scenario_of(sc, items), policy)
                 rep = check(res, samples=samples)
                 hit = next((v for v in rep.violations if v.kind == kind), None)
-            except Exception:  # refused or crashing sub-workloads do not reproduce `kind`
+            except InputError:  # a sub-workload the model refuses does not reproduce `kind`
                 hit = None
+            except Exception as e:
+                # A model crash while shrinking is a model bug: reported with the row (the
+                # caller's catch-all records it), never taken for "does not reproduce".
+                raise RuntimeError(f"model crashed while shrinking ({len(items)} ops kept): "
+                                   f"{type(e).__name__}: {e}") from e
             cache[key] = hit
         return cache[key]
 
