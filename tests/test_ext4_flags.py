@@ -1,5 +1,6 @@
-"""ext4_block_zero_eof's exceptions, as inode flags: encrypted without its key (no zeroing,
-as ext4_block_truncate_page returns early during orphan cleanup) and DAX (dax_zero_range:
+"""ext4_block_zero_eof's exceptions, as inode flags: encrypted without its key (a user
+truncate is refused with ENOKEY; ext4_block_truncate_page's early return is for orphan
+cleanup at mount) and DAX (dax_zero_range:
 no page cache, the zeroes go straight to the medium)."""
 
 from eofsim.ops import parse_op
@@ -18,9 +19,12 @@ def test_plain_inode_reads_zero_past_old_eof():
     assert r.ops[1].data[1000:4096] == bytes(3096)
 
 
-def test_encrypted_without_key_skips_zeroing():
+def test_encrypted_without_key_refuses_truncate():
+    """ext4_setattr -> fscrypt_prepare_setattr: ENOKEY, and nothing changes (no size, no
+    zeroing, no I/O)."""
     r = simulate(scenario(encrypted_nokey=True), "bh-ordered")
-    assert r.ops[1].data[1000:4096] == b"\x5a" * 3096
+    assert r.ops[0].error == "ENOKEY"
+    assert r.ops[0].i_size_after == 1000
     assert not [b for b in r.dev.bios if b.kind == "data"]
 
 

@@ -26,7 +26,11 @@ from .content import fill
 from .engine import Completion, WaitQueue
 
 JOURNAL_BASE = 1 << 40
-T_RUNNING, T_LOCKED, T_FLUSH, T_COMMIT, T_FINISHED = range(5)
+T_RUNNING, T_LOCKED, T_FLUSH, T_COMMIT_JFLUSH, T_FINISHED = range(5)
+"""transaction_t t_state values the model goes through (include/linux/jbd2.h): T_FLUSH while
+ordered data and log blocks go out, T_COMMIT_JFLUSH once the commit block (with its
+PREFLUSH) is being written; T_SWITCH, T_COMMIT, T_COMMIT_DFLUSH and T_COMMIT_CALLBACK are
+not distinguished."""
 JI_WRITE_DATA, JI_WAIT_DATA = 1, 2
 SECOND_NS = 1_000_000_000
 
@@ -216,7 +220,7 @@ class Journal:
             tx = self.tx_by_tid.get(tid)
             self._lend_knowledge(tx)
             return True
-        if c.state < T_COMMIT:
+        if c.state < T_COMMIT_JFLUSH:
             self._lend_knowledge(c)
             return True
         return False
@@ -264,7 +268,7 @@ class Journal:
                 yield from filemap_fdatawait_range(inode.mapping, start, end)
         yield from log_done.wait()
         me.hb |= tx.hb
-        tx.state = T_COMMIT
+        tx.state = T_COMMIT_JFLUSH
         commit_done = Completion(eng, f"commit block of tid {tx.tid}", "jbd2_commit_io")
         barrier = self.tun.barrier
         cbio = self.dev.submit(Bio(0, WRITE, ((self._jblock(), fill(self.dev.bs)),), kind="commit",

@@ -29,10 +29,6 @@ class Tunables:
     commit_timer: str = "round_jiffies_up"
     """When the commit timer fires: round_jiffies_up(t_expires) as jbd2_get_transaction arms
     it (the next whole second after creation + interval), or `exact` (at t_expires)."""
-    max_batch_ns: int = 15 * MS
-    """Sync-commit batching upper bound (EXT4_DEF_MAX_BATCH_TIME)."""
-    min_batch_ns: int = 0
-    """Sync-commit batching lower bound (EXT4_DEF_MIN_BATCH_TIME)."""
     dirty_writeback_ns: int = 5 * S
     """Flusher wakeup period (dirty_writeback_centisecs=500)."""
     self_check: bool = False

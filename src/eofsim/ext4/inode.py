@@ -281,7 +281,13 @@ class Ext4Inode:
 
     # --- ext4_setattr(ATTR_SIZE) and ext4_truncate --------------------------------------------
     def truncate(self, inode, size, op):
-        """do_truncate -> ext4_setattr(ATTR_SIZE) and, when shrinking, ext4_truncate."""
+        """do_truncate -> ext4_setattr(ATTR_SIZE) and, when shrinking, ext4_truncate.
+        ext4_setattr -> fscrypt_prepare_setattr -> fscrypt_require_key refuses a size change
+        of an encrypted inode whose key is not loaded (ENOKEY, before anything changes); the
+        early return in ext4_block_truncate_page is for orphan cleanup at mount, which runs
+        ext4_truncate without a key (not modelled)."""
+        if inode.encrypted_nokey:
+            raise OpError("ENOKEY")
         yield from inode.i_rwsem.lock()
         try:
             yield from self.setattr_size(inode, size, op)

@@ -32,7 +32,9 @@ def kernel_check(scenario, policy="bh-ordered", delalloc=True, commit_s=1, settl
     opts = MountOpts.for_policy(policy, delalloc, commit_s)
     settle = 2.5 * commit_s if settle_s is None else settle_s   # let the timer commit happen
     t0 = time.monotonic()
-    r = run.run_scenario(scenario, opts, settle_s=settle, final_sync=final_sync)
+    from ..params import Tunables
+    bs = Tunables().with_values(scenario.tunables or {}, scenario.where).block_size
+    r = run.run_scenario(scenario, opts, bs=bs, settle_s=settle, final_sync=final_sync)
     res = crash.explore(r, max_states=max_states, seed=seed)
     out = dict(scenario=scenario.name, policy=policy, mount_options=opts.text(),
                kernel_version=platform.release(), date=time.strftime("%Y-%m-%d"),
