@@ -118,6 +118,8 @@ MUTANTS = [
     M("bh-truncate-page-to-block-end", "ext4_setattr -> ext4_block_truncate_page(oldsize)", "ext4/inode.py",
       "            yield from self.block_zero_eof(handle, inode, old, LLONG_MAX)",
       "            yield from self.block_zero_eof(handle, inode, old, size)"),
+    M("bio-captured-at-submission", "submit_bio: the bio's pages are read at submission (issue 10 item 9)",
+      "iomap/buffered_io.py", "        self.blocks.append((pblk, folio, b))", "        self.blocks.append((pblk, [folio.blocks[b]], 0))"),
     # --- other named mechanisms ---------------------------------------------------------------
     M("ordered-eof-zeroing", "__ext4_block_zero_page_range -> ext4_jbd2_inode_add_write", "policies/bh_ordered.py",
       "        ctx.add_ordered(handle, inode, start, length)\n        return ()", "        return ()"),

@@ -135,3 +135,22 @@ def test_folio_writeback_ends_with_its_last_bio():
     assert len(mine) == 2
     flush_or_commit = [b for b in r.dev.bios if b.kind in ("flush", "commit") and b.submit_ns >= last.start_ns]
     assert flush_or_commit and min(b.submit_ns for b in flush_or_commit) >= max(b.complete_ns for b in mine)
+
+
+def test_bio_contents_are_captured_at_submission():
+    """submit_bio reads the pages when the bio goes to the device: a store into a folio
+    after its block joined the ioend but before the bio was submitted is in the bio."""
+    from eofsim.content import overlay
+    from eofsim.iomap.buffered_io import IoEndBuilder
+    from eofsim.mm.page_writeback import WbReason
+    r = simulate(sc([["write f 0 4096", "fsync f"]]), "iomap-v4")
+    fs = r.fs
+    inode = fs.inodes["f"]
+    folio = inode.mapping.folios[0]
+    io = IoEndBuilder(fs, inode, WbReason.FSYNC, lambda ioend: None, iomap=True)
+    folio.writeback = True
+    io.add(folio, 0)
+    folio.blocks[0] = overlay(folio.blocks[0], 0, 10, 99)
+    io.submit()
+    bio = fs.dev.bios[-1]
+    assert bio.blocks[0][1] == folio.blocks[0]

@@ -110,7 +110,7 @@ class IoEndBuilder:
         if eof is not None:
             end = min(end, eof)
         cur.end = max(cur.end, end)
-        self.blocks.append((pblk, folio.blocks[b]))
+        self.blocks.append((pblk, folio, b))
 
     def submit(self):
         cur = self.cur
@@ -120,7 +120,11 @@ class IoEndBuilder:
         sb = self.sb
         inode = self.inode
         why = str(self.reason)
-        bio = Bio(0, WRITE, tuple(self.blocks), kind="data", why=why, ino=inode.ino,
+        # The bio's pages are read when it is submitted (and, without stable pages, up to
+        # its completion: racing_store), not when a block joins the ioend: a store between
+        # the two is in the bio.
+        blocks = tuple((pblk, folio.blocks[b]) for pblk, folio, b in self.blocks)
+        bio = Bio(0, WRITE, blocks, kind="data", why=why, ino=inode.ino,
                   lblk=cur.lblks[0], end_io=lambda b, ioend=cur, f=self.end_io: f(ioend))
         cur.bio = bio
         for f in cur.folios:
