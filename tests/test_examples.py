@@ -30,3 +30,21 @@ def test_punch_past_disksize_on_the_real_kernel():
     sc = load_scenario(str(EX / "punch-past-disksize.yaml"))
     rep = kernel_check(sc, "bh-ordered", True, model=model_outcomes)
     assert "f: size=217904" in rep["kernel"]
+
+
+NEW_612 = ["fallocate-inside-size-delalloc", "zero-range-past-eof-keep-size", "punch-hole-over-dirty-data",
+           "zero-range-grow-ordering", "truncate-up-unwritten-eof", "truncate-up-unwritten-eof-1k",
+           "truncate-up-zeroes-whole-block"]
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+@pytest.mark.parametrize("name", NEW_612)
+def test_issue10_examples_agree_with_the_real_kernel(name):
+    """The examples of issue 10 (6.12.117 paths), data=ordered with delalloc: the real
+    kernel's crash outcome classes equal the model's (scripts/fidelity_table.py runs all four
+    mount configurations)."""
+    from eofsim.cli import model_outcomes
+    from eofsim.kernel.check import kernel_check
+    rep = kernel_check(load_scenario(str(EX / f"{name}.yaml")), "bh-ordered", True, model=model_outcomes)
+    assert rep["verdict"] == "agree", rep
