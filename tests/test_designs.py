@@ -163,3 +163,27 @@ def test_safe_designs_hold_under_perturbed_schedules(policy):
                 bad.append((name, seed, sorted(k)))
     assert bad == []
     assert hangs <= DOCUMENTED_HANGS, hangs - DOCUMENTED_HANGS
+
+
+def test_deferred_widened_writeback_makes_the_size_durable_within_a_commit():
+    """iomap-deferred's writeback widening (Jan Kara 2026-02-05: submit from i_disksize up):
+    sync_file_range over only the data past the old EOF block also writes the pending EOF
+    block, so the end-I/O worker moves i_disksize and the next timer commit carries it."""
+    res = simulate(load_scenario("sync-file-range-past-eof"), "iomap-deferred")
+    w = res.ops[0]
+    assert w.size_durable_ns is not None
+    assert w.size_durable_ns - w.start_ns <= _within_one_commit(w, res.tun)
+
+
+def test_pending_block_completion_goes_through_the_end_io_worker():
+    """PendingEofBlock.needs_end_io: the pending block's I/O is routed to the end-I/O worker
+    even when it ends below i_disksize (here punch's ext4_update_disksize_before_punch
+    raised i_disksize to 8192 past it); only there does completion clear the block and move
+    i_disksize on, so the truncate's size becomes durable at all."""
+    from eofsim.ops import parse_op
+    from eofsim.scenario import FileSpec, Scenario, ThreadSpec
+    sc = Scenario("t", files=(FileSpec("f", 1000),), threads=(ThreadSpec("t0", tuple(
+        parse_op(o) for o in ["truncate f 16384", "fallocate f 1000 7192 punch_hole", "sleep 60s"])),))
+    for policy in ("iomap-deferred", "iomap-pending"):
+        res = simulate(sc, policy)
+        assert res.ops[0].size_durable_ns is not None, policy
