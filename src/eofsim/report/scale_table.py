@@ -74,3 +74,28 @@ def print_scale(data, console=None) -> None:
         if r["stall"]:
             console.print(f"{r['device']} {r['op']} x{r['threads']} / {r['policy']}: stall: {r['stall']}",
                           markup=False, highlight=False)
+
+
+def compact_markdown(data) -> str:
+    """One table per device and operation: a row per thread count, a column per design,
+    each cell 'time in the call p50 / p99 · neighbour fdatasync p99' in ms (the README's table)."""
+    out = []
+    pols = data.get("policies", [])
+    for dev in data.get("devices", []):
+        for op in data.get("ops", []):
+            rows = {(r["threads"], r["policy"]): r for r in data.get("rows", [])
+                    if r["device"] == dev and r["op"] == op}
+            if not rows:
+                continue
+            out.append(f"**{dev}, {op}** (ms: growing op's time in the call p50 / p99 · neighbour fdatasync p99)\n")
+            out.append("| threads | " + " | ".join(pols) + " |")
+            out.append("|---|" + "---|" * len(pols))
+            for n in data.get("threads", []):
+                cells = []
+                for p in pols:
+                    r = rows.get((n, p))
+                    cells.append("-" if r is None else f"{ms(r['call_ns_p50'], 2)} / {ms(r['call_ns_p99'], 2)} · {ms(r['nb_ns_p99'], 2)}"
+                                 + (" DEADLOCK" if r["deadlocks"] else ""))
+                out.append(f"| {n} | " + " | ".join(cells) + " |")
+            out.append("")
+    return "\n".join(out)
