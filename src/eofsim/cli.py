@@ -65,7 +65,12 @@ def _scale_options(f):
         click.option("--neighbour/--no-neighbour", default=True, show_default=True,
                      help="Run a neighbour thread: small appends + fdatasync on its own file."),
         click.option("--neighbour-append", default="4096", show_default=True, help="Bytes per neighbour append."),
-        click.option("--neighbour-period", default="1ms", show_default=True, help="Neighbour append period."),
+        click.option("--neighbour-period", default="1ms", show_default=True,
+                     help="Neighbour append period while the workers run."),
+        click.option("--neighbour-tail", default="45s", show_default=True,
+                     help="How long the neighbour goes on after them (meets the background writeback)."),
+        click.option("--neighbour-tail-period", default="100ms", show_default=True,
+                     help="Neighbour append period in that tail."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -79,7 +84,10 @@ def _scale_spec(kw, seed=0):
                      gap=parse_size(kw["gap"], "--gap"), length=parse_size(kw["length"], "--len"),
                      think_ns=parse_time(kw["think"], "--think"), stagger_ns=parse_time(kw["stagger"], "--stagger"),
                      neighbour=kw["neighbour"], nb_append=parse_size(kw["neighbour_append"], "--neighbour-append"),
-                     nb_period_ns=parse_time(kw["neighbour_period"], "--neighbour-period"), seed=seed).check()
+                     nb_period_ns=parse_time(kw["neighbour_period"], "--neighbour-period"),
+                     nb_tail_ns=parse_time(kw["neighbour_tail"], "--neighbour-tail"),
+                     nb_tail_period_ns=parse_time(kw["neighbour_tail_period"], "--neighbour-tail-period"),
+                     seed=seed).check()
 
 
 def _int_list(text, what, lo=1, hi=4096):
@@ -309,7 +317,8 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json, device=None,
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Write the HTML report (plots per device) and results.json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def scale(pols, threads, ops, devices, seed, sets, out, as_json, **kw):
+@click.option("--markdown", is_flag=True, help="Print the tables as markdown (compact, then full).")
+def scale(pols, threads, ops, devices, seed, sets, out, as_json, markdown, **kw):
     """Many threads growing their files past an unaligned EOF, and a neighbour's fdatasync:
     blocked time, throughput, device time on zeroed blocks, durability, interference."""
     from rich.console import Console
@@ -346,6 +355,11 @@ def scale(pols, threads, ops, devices, seed, sets, out, as_json, **kw):
         path = write_scale_report(data, out)
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
+    elif markdown:
+        from .report.scale_table import compact_markdown, markdown as full_markdown
+        click.echo(f"Workload: {data['workload_text']}.\n")
+        click.echo(compact_markdown(data))
+        click.echo(full_markdown(data))
     else:
         from .report.scale_table import print_scale
         print_scale(data)
