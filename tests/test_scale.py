@@ -154,3 +154,18 @@ def test_write_through_single_tag_device_is_a_fifo_queue(reqs, svc_us, seek_us, 
         done = start + svc_us * US + pos + wr_us * US
         assert b.complete_ns == done
         prev_done, head = done, p + 1
+
+
+def test_neighbour_tail_overlaps_the_deferred_designs_writeback():
+    """iomap-deferred submits its pending zeroed blocks only with kupdate writeback, after
+    the 30 s dirty expiry; the neighbour's tail must still be running then, or the design's
+    cost to it would go unmeasured."""
+    from eofsim.block import is_zero_bio
+    spec = ScaleSpec(threads=4, rounds=2)
+    res = simulate(scale_scenario(spec), "iomap-deferred", {"device": "nvme"})
+    zero = [b.submit_ns for b in res.dev.bios if is_zero_bio(b)]
+    assert zero and min(zero) >= 30 * 10**9
+    nb_starts = [r.start_ns for r in res.ops if r.thread == NEIGHBOUR and r.op.kind == "fdatasync"]
+    assert max(nb_starts) > max(zero)
+    row = scale_row(spec, "iomap-deferred", {"device": "nvme"})
+    assert row["nb_after_fdatasyncs"] >= 450          # 45 s / 100 ms, plus the last 1 ms ones
