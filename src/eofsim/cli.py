@@ -48,8 +48,11 @@ def _device_option(f):
                              "(same as --set device=NAME).")(f)
 
 
-def _scale_options(f):
-    """The scaling workload's knobs (workload.scaling.ScaleSpec), shared by scale and compare."""
+def _scale_options(f=None, tail="45s"):
+    """The scaling workload's knobs (workload.scaling.ScaleSpec), shared by scale and compare
+    (whose neighbour has no tail by default: the main job stays quick)."""
+    if f is None:
+        return lambda g: _scale_options(g, tail)
     opts = [
         click.option("--files-per-thread", "files", type=click.IntRange(1, 4096), default=1, show_default=True,
                      help="Files each worker thread grows."),
@@ -67,7 +70,7 @@ def _scale_options(f):
         click.option("--neighbour-append", default="4096", show_default=True, help="Bytes per neighbour append."),
         click.option("--neighbour-period", default="1ms", show_default=True,
                      help="Neighbour append period while the workers run."),
-        click.option("--neighbour-tail", default="45s", show_default=True,
+        click.option("--neighbour-tail", default=tail, show_default=True,
                      help="How long the neighbour goes on after them (meets the background writeback)."),
         click.option("--neighbour-tail-period", default="100ms", show_default=True,
                      help="Neighbour append period in that tail."),
@@ -238,7 +241,7 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, device, as_js
 @click.option("--threads", default="1,8,64", show_default=True, help="Thread counts for the scaling runs.")
 @click.option("--scale-ops", default="append,truncate-up", show_default=True,
               help="Growing operations of the scaling runs: append (extending write), truncate-up, fallocate.")
-@_scale_options
+@_scale_options(tail="0s")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
 @_device_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the HTML report and JSON here.")

@@ -77,7 +77,7 @@ def scaling_row(kind, threads, policy, overrides=None, spec: ScaleSpec | None = 
     the issue-4 figures plus report.scale.scale_metrics."""
     from dataclasses import replace
     from .scale import scale_metrics
-    spec = replace(spec or ScaleSpec(), op=grow_op(kind), threads=threads)
+    spec = replace(spec or ScaleSpec(nb_tail_ns=0), op=grow_op(kind), threads=threads)
     res = simulate(scale_scenario(spec), policy, overrides)
     eng = res.engine
     apps = [t for t in eng.tasks if t.kind == "app" and t.name != NEIGHBOUR]
@@ -124,7 +124,7 @@ def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True
     out = {"scenarios": [s.name for s in scenarios], "policies": list(policies),
            "threads": list(threads), "cells": [], "latency_dist": [], "io_cost": [],
            "scaling": [], "device": (overrides or {}).get("device", DEFAULT_DEVICE),
-           "scaling_workload": (scale_spec or ScaleSpec()).text()}
+           "scaling_workload": (scale_spec or ScaleSpec(nb_tail_ns=0)).text()}
     for sc in scenarios:
         for pol in policies:
             tick(f"{sc.name} / {pol}")

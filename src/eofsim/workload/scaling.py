@@ -83,8 +83,9 @@ class ScaleSpec:
                 f"(size {self.size}, gap {self.gap}, len {self.length}), {self.rounds} rounds "
                 f"every {self.think_ns / 1e6:g} ms"
                 + (f"; neighbour {self.nb_append}-byte appends + fdatasync every "
-                   f"{self.nb_period_ns / 1e6:g} ms meanwhile, then every {self.nb_tail_period_ns / 1e6:g} ms "
-                   f"for {self.nb_tail_ns / 1e9:g} s" if self.neighbour else ""))
+                   f"{self.nb_period_ns / 1e6:g} ms meanwhile"
+                   + (f", then every {self.nb_tail_period_ns / 1e6:g} ms for {self.nb_tail_ns / 1e9:g} s"
+                      if self.nb_tail_ns else "") if self.neighbour else ""))
 
 
 def scale_scenario(spec: ScaleSpec, block_size: int = 4096) -> Scenario:
