@@ -67,6 +67,7 @@ collection and SLC-cache exhaustion, blk-throttle's slice accounting beyond the 
 import bisect
 import heapq
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from .content import fill, garbage
@@ -395,6 +396,10 @@ class BlockDevice:
         self._head = None           # block after the last one the medium wrote
         self._wseq = 0
         self._undestaged = []       # heap of seqs of cached writes not yet on the medium
+        self._media_free = 0        # FIFO medium: when it has destaged everything taken
+        self._cached = deque()      # FIFO medium: (destage end, bytes) of what the cache holds
+        self._room_retry = False
+        self._flush_wait = False
         self._destaged = set()
         self._flush_pending = []
         self._flush_running = None  # (callbacks, target seq) or None
@@ -596,9 +601,15 @@ class BlockDevice:
         self._take_into_cache()
 
     # ------------------------------------------------------------------ the device
-    def _take_into_cache(self):
+    def _take_into_cache(self, _=None):
         eng = self.engine
         w = self._room_waiters
+        cached = self._cached
+        if cached:
+            # FIFO medium: requests whose destage has ended free their room now.
+            now = eng.now
+            while cached and cached[0][0] <= now:
+                self._cache_used -= cached.popleft()[1]
         while w:
             req = w[0]
             need = req.nblocks * self.bs
@@ -606,6 +617,9 @@ class BlockDevice:
                 if not req.cached:
                     req.cached = True          # (a flag: the wait is counted once)
                     self.stats.cache_full_waits += 1
+                if cached and not self._room_retry:
+                    self._room_retry = True
+                    eng.call_at(cached[0][0], self._room_again)
                 return
             w.pop(0)
             self._cache_used += need
@@ -615,9 +629,16 @@ class BlockDevice:
                 for bio in req.bios:
                     self._finish(bio, self._latency(self.write_ns), req)
 
+    def _room_again(self, _=None):
+        self._room_retry = False
+        self._take_into_cache()
+
     def _to_medium(self, req):
         self._wseq += 1
         req.seq = self._wseq
+        if not self.elevator:
+            self._to_fifo_medium(req)
+            return
         heapq.heappush(self._undestaged, req.seq)
         if req.fua and self.fua_native:
             self._urgent.append(req)
@@ -627,8 +648,29 @@ class BlockDevice:
             self._destage.append(req)
         self._media_next()
 
+    def _to_fifo_medium(self, req):
+        """A FIFO medium is a single server in arrival order: each request's destage end is
+        known when the cache takes it (max(now, end of the previous one) + its service,
+        transfer and positioning), so no event is needed per request; FUA writes take their
+        turn too. Room in the cache is given back when the end has passed."""
+        eng = self.engine
+        occ = self.service_ns + self._transfer_ns(req.nblocks) + self.position_ns(req.first)
+        self._head = req.last + 1
+        end = max(eng.now, self._media_free) + occ
+        self._media_free = end
+        self.busy_until = end
+        st = self.stats
+        st.busy_ns += occ
+        if req.zero_blocks:
+            st.zero_busy_ns += occ * req.zero_blocks // req.nblocks
+        if self.cache_bytes == 0 or (req.fua and self.fua_native):
+            for bio in req.bios:
+                self._finish(bio, end - eng.now + self._latency(self.write_ns), req)
+        if self.cache_bytes:
+            self._cached.append((end, req.nblocks * self.bs))
+
     def _media_next(self):
-        if self._media_busy:
+        if self._media_busy or not self.elevator:
             return
         req = None
         if self._urgent:
@@ -730,7 +772,7 @@ class BlockDevice:
         if self._flush_running is not None or not self._flush_pending:
             return
         cbs, self._flush_pending = self._flush_pending, []
-        self._flush_running = (cbs, self._wseq)
+        self._flush_running = (cbs, self._wseq, self._media_free)
         self._maybe_flush_cmd()
 
     def _maybe_flush_cmd(self):
@@ -739,17 +781,27 @@ class BlockDevice:
             return
         if self.flush_exclusive and self._inflight:
             return
-        target = fr[1]
-        if self._undestaged and self._undestaged[0] <= target:
-            return          # writes it covers are still in the cache: the destage goes on
+        if self.elevator:
+            if self._undestaged and self._undestaged[0] <= fr[1]:
+                return      # writes it covers are still in the cache: the destage goes on
+        elif self.engine.now < fr[2]:
+            if not self._flush_wait:
+                self._flush_wait = True
+                self.engine.call_at(fr[2], self._flush_again)
+            return
+        self._flush_wait = False
         self._flush_cmd = True
         ns = self._latency(self.flush_ns)
         self.stats.device_flushes += 1
         self.stats.flush_ns += ns
         self.engine.call_at(self.engine.now + ns, self._flush_done)
 
+    def _flush_again(self, _=None):
+        self._flush_wait = False
+        self._maybe_flush_cmd()
+
     def _flush_done(self, _=None):
-        cbs, _target = self._flush_running
+        cbs = self._flush_running[0]
         self._flush_running = None
         self._flush_cmd = False
         for cb in cbs:
