@@ -221,13 +221,14 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, device, as_js
             d["counterexample"] = {"kind": minimal.kind, "ops": [f"{th}: {t}" for th, t in minimal.ops],
                                    "timeline": minimal.timeline, "state": d["counterexample"]}
         d["schedules"] = schedules
+        d["device"] = res.dev.device
         d["failing_schedule"] = None if failing is None else {
             "perturb_seed": failing[0], "violations": [v.as_dict() for v in failing[1].violations],
             "counterexample": failing[1].as_dict()["counterexample"]}
         click.echo(json.dumps(d, sort_keys=True))
     else:
         _report_text(rep, sc.name, res.policy, samples, timed=timed, minimal=minimal,
-                     no_violation=not bad)
+                     no_violation=not bad, device=res.dev.device)
         if schedules:
             click.echo(f"schedules: {schedules} perturbed reruns, "
                        + ("none failed" if failing is None else f"perturb_seed={failing[0]} fails: "
@@ -455,10 +456,11 @@ def _read_oplog(path):
                          "(corrupt or binary file?)", f"{path}:{line}") from None
 
 
-def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_violation=None):
+def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_violation=None, device=None):
     """A CheckReport as `check` and `fsx` print it; `minimal` replaces the raw counterexample."""
     mode = "timed" if timed else "guarantee"
-    click.echo(f"{name} under {policy} ({mode} semantics): {rep.crash_points} crash points, "
+    on = f" on device {device}" if device else ""
+    click.echo(f"{name} under {policy}{on} ({mode} semantics): {rep.crash_points} crash points, "
                f"{rep.crash_states} crash states"
                + ("" if rep.exhaustive else f" (NOT exhaustive: seeded sample of {samples})"))
     click.echo(f"zeros instead of data (allowed without fsync): {rep.zeros_instead_of_data} states")
