@@ -292,3 +292,13 @@ def test_presets_and_overrides():
         Tunables().with_values({"dev_scheduler": "cfq"})
     for name in PRESETS:
         assert set(PRESETS[name]) == set(PRESETS["nvme"])
+
+
+def test_journal_blocks_sit_mid_device():
+    from eofsim.jbd2 import JOURNAL_BASE
+    span = 1000 * BS
+    eng, dev = env(dev_seek_ns=1 * MS, dev_seek_max_ns=9 * MS, dev_rotation_ns=4 * MS,
+                   dev_span_bytes=span)
+    assert dev.where(JOURNAL_BASE) == 500 and dev.where(JOURNAL_BASE + 3) == 503 and dev.where(7) == 7
+    dev._head = 0
+    assert dev.position_ns(JOURNAL_BASE) == int(1 * MS + 8 * MS * math.sqrt(0.5) + 4 * MS)

@@ -44,6 +44,7 @@ The path of one bio, each step named after the kernel place it stands for:
    Positioning cost of a request that does not start where the previous one ended, at a
    distance of d bytes: `dev_seek_ns + (dev_seek_max_ns - dev_seek_ns) * sqrt(min(d, span) /
    span) + dev_rotation_ns` (span = `dev_span_bytes`); 0 if it continues the previous one.
+   The journal's blocks sit from the middle of the span on (mke2fs's placement).
 5. **Flushes** (blk-flush.c): one flush is in flight at a time; flushes that arrive while
    one runs wait and are all served by the next one (`blk_kick_flush`, condition C1). A
    flush completes when every write the cache had taken before the flush started is on the
@@ -364,6 +365,8 @@ class BlockDevice:
         self.merge = p["dev_merge"]
         self.wiops = p["throttle_wiops"]
         self.wbps = p["throttle_wbps"]
+        from .jbd2 import JOURNAL_BASE
+        self._journal_base = JOURNAL_BASE
         self.extra_latency = parse_delays(getattr(tun, "delay_bio", ""))
         """bio id -> extra nanoseconds of latency (read when that bio is submitted)."""
         self.fill = fill(self.bs, garbage(fill_byte))
@@ -424,6 +427,15 @@ class BlockDevice:
         self.stats.reads += 1
         return self._latency(self.read_ns)
 
+    def where(self, pblk) -> int:
+        """Where block `pblk` is on the device, in blocks. The model's journal lives at
+        jbd2.JOURNAL_BASE, far from any data; mke2fs puts the journal near the middle of the
+        filesystem (e2fsprogs lib/ext2fs/mkjournal.c, get_midpoint_journal_block), so journal
+        blocks are placed from the middle of the span on."""
+        if pblk >= self._journal_base:
+            return self.span // 2 // self.bs + (pblk - self._journal_base)
+        return pblk
+
     def position_ns(self, start) -> int:
         """The positioning cost of a request starting at block `start` after the medium's
         last write (0 when it continues it)."""
@@ -431,7 +443,7 @@ class BlockDevice:
             return 0
         if not (self.seek_ns or self.seek_max_ns or self.rotation_ns):
             return 0
-        d = min(abs(start - self._head) * self.bs, self.span)
+        d = min(abs(self.where(start) - self.where(self._head)) * self.bs, self.span)
         return int(self.seek_ns + (self.seek_max_ns - self.seek_ns) * math.sqrt(d / self.span)
                    + self.rotation_ns)
 
@@ -568,9 +580,10 @@ class BlockDevice:
         if now - s[oldest].queued_ns >= 5_000_000_000:      # write_expire = 5 * HZ
             return s.pop(oldest)
         pos = self._deadline_pos
-        ahead = [i for i in range(len(s)) if s[i].first >= pos]
+        w = self.where
+        ahead = [i for i in range(len(s)) if w(s[i].first) >= pos]
         pool = ahead or range(len(s))
-        i = min(pool, key=lambda i: (s[i].first, s[i].queued_ns))
+        i = min(pool, key=lambda i: (w(s[i].first), s[i].queued_ns))
         return s.pop(i)
 
     def _dispatch(self, _=None):
@@ -592,7 +605,7 @@ class BlockDevice:
             else:
                 st.req_random += 1
             self._last_dispatch_end = req.last
-            self._deadline_pos = req.last + 1
+            self._deadline_pos = self.where(req.last + 1)
             if self.cache_bytes == 0:
                 st.queued_ns += self.engine.now - req.queued_ns
                 self._to_medium(req)
@@ -643,7 +656,7 @@ class BlockDevice:
         if req.fua and self.fua_native:
             self._urgent.append(req)
         elif self.elevator:
-            bisect.insort(self._destage, (req.first, req.seq, req))
+            bisect.insort(self._destage, (self.where(req.first), req.seq, req))
         else:
             self._destage.append(req)
         self._media_next()
@@ -678,7 +691,7 @@ class BlockDevice:
         elif self.elevator:
             d = self._destage
             if d:
-                pos = self._head or 0
+                pos = self.where(self._head or 0)
                 i = bisect.bisect_left(d, (pos, -1))
                 if i >= len(d):
                     i = 0
