@@ -82,10 +82,8 @@ def run_scale(spec: ScaleSpec, policies=DEFAULT_POLICIES, threads=DEFAULT_THREAD
     from dataclasses import asdict, replace
     tick = progress or (lambda text: None)
     ov = dict(overrides or {})
-    label = "/".join(str(n) for n in threads)
     out = {"workload": {k: v for k, v in asdict(spec).items() if k not in ("op", "threads")},
-           "workload_text": replace(spec, threads=max(threads)).text().replace(
-               f"{max(threads)} threads", f"{label} threads", 1),
+           "workload_text": spec.text(threads, ops),
            "devices": list(devices), "ops": [grow_op(o) for o in ops], "threads": list(threads),
            "policies": list(policies), "overrides": {k: str(v) for k, v in sorted(ov.items())},
            "rows": []}

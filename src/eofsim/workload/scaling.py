@@ -78,8 +78,11 @@ class ScaleSpec:
             raise InputError("scaling workload: the files would grow past 1 TiB")
         return self
 
-    def text(self) -> str:
-        return (f"{self.threads} threads x {self.files} files, {grow_op(self.op)} "
+    def text(self, threads=None, ops=None) -> str:
+        """One line describing the workload; `threads` / `ops` label a grid of them."""
+        thr = "/".join(str(n) for n in threads) if threads else str(self.threads)
+        op = ", ".join(grow_op(o) for o in ops) if ops else grow_op(self.op)
+        return (f"{thr} threads x {self.files} files, {op} "
                 f"(size {self.size}, gap {self.gap}, len {self.length}), {self.rounds} rounds "
                 f"every {self.think_ns / 1e6:g} ms"
                 + (f"; neighbour {self.nb_append}-byte appends + fdatasync every "
