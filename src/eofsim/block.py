@@ -28,8 +28,8 @@ The path of one bio, each step named after the kernel place it stands for:
    after it (back merge) or ends right before it (front merge) joins it, up to
    `dev_max_request_bytes` (max_sectors_kb); REQ_PREFLUSH / REQ_FUA requests never merge
    (REQ_NOMERGE_FLAGS). Dispatch order: FIFO (`none`) or `mq-deadline`'s ascending sector
-   order from the last dispatched position with a 5 s write FIFO expiry (deadline_dispatch_
-   requests, write_expire = 5 * HZ).
+   order from the last dispatched position with a 5 s write FIFO expiry
+   (`__dd_dispatch_request`, write_expire = 5 * HZ).
 3. **Tags** (`blk_mq_get_tag`): at most `dev_queue_depth` requests are at the device
    (0 = unlimited).
 4. **The device**: a dispatched write is taken into the volatile cache (if the cache has
@@ -52,7 +52,8 @@ The path of one bio, each step named after the kernel place it stands for:
    command, `ata_std_qc_defer`) it waits until no request is at the device and nothing is
    dispatched while it runs. FUA: with `dev_fua` (native, e.g. NVMe) the write completes
    when it is on the medium (destaged before anything queued); without (libata's default
-   `libata.fua=0`) blk-flush adds a POSTFLUSH (`blk_flush_policy`).
+   `libata.fua=0`) blk-flush adds a POSTFLUSH (`blk_insert_flush`: REQ_FSEQ_POSTFLUSH when
+   `!supports_fua`).
 
 Per-bio extra latency (for fault injection / chosen schedules): `BlockDevice.extra_latency`
 maps a bio id to extra nanoseconds; it is read when that bio is submitted, the bio then is
