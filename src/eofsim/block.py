@@ -368,7 +368,8 @@ class BlockDevice:
         self.wbps = p["throttle_wbps"]
         from .jbd2 import JOURNAL_BASE
         self._journal_base = JOURNAL_BASE
-        self.extra_latency = parse_delays(getattr(tun, "delay_bio", ""))
+        self._tunable_delays = parse_delays(getattr(tun, "delay_bio", ""))
+        self.extra_latency = dict(self._tunable_delays)
         """bio id -> extra nanoseconds of latency (read when that bio is submitted)."""
         self.fill = fill(self.bs, garbage(fill_byte))
         self.initial = {}
@@ -409,6 +410,19 @@ class BlockDevice:
         self._flush_running = None  # (callbacks, target seq) or None
         self._flush_cmd = False
         self.busy_until = 0
+
+    @property
+    def extra_delay(self) -> dict:
+        """The same map as `extra_latency` under the name issue 14's `--delay-bio` uses
+        (sim.simulate's bio_delays). Assigning a map keeps the `delay_bio` tunable's entries
+        it does not name."""
+        return self.extra_latency
+
+    @extra_delay.setter
+    def extra_delay(self, delays):
+        merged = dict(self._tunable_delays)
+        merged.update(delays or {})
+        self.extra_latency = merged
 
     # ------------------------------------------------------------------ helpers
     def _latency(self, ns):
