@@ -605,7 +605,7 @@ class BlockDevice:
         self._armed = False
         while self._sched and self._inflight < self.qd:
             if self.flush_exclusive and (self._flush_cmd or (self._flush_running is not None)):
-                return
+                break           # ATA: nothing is issued while a flush waits or runs
             req = self._pick()
             if not req.nomerge:
                 self._by_first.pop(req.first, None)
