@@ -1,27 +1,130 @@
-"""The eofsim command line. Bad input is one line on stderr and exit status 2."""
+"""The eofsim command line.
 
+Exit status, every command: 0 nothing found, 1 found something (a violation, a
+disagreement), 2 bad input or a refusing environment (one line on stderr naming file:line
+where there is one, never a traceback), 130 on SIGINT and 143 on SIGTERM (one line)."""
+
+import errno
 import json
+import os
+import signal
 import sys
 
 import click
 
-from .errors import InputError
+from .errors import InputError, Interrupted, one_line
 from .units import fmt_time
 
 
+def _say(text: str):
+    """One line on stderr, whatever `text` holds."""
+    try:
+        click.echo(one_line(text), err=True)
+    except OSError:
+        pass
+
+
 def _fail(e: InputError):
-    click.echo(f"eofsim: {e}", err=True)
+    _say(f"eofsim: {e}")
     sys.exit(2)
 
 
+def _silence_stdout():
+    """stdout failed (a full disk, /dev/full, a closed pipe): point its descriptor at
+    /dev/null so the interpreter's final flush of what is still buffered cannot fail again
+    and print a second message."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _os_fail(e: OSError):
+    from .inputs import os_message
+    if e.errno == errno.EPIPE:
+        _silence_stdout()
+        sys.exit(0)
+    if e.filename is None:
+        _silence_stdout()
+        _say(f"eofsim: cannot write output: {os_message(e)}")
+    else:
+        _say(f"eofsim: {e.filename}: {os_message(e)}")
+    sys.exit(2)
+
+
+def _interrupted(e: KeyboardInterrupt):
+    signum = getattr(e, "signum", signal.SIGINT)
+    _say(f"eofsim: interrupted by {signal.Signals(signum).name}")
+    sys.exit(128 + signum)
+
+
 class _Group(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        """click's main without its multi-line usage errors and "Aborted!": usage errors
+        are one line and exit 2; SIGTERM is handled like Ctrl-C (the exit status is 128 +
+        the signal); a failing stdout is reported once."""
+        code = self._main(args, prog_name, complete_var, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _main(self, args, prog_name, complete_var, **extra):
+        import threading
+        old = None
+        if threading.current_thread() is threading.main_thread():
+            def on_term(signum, frame):
+                raise Interrupted(signum)
+            old = signal.signal(signal.SIGTERM, on_term)
+        try:
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                  **extra)
+                code = rv if isinstance(rv, int) else 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+                if not isinstance(e.code, (int, type(None))):
+                    _say(f"eofsim: {e.code}")
+            except click.exceptions.UsageError as e:
+                cmd = e.ctx.command_path if e.ctx else "eofsim"
+                _say(f"{cmd}: {e.format_message()} (see '{cmd} --help')")
+                code = 2
+            except click.ClickException as e:
+                _say(f"eofsim: {e.format_message()}")
+                code = 2
+            except (click.Abort, KeyboardInterrupt) as e:
+                signum = getattr(e, "signum", getattr(e.__cause__, "signum", signal.SIGINT))
+                _say(f"eofsim: interrupted by {signal.Signals(signum).name}")
+                code = 128 + signum
+            except InputError as e:
+                _say(f"eofsim: {e}")
+                code = 2
+            try:
+                sys.stdout.flush()
+            except OSError as e:
+                from .inputs import os_message
+                _silence_stdout()
+                _say(f"eofsim: cannot write output: {os_message(e)}")
+                code = 2
+            return code
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except InputError as e:
             _fail(e)
-        except BrokenPipeError:
-            sys.exit(0)
+        except KeyboardInterrupt as e:
+            _interrupted(e)
+        except OSError as e:
+            _os_fail(e)
+        except MemoryError:
+            _say("eofsim: out of memory")
+            sys.exit(2)
 
 
 @click.group(cls=_Group)
@@ -181,13 +284,20 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
     policy_names = [p.strip() for p in pols.split(",")] if pols else list(POLICIES)
     for p in policy_names:
         get_policy(p)
+    from .units import parse_int
     try:
-        thread_counts = [int(x) for x in threads.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"--threads {threads!r}: expected comma-separated integers") from None
-    if not thread_counts or any(n < 1 or n > 4096 for n in thread_counts):
+        thread_counts = [parse_int(x, "count", 1, 4096) for x in threads.split(",") if x.strip()]
+    except InputError as e:
+        raise InputError(f"--threads {threads!r}: each count must be an integer 1..4096 "
+                         f"({e.message})") from None
+    if not thread_counts:
         raise InputError(f"--threads {threads!r}: each count must be 1..4096")
     ov = _overrides(sets)
+    from .params import Tunables
+    Tunables().with_values(ov, "--set")
+    if out:
+        from .inputs import check_out_dir
+        out = check_out_dir(out, "--out")
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True,
@@ -198,17 +308,33 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
             prog.update(task, advance=1, description=text[:48])
 
         data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick)
-    path = None
-    if out:
-        from .report.html import write_report
-        path = write_report(data, out)
+    # Results reach stdout first: a report directory that fails now (a full disk) cannot
+    # lose them.
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
     else:
         from .report.table import print_tables
         print_tables(data)
-    if path:
-        console.print(f"HTML report: {path} (JSON beside it: results.json)")
+    sys.stdout.flush()
+    if out:
+        _write_report(data, out, console)
+
+
+def _write_report(data, out, console):
+    """The HTML report and results.json into `out`; if that fails, results.json goes to a
+    fresh file in the temporary directory and the one-line error names it (exit 2)."""
+    from .inputs import os_message, rescue_json
+    from .report.html import write_report
+    try:
+        path = write_report(data, out)
+    except OSError as e:
+        saved = rescue_json(json.dumps(data, sort_keys=True, indent=1))
+        where = f"{e.filename}: " if e.filename else ""
+        raise InputError(f"--out {out}: cannot write the report ({where}{os_message(e)}); "
+                         + (f"the results are saved in {saved}" if saved else
+                            "the results could not be saved anywhere either: rerun with "
+                            "--json to print them")) from None
+    console.print(f"HTML report: {path} (JSON beside it: results.json)")
 
 
 def _mount_opts(text, policy):
@@ -276,18 +402,10 @@ def demo(out):
 # ---------------------------------------------------------------- fsx op logs and campaigns
 
 def _read_oplog(path):
-    """The op log's text; bytes that are not UTF-8 are bad input naming file:line."""
-    from pathlib import Path
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read op log: {e.strerror or e}", str(path)) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise InputError(f"not a text op log: byte 0x{data[e.start]:02x} is not UTF-8 "
-                         "(corrupt or binary file?)", f"{path}:{line}") from None
+    """The op log's text: a regular file of bounded size; bytes that are not UTF-8 are bad
+    input naming file:line."""
+    from .inputs import OPLOG_MAX_BYTES, read_text
+    return read_text(path, "op log", OPLOG_MAX_BYTES)
 
 
 def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_violation=None):
@@ -406,11 +524,10 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
     Tunables().with_values(ov, "--set")
     params = Params(ops=ops, threads=threads, samples=samples,
                     tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())))
+    from .inputs import check_out_dir, regular_or_absent
+    db = regular_or_absent(db, "--db")
     if repro_dir:
-        try:
-            os.makedirs(repro_dir, exist_ok=True)
-        except OSError as e:
-            raise InputError(f"--repro-dir {repro_dir}: {e.strerror or e}") from None
+        repro_dir = check_out_dir(repro_dir, "--repro-dir")
     console = Console(stderr=True)
     total = len(seed_range) * len(policy_names)
     found = [0, 0]
@@ -435,11 +552,13 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
             out = run_campaign(db, policy_names, seed_range, params, workers=workers,
                                dask=dask_address, dask_timeout=dask_timeout,
                                repro_dir=repro_dir, progress=tick)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            import signal
             prog.stop()
-            click.echo(f"eofsim: interrupted after {found[1]} new results, all stored in {db}; "
-                       "rerun the same command to resume", err=True)
-            sys.exit(130)
+            signum = getattr(e, "signum", signal.SIGINT)
+            _say(f"eofsim: interrupted by {signal.Signals(signum).name} after {found[1]} new "
+                 f"results, all stored in {db}; rerun the same command to resume")
+            sys.exit(128 + signum)
     rate = out.new / out.elapsed_s if out.elapsed_s > 0 else 0.0
     click.echo(f"campaign: {out.total} (policy, seed) pairs: {out.new} run, {out.skipped} "
                f"already in {db}; {out.with_violations} of the new ones with violations"
@@ -456,7 +575,8 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
 def campaign_report(ctx, db, as_json):
     """Summarise a campaign database by policy and violation kind."""
     from .workload.campaign import open_db, report_text, summary
-    db = db or ctx.parent.params.get("db")
+    from .inputs import check_path
+    db = check_path(db or ctx.parent.params.get("db"), "--db")
     con = open_db(db, create=False)
     try:
         s = summary(con)
