@@ -127,6 +127,22 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+class _OutDir(click.ParamType):
+    """An output directory: a path the kernel accepts that is not an existing non-directory
+    (whether it can be written is checked, with a probe file, before the work starts)."""
+    name = "DIR"
+
+    def convert(self, value, param, ctx):
+        from .inputs import check_path
+        try:
+            path = check_path(value, "directory")
+        except InputError as e:
+            self.fail(e.message, param, ctx)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            self.fail(f"{path!r} exists and is not a directory", param, ctx)
+        return path
+
+
 @click.group(cls=_Group)
 def main():
     """eofsim: crash-exploring model of ext4's buffered-write path around EOF."""
@@ -265,7 +281,7 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
 @click.option("--policies", "pols", default=None, help="Comma-separated policies (default: all).")
 @click.option("--threads", default="1,8,64", show_default=True, help="Thread counts for the scaling runs.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the HTML report and JSON here.")
+@click.option("--out", type=_OutDir(), default=None, help="Write the HTML report and JSON here.")
 @click.option("--samples", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 def compare(scenarios, pols, threads, sets, out, samples, as_json):
@@ -392,7 +408,7 @@ def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False), default="out/report", show_default=True)
+@click.option("--out", type=_OutDir(), default="out/report", show_default=True)
 def demo(out):
     """The main job on built-in defaults: `compare` over every built-in scenario and policy."""
     _compare(None, None, "1,8,64,256", (), out, 20000, False)

@@ -88,6 +88,10 @@ def parse_time(text, what: str = "time") -> int:
             raise InputError(f"{what} {t[:40]!r}{'...' if len(t) > 40 else ''} is not a "
                              "duration (e.g. 5s, 10ms, 300us, 12ns)")
         whole, frac, unit = m.group(1), m.group(2) or "", m.group(3) or "ns"
+        if len(whole) > 1 and whole[0] == "0":
+            raise InputError(f"{what} {t!r}: a leading zero is ambiguous (octal in C, fsx "
+                             f"and YAML 1.1); write {int(whole)}{'.' + frac if frac else ''}"
+                             f"{m.group(3) or ''}")
         if len(whole) > _MAX_DIGITS:
             raise InputError(f"{what} {t[:40]!r}... is absurd (limit 10^15 ns)")
         mult = _TIME_MULT[unit]

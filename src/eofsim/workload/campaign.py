@@ -337,6 +337,19 @@ def _db_error(path, e):
     return InputError(f"{path}: not a usable eofsim campaign database ({e})")
 
 
+def _retry_locked(fn, seconds=30.0):
+    """fn(), retried while SQLite answers "database is locked" (SQLITE_BUSY)."""
+    import random
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
+
+
 def open_db(path, params: Params | None = None, create: bool = True):
     """Open (and with `create`, initialise) a campaign database. `params` given: the stored
     campaign parameters must be equal (or are recorded, for a new database)."""
@@ -350,6 +363,12 @@ def open_db(path, params: Params | None = None, create: bool = True):
     try:
         if create:
             con = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # Two campaigns may start on a new database at the same moment. WAL first
+            # (retried: a journal-mode change does not wait in SQLite's busy handler), then
+            # the header and schema are read and, if absent, created under one write lock
+            # (BEGIN IMMEDIATE), so exactly one of them creates and the other reads.
+            _retry_locked(lambda: con.execute("PRAGMA journal_mode=WAL").fetchone())
+            con.execute("BEGIN IMMEDIATE")
         else:
             con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
                                   isolation_level=None)
@@ -357,24 +376,10 @@ def open_db(path, params: Params | None = None, create: bool = True):
         ver = con.execute("PRAGMA user_version").fetchone()[0]
         tables = [r[0] for r in con.execute(
             "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        if con.in_transaction and (app or tables or ver):
+            con.execute("ROLLBACK")
     except sqlite3.DatabaseError as e:
         raise _db_error(path, e) from None
-    if app != APPLICATION_ID and app == 0 and not tables and ver == 0 and create:
-        # A new database. Two campaigns may get here at the same moment: the write lock
-        # (BEGIN IMMEDIATE) serialises them, and the second one, seeing the first one's
-        # schema once it holds the lock, only reads it.
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("BEGIN IMMEDIATE")
-            app = con.execute("PRAGMA application_id").fetchone()[0]
-            ver = con.execute("PRAGMA user_version").fetchone()[0]
-            tables = [r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-            if app or tables or ver:
-                con.execute("ROLLBACK")
-        except sqlite3.DatabaseError as e:
-            con.close()
-            raise _db_error(path, e) from None
     if app != APPLICATION_ID:
         if app != 0 or tables or ver != 0 or not create:
             con.close()
