@@ -6,7 +6,7 @@
 from dataclasses import dataclass, fields, replace
 
 from .errors import InputError
-from .units import parse_int, parse_size, parse_time
+from .units import MAX_TIME_NS, parse_int, parse_size, parse_time
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -136,6 +136,8 @@ class Tunables:
             if isinstance(v, int) and not isinstance(v, bool) and v < 0:
                 raise InputError(f"{f.name} must not be negative")
         for name, (lo, hi, why) in BOUNDS.items():
+            if name.endswith("_ns") and hi > MAX_TIME_NS:
+                hi, why = MAX_TIME_NS, why + "; the model's times end at 10^15 ns"
             v = getattr(self, name)
             if not lo <= v <= hi:
                 unit = _fmt(name, lo), _fmt(name, hi)

@@ -366,24 +366,32 @@ def open_db(path, params: Params | None = None, create: bool = True):
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, not a campaign database")
     regular_or_absent(path, "campaign database")
-    try:
-        if create:
-            con = sqlite3.connect(path, timeout=30, isolation_level=None)
-            # Two campaigns may start on a new database at the same moment. WAL first
-            # (retried: a journal-mode change does not wait in SQLite's busy handler), then
-            # the header and schema are read and, if absent, created under one write lock
-            # (BEGIN IMMEDIATE), so exactly one of them creates and the other reads.
-            _retry_locked(lambda: con.execute("PRAGMA journal_mode=WAL").fetchone())
-            con.execute("BEGIN IMMEDIATE")
-        else:
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
-                                  isolation_level=None)
+    def header():
         app = con.execute("PRAGMA application_id").fetchone()[0]
         ver = con.execute("PRAGMA user_version").fetchone()[0]
         tables = [r[0] for r in con.execute(
             "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        if con.in_transaction and (app or tables or ver):
-            con.execute("ROLLBACK")
+        return app, ver, tables
+
+    try:
+        if create:
+            con = sqlite3.connect(path, timeout=30, isolation_level=None)
+        else:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
+                                  isolation_level=None)
+        con.execute("BEGIN")  # one snapshot for the three reads
+        app, ver, tables = header()
+        con.execute("COMMIT")
+        if create and not (app or tables or ver):
+            # A new database. Two campaigns may start on it at the same moment: WAL first
+            # (retried: a journal-mode change does not wait in SQLite's busy handler),
+            # then the header is read again and the schema created under one write lock
+            # (BEGIN IMMEDIATE), so exactly one of them creates it and the other reads it.
+            _retry_locked(lambda: con.execute("PRAGMA journal_mode=WAL").fetchone())
+            con.execute("BEGIN IMMEDIATE")
+            app, ver, tables = header()
+            if app or tables or ver:
+                con.execute("ROLLBACK")
     except sqlite3.DatabaseError as e:
         raise _db_error(path, e) from None
     if app != APPLICATION_ID:
