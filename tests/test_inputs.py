@@ -316,3 +316,26 @@ def test_sigint_during_compare_is_130_and_one_line(tmp_path):
     code, err = _interrupt(["compare"], signal.SIGINT, tmp_path, lambda: True)
     assert code == 130, err
     assert err.splitlines() == ["eofsim: interrupted by SIGINT"], err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small tmpfs")
+def test_a_disk_that_fills_mid_campaign_is_one_line_and_rows_are_kept(tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], check=True)
+    try:
+        with open(mnt / "filler", "wb") as f:
+            f.write(b"\0" * (1024 * 1024 - 160 * 1024))
+        db = mnt / "c.db"
+        r = CliRunner().invoke(main, ["campaign", "--policies", "bh-ordered", "--seeds",
+                                      "0..100000", "--ops", "200", "--db", str(db),
+                                      "--workers", "1"])
+        assert r.exit_code == 2, (r.output, r.exception)
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and "disk is full" in lines[0], r.stderr
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        kept = con.execute("SELECT count(*) FROM results").fetchone()[0]
+        con.close()
+        assert kept >= 1 and f"after {kept} new results" in lines[0]
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
