@@ -432,3 +432,95 @@ def test_special_files_exist_here():
     """The special paths the fuzzer uses are what they claim (else it tests nothing)."""
     assert stat.S_ISCHR(os.stat("/dev/zero").st_mode)
     assert stat.S_ISCHR(os.stat("/dev/urandom").st_mode)
+
+
+# ---------------------------------------------------------------- mutations of valid inputs
+# Arbitrary edits of a valid input may leave it valid, so here any exit status of the
+# convention is allowed (0, 1, 2); what must never happen is a traceback, a hang, a memory
+# blow-up, or a refusal that is not exactly one line naming the file. Sizes stay small
+# (tokens come from a fixed pool): absurd-but-valid sizes are the linear-time issue's.
+
+SEED_SCENARIO = """name: mut
+description: a seed for mutations
+tunables:
+  block_size: 4096
+  commit_interval_ns: 5s
+files:
+  - name: f
+    size: 1000
+    plants:
+      - {off: 1000, len: 3096, byte: 0x5a}
+threads:
+  - name: t0
+    ops:
+      - "@1s truncate f 8k"
+      - fsync f
+  - ops:
+      - write f 0 100
+      - fallocate f 0 4096 keep_size
+"""
+TOKENS = ["", " ", "  ", "-", ":", "[", "]", "{", "}", ",", "'", '"', "&x", "*x", "!!str",
+          "#", "@", "\t", "~", "null", "true", "0", "1", "4k", "0x10", "5s", "f", "g", "t0",
+          "ops", "threads", "files", "name", "size", "tunables", "plants", "off", "len",
+          "byte", "write", "sync", "fsync", "\n", "\n  ", "\n    - ", "é", "\u2028", "\x00",
+          "\x85", "\ufeff", "%YAML 1.1", "---", "...", "? ", "|", ">", "<<: "]
+
+
+@st.composite
+def mutated(draw, seed):
+    text = seed
+    for _ in range(draw(st.integers(1, 4))):
+        how = draw(st.sampled_from(["insert", "delete", "replace", "dupline", "dropline"]))
+        lines = text.split("\n")
+        if how in ("dupline", "dropline") and len(lines) > 1:
+            i = draw(st.integers(0, len(lines) - 1))
+            lines = lines[:i] + ([lines[i]] * 2 if how == "dupline" else []) + lines[i + 1:]
+            text = "\n".join(lines)
+            continue
+        pos = draw(st.integers(0, len(text)))
+        n = draw(st.integers(0, 6))
+        tok = draw(st.sampled_from(TOKENS))
+        if how == "insert":
+            text = text[:pos] + tok + text[pos:]
+        elif how == "delete":
+            text = text[:pos] + text[pos + n:]
+        else:
+            text = text[:pos] + tok + text[pos + n:]
+    return text
+
+
+def clean_outcome(args, name):
+    try:
+        with bounded():
+            r = CliRunner().invoke(main, args, catch_exceptions=True)
+    except Hang as e:
+        raise AssertionError(f"hang: {e}: args={args!r}") from None
+    detail = f"args={args!r}\nexit={r.exit_code}\nstderr={r.stderr!r}"
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        import traceback
+        detail += "\n" + "".join(traceback.format_exception(r.exception))
+    assert r.exit_code in (0, 1, 2), detail
+    assert "Traceback" not in r.stderr and "out of memory" not in r.stderr, detail
+    if r.exit_code == 2:
+        assert len(r.stderr.splitlines()) == 1 and name in r.stderr, detail
+
+
+@FUZZ
+@given(mutated(SEED_SCENARIO))
+def test_fuzz_mutated_scenarios(text):
+    with tempfile.TemporaryDirectory() as d:
+        path = _write(d, "m.yaml", text)
+        clean_outcome(["run", path], path)
+
+
+SEED_FSX = ("# recorded\nwrite 0x0 0x1800 0x0\ntruncate 0x0 0x3000 0x1800\n"
+            "#eofsim-at 2s\nfsync 0x0 0x0 0x3000\nmapread 0x0 0x10 0x3000\n"
+            "#eofsim sync\nzero_range 0x100 0x200 0x3000 keep_size\n")
+
+
+@FUZZ
+@given(mutated(SEED_FSX))
+def test_fuzz_mutated_fsx_logs(text):
+    with tempfile.TemporaryDirectory() as d:
+        path = _write(d, "m.fsxops", text)
+        clean_outcome(["fsx", path, "--samples", "200"], path)

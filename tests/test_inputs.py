@@ -190,9 +190,10 @@ def test_a_report_that_fails_to_write_loses_no_result(tmp_path, monkeypatch):
     assert json.loads(open(saved).read()) == data            # and saved
 
 
-def test_stdout_to_dev_full_is_one_line():
+@pytest.mark.parametrize("args", [["scenarios"], ["--help"], ["run", "truncate-up", "--json"]])
+def test_stdout_to_dev_full_is_one_line(args):
     with open("/dev/full", "w") as full:
-        r = subprocess.run(EOFSIM + ["scenarios"], stdout=full, stderr=subprocess.PIPE,
+        r = subprocess.run(EOFSIM + args, stdout=full, stderr=subprocess.PIPE,
                            text=True, timeout=120)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert "disk is full" in r.stderr

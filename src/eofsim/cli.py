@@ -41,17 +41,23 @@ def _silence_stdout():
         pass
 
 
-def _os_fail(e: OSError):
+def _os_code(e: OSError) -> int:
+    """Report an OSError in one line; the exit status (0 for a reader that closed the pipe,
+    as `eofsim ... | head` expects)."""
     from .inputs import os_message
     if e.errno == errno.EPIPE:
         _silence_stdout()
-        sys.exit(0)
+        return 0
     if e.filename is None:
         _silence_stdout()
         _say(f"eofsim: cannot write output: {os_message(e)}")
     else:
         _say(f"eofsim: {e.filename}: {os_message(e)}")
-    sys.exit(2)
+    return 2
+
+
+def _os_fail(e: OSError):
+    sys.exit(_os_code(e))
 
 
 def _interrupted(e: KeyboardInterrupt):
@@ -101,6 +107,8 @@ class _Group(click.Group):
             except InputError as e:
                 _say(f"eofsim: {e}")
                 code = 2
+            except OSError as e:  # e.g. --help to a full stdout
+                code = _os_code(e)
             try:
                 sys.stdout.flush()
             except OSError as e:
