@@ -94,6 +94,11 @@ def test_an_alias_bomb_is_refused_at_once(tmp_path):
     assert time.monotonic() - t0 < 30
 
 
+def test_a_scenario_with_too_many_values_is_refused_early(tmp_path):
+    p = scenario(tmp_path, "description: [" + "1," * 300_000 + "1]\nops: [sync]\n")
+    assert f"{p}:1: " in one_line_2(["run", p]) and "YAML values" in one_line_2(["run", p])
+
+
 def test_eofsim_at_in_an_fsx_log_names_file_and_line(tmp_path):
     p = scenario(tmp_path, "write 0x0 0x10 0x0\n#eofsim-at 5x\nfsync 0x0 0x0 0x10\n", "l.fsxops")
     assert f"{p}:2: " in one_line_2(["fsx", p])

@@ -15,6 +15,9 @@ import click
 from .errors import InputError, Interrupted, one_line
 from .units import fmt_time
 
+MAX_SAMPLES = 100_000_000
+"""--samples beyond this would enumerate state spaces no run can finish."""
+
 
 def _say(text: str):
     """One line on stderr, whatever `text` holds."""
@@ -135,6 +138,13 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+def _finite(ctx, param, value):
+    """FloatRange lets NaN through (every comparison with it is false)."""
+    if value is not None and value != value:
+        raise click.BadParameter("nan is not a number of seconds", ctx, param)
+    return value
+
+
 class _OutDir(click.ParamType):
     """An output directory: a path the kernel accepts that is not an existing non-directory
     (whether it can be written is checked, with a probe file, before the work starts)."""
@@ -248,10 +258,10 @@ def run(scenario, policy, sets, as_json):
 @click.argument("scenario")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to check.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
-@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=20000, show_default=True,
               help="Largest state space enumerated exhaustively; beyond it, a seeded sample of this size.")
 @click.option("--timed", is_flag=True, help="Take simulated I/O latencies as given (no guarantee semantics).")
-@click.option("--schedules", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--schedules", type=click.IntRange(0, 100_000), default=0, show_default=True,
               help="Also rerun under N seeded perturbations of latencies and event order.")
 @click.option("--torn", is_flag=True, help="Let 512-byte sectors of data writes tear.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -297,7 +307,7 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
 @click.option("--threads", default="1,8,64", show_default=True, help="Thread counts for the scaling runs.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
 @click.option("--out", type=_OutDir(), default=None, help="Write the HTML report and JSON here.")
-@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True)
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=20000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 def compare(scenarios, pols, threads, sets, out, samples, as_json):
     """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock."""
@@ -400,7 +410,7 @@ def model_outcomes(scenario, policy, delalloc):
               help="bh-ordered (data=ordered) or bh-writeback (data=writeback).")
 @click.option("--mount-opts", default=None, metavar="OPTS",
               help="Mount options, e.g. data=writeback,nodelalloc (override --policy).")
-@click.option("--max-states", type=click.IntRange(1), default=200, show_default=True,
+@click.option("--max-states", type=click.IntRange(1, 100_000), default=200, show_default=True,
               help="Crash images to mount at most; beyond it a seeded sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
@@ -465,7 +475,7 @@ def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_viola
 @click.argument("opsfile")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to check.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
-@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=20000, show_default=True,
               help="Largest state space enumerated exhaustively; beyond it, a seeded sample of this size.")
 @click.option("--lenient", is_flag=True,
               help="Trim or skip what fsx --replay-ops would (reads past EOF, zero lengths) "
@@ -519,7 +529,7 @@ def _progress(console, total):
               help="Operations per workload.")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Threads per workload.")
-@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=20000, show_default=True,
               help="Crash-check sample size (see `check --samples`).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a tunable for every workload (recorded with the campaign).")
@@ -528,7 +538,7 @@ def _progress(console, total):
 @click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
               help="Run on this Dask distributed scheduler (e.g. tcp://host:8786) instead of "
                    "a local process pool; its workers need eofsim installed.")
-@click.option("--dask-timeout", type=click.FloatRange(0.1), default=5.0, show_default=True,
+@click.option("--dask-timeout", type=click.FloatRange(0.1, 3600), callback=_finite, default=5.0, show_default=True,
               help="Seconds to wait for the Dask scheduler to answer.")
 @click.option("--workers", type=click.IntRange(1, 1024), default=2, show_default=True,
               help="Local process-pool workers (ignored with --dask).")

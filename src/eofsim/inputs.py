@@ -22,11 +22,12 @@ from .errors import InputError
 NAME_MAX = 255
 PATH_MAX = 4096
 
-SCENARIO_MAX_BYTES = 16 << 20
-"""A scenario file larger than this is refused (the built-ins are under 4 KiB)."""
-OPLOG_MAX_BYTES = 256 << 20
+SCENARIO_MAX_BYTES = 4 << 20
+"""A scenario file larger than this is refused (the built-ins are under 4 KiB; 100,000
+operations, scenario_file.MAX_NODES, take about 2.5 MB)."""
+OPLOG_MAX_BYTES = 64 << 20
 """An fsx op log larger than this is refused (fsx keeps its last 10,000 ops, ~300 KB;
-a 1,000,000-op log is ~30 MB)."""
+a 2,000,000-op log is ~60 MB)."""
 
 
 def check_path(path, what: str) -> str:

@@ -56,6 +56,10 @@ CREATING_OPS = ("write", "truncate", "fallocate")
 _NAME = re.compile(r"^[^\s@][^\s]*$")
 MAX_DEPTH = 32
 """Deepest nesting of lists and mappings accepted (a scenario needs 5)."""
+MAX_NODES = 100_000
+"""Most YAML values (scalars, lists, mappings) in one scenario: about 100,000 operations.
+PyYAML composes ~50,000 nodes a second here and keeps ~600 bytes per node, so this bounds
+a scenario's load at a few seconds and a few tens of MB."""
 _TAGS = {None, "!"} | {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null", "float",
                                                              "seq", "map")}
 _INT_TEXT = re.compile(r"[-+]?(0|[1-9][0-9]{0,23})|0[xX][0-9a-fA-F]{1,20}")
@@ -68,6 +72,7 @@ class _Composer(yaml.SafeLoader):
         super().__init__(text)
         self.where_name = where_name
         self.depth = 0
+        self.nodes = 0
 
     def _refuse(self, event, message):
         raise InputError(message, f"{self.where_name}:{event.start_mark.line + 1}")
@@ -82,7 +87,10 @@ class _Composer(yaml.SafeLoader):
             self._refuse(event, f"YAML tag {tag} is not supported in scenarios "
                                 "(plain values, lists and mappings only)")
         self.depth += 1
+        self.nodes += 1
         try:
+            if self.nodes > MAX_NODES:
+                self._refuse(event, f"more than {MAX_NODES} YAML values (the scenario limit)")
             if self.depth > MAX_DEPTH:
                 self._refuse(event, f"nested more than {MAX_DEPTH} levels deep")
             return super().compose_node(parent, index)

@@ -30,6 +30,7 @@ sync, fdatasync, sync_file_range, reads past EOF, ...) and `#eofsim-at TIME` giv
 op a start time. fsx skips them as comments; `load_fsxops` restores them (extensions=True).
 """
 
+import io
 import re
 from dataclasses import replace as _replace
 
@@ -103,7 +104,10 @@ def parse_fsxops(text: str, source: str = "<fsxops>", file_name: str = "f", *,
     size = 0
     pending_at = None
     pending_where = None
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # Lines end at '\n' only, as fsx's fgets and an editor's line numbers count them, and
+    # are read one at a time (no list of every line of a large log).
+    for lineno, line in enumerate(io.StringIO(text, newline="\n"), 1):
+        line = line.rstrip("\n")
         where = f"{source}:{lineno}"
         toks = line.replace("\r", " ").split()  # '\r' tolerated; fsx splits on ' \t\n'
         if not toks:
