@@ -345,3 +345,43 @@ def test_a_disk_that_fills_mid_campaign_is_one_line_and_rows_are_kept(tmp_path):
         assert kept >= 1 and f"after {kept} new results" in lines[0]
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_workers_of_a_killed_campaign_let_go_of_the_callers_pipes(tmp_path):
+    """SIGKILL the campaign and do not reap it (a zombie, as under a caller that waits for
+    EOF before it waits for the child): its pool workers must still exit and close the
+    stdout/stderr pipes they inherited, so the caller sees EOF."""
+    import select
+    db = tmp_path / "c.db"
+    p = subprocess.Popen(EOFSIM + ["campaign", "--policies", "bh-ordered", "--seeds",
+                                   "0..100000", "--db", str(db), "--workers", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if db.exists():
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                try:
+                    if con.execute("SELECT count(*) FROM results").fetchone()[0] >= 2:
+                        break
+                except sqlite3.DatabaseError:
+                    pass
+                finally:
+                    con.close()
+            time.sleep(0.2)
+        os.kill(p.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        with open(f"/proc/{p.pid}/stat") as f:
+            assert f.read().rsplit(")", 1)[1].split()[0] == "Z"   # a zombie, not reaped
+        fd = p.stdout.fileno()
+        eof = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 1.0)
+            if r and not os.read(fd, 65536):
+                eof = True
+                break
+        assert eof, "the workers still hold the caller's pipe 30 s after the campaign died"
+    finally:
+        p.kill()
+        p.wait()
