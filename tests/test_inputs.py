@@ -151,7 +151,8 @@ def test_tunables_at_the_edges_of_the_range_are_accepted():
 def test_a_run_spanning_too_many_flusher_periods_is_refused_before_it_runs(tmp_path):
     p = scenario(tmp_path, "ops:\n  - '@1000000s fsync f'\nfiles:\n  - name: f\n")
     t0 = time.monotonic()
-    assert "flusher periods" in one_line_2(["run", p, "--set", "dirty_writeback_ns=10ms"])
+    msg = one_line_2(["run", p, "--set", "dirty_writeback_ns=10ms"])
+    assert "flusher periods" in msg and f"{p}:2: " in msg
     assert time.monotonic() - t0 < 30
 
 

@@ -171,11 +171,19 @@ def _fmt(name, v):
     return fmt_dur(v) if name.endswith("_ns") else str(v)
 
 
-def check_span(tun: "Tunables", last_op_ns: int, where=None):
-    """Refuse a run whose virtual span (operations' start times and sleeps, then the
-    horizon) needs more than MAX_FLUSHER_WAKEUPS flusher periods: the model's flusher wakes
-    on a fixed grid, so such a run would take hours for nothing."""
-    span = last_op_ns + tun.horizon_ns
+def check_span(tun: "Tunables", scenario):
+    """Refuse a run whose virtual span (each thread's latest '@' start plus its sleeps, then
+    the horizon) needs more than MAX_FLUSHER_WAKEUPS flusher periods: the model's flusher
+    wakes on a fixed grid (mm flusher), so such a run would take hours for nothing. The
+    error names the op that sets the span (file:line), else the scenario."""
+    span, where = 0, scenario.where
+    for th in scenario.threads:
+        last = max(th.ops, key=lambda op: op.at_ns or 0, default=None)
+        t = (last.at_ns or 0) if last is not None else 0
+        t += sum(op.dur_ns for op in th.ops)
+        if t > span:
+            span, where = t, (last.where if last is not None and last.at_ns else scenario.where)
+    span += tun.horizon_ns
     if span // tun.dirty_writeback_ns > MAX_FLUSHER_WAKEUPS:
         raise InputError(f"the run spans {_fmt('horizon_ns', span)} of virtual time: more "
                          f"than {MAX_FLUSHER_WAKEUPS} flusher periods of dirty_writeback_ns "

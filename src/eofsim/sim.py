@@ -81,9 +81,7 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
     """Run `scenario` under `policy`. `perturb_seed` reruns it with seeded perturbations of
     I/O latencies and of the order of simultaneous events (crash exploration's schedules)."""
     tun = make_tunables(scenario, overrides)
-    check_span(tun, max((max((op.at_ns or 0 for op in th.ops), default=0)
-                         + sum(op.dur_ns for op in th.ops) for th in scenario.threads),
-                        default=0), scenario.where)
+    check_span(tun, scenario)
     pol = get_policy(policy)
     seed = tun.seed if perturb_seed is None else perturb_seed
     eng = Engine(seed=seed, perturb=perturb_seed is not None)
