@@ -38,10 +38,11 @@ BOUNDS = {
     "dev_service_ns": (0, 600 * S, "as dev_write_ns"),
     "dev_seek_ns": (0, 600 * S, "as dev_write_ns"),
     "max_txn_buffers": (1, 1 << 30, "j_max_transaction_buffers = journal blocks / 4 "
-                                    "(jbd2_journal_get_max_txn_bufs); a journal has at most "
-                                    "2^32 blocks"),
-    "writeback_chunk_folios": (1, 1 << 20, "writeback_chunk_size (MAX_WRITEBACK_PAGES = 1024 "
-                                           "per pass); 2^20 folios is 4 GiB"),
+                                    "(jbd2_journal_get_max_txn_bufs); s_maxlen is a __be32, "
+                                    "so at most 2^32 journal blocks"),
+    "writeback_chunk_folios": (1, 1 << 20, "writeback_chunk_size (fs/fs-writeback.c) rounds "
+                                           "a pass to MIN_WRITEBACK_PAGES, 1024 4 KiB pages; "
+                                           "2^20 folios (4 GiB) is a ceiling"),
     "max_bio_bytes": (512, 1 << 31, "bio bi_size is an unsigned int of bytes; one sector at "
                                     "least"),
     "ioend_batch_folios": (1, 1 << 20, "IOEND_BATCH_SIZE (4096) in fs/iomap/buffered-io.c"),
