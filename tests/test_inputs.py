@@ -386,3 +386,10 @@ def test_workers_of_a_killed_campaign_let_go_of_the_callers_pipes(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_docs_list_every_tunable_range():
+    from pathlib import Path
+    from eofsim.params import BOUNDS
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "inputs.md").read_text()
+    assert all(f"| `{k}` |" in doc for k in BOUNDS)
