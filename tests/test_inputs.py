@@ -298,7 +298,7 @@ def test_a_zombie_parent_counts_as_gone():
 
 # ---------------------------------------------------------------- interrupts
 
-def _interrupt(args, sig, tmp_path, wait_for):
+def _interrupt(args, sig, tmp_path, wait_for, repeat=0):
     p = subprocess.Popen(EOFSIM + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, cwd=tmp_path)
     deadline = time.monotonic() + 120
@@ -306,6 +306,9 @@ def _interrupt(args, sig, tmp_path, wait_for):
         time.sleep(0.1)
     time.sleep(1.0)
     p.send_signal(sig)
+    for _ in range(repeat):   # a second signal must not break off the clean-up
+        time.sleep(0.02)
+        p.send_signal(sig)
     out, err = p.communicate(timeout=120)
     return p.returncode, err
 
@@ -314,7 +317,7 @@ def test_sigterm_during_a_campaign_is_143_and_one_line(tmp_path):
     db = tmp_path / "c.db"
     code, err = _interrupt(["campaign", "--policies", "bh-ordered", "--seeds", "0..100000",
                             "--db", str(db), "--workers", "1"], signal.SIGTERM, tmp_path,
-                           lambda: db.exists())
+                           lambda: db.exists(), repeat=3)
     assert code == 143, err
     assert len(err.splitlines()) == 1 and "SIGTERM" in err and "resume" in err, err
 

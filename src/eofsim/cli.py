@@ -85,6 +85,9 @@ class _Group(click.Group):
         old = None
         if threading.current_thread() is threading.main_thread():
             def on_term(signum, frame):
+                # One orderly stop: a second SIGTERM must not break off the clean-up the
+                # first one started (unmounting, detaching loop devices, storing rows).
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
                 raise Interrupted(signum)
             old = signal.signal(signal.SIGTERM, on_term)
         try:
