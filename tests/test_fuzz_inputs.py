@@ -395,6 +395,10 @@ CLI_BAD = [
     ["kernel-check", "truncate-up", "--max-states", "0"],
     ["fsx"], ["fsx", "/nonexistent/log"],
     ["run", "truncate-up", "--set", "=5"], ["run", "truncate-up", "--set", "x"],
+    ["run", "truncate-up", "--delay-bio", "٣=5s"], ["run", "truncate-up", "--delay-bio", "3=05s"],
+    ["run", "truncate-up", "--delay-bio", "1" * 40 + "=5s"], ["run", "truncate-up", "--perturb-seed", "0"],
+    ["check", "truncate-up", "--save-counterexample", "a\0b"],
+    ["check", "truncate-up", "--save-counterexample", "x" * 300],
 ]
 
 
