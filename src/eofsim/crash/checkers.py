@@ -351,6 +351,10 @@ class FileHistory:
         return L
 
     # --- per-crash-time obligations -------------------------------------------------
+    def forget_before(self, ep):
+        """Drop contexts of file events before position ep (crash times only increase)."""
+        self._ctx = {k: v for k, v in self._ctx.items() if k[0] >= ep}
+
     def context(self, t, c):
         ep = bisect_right(self.event_times, t)
         key = (ep, c)
