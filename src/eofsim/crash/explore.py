@@ -152,10 +152,15 @@ class Explorer:
         return out
 
     def slots_of(self, ri):
-        """slots(ri) cached per raw inode (raw inodes live as long as the journal)."""
-        got = self._slots.get(id(ri))
+        """slots(ri), the most recent raw inodes' cached."""
+        c = self._slots
+        got = c.get(id(ri))
         if got is None or got[0] is not ri:
-            got = self._slots[id(ri)] = (ri, slots(ri, self.bs))
+            if len(c) >= 512:
+                # a long run passes through many raw inodes; only recent ones recur
+                for k in list(c)[:256]:
+                    del c[k]
+            got = c[id(ri)] = (ri, slots(ri, self.bs))
         return got[1]
 
     def file_state(self, name, ctx, ri, t, forced):

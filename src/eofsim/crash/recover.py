@@ -241,18 +241,27 @@ class Journal:
 
 def slots(ri, bs: int, torn: bool = False):
     """The recovered file as slots: [(a, b, pblk or None, unwritten)], a..b file offsets
-    inside [0, size), one per block (per sector with torn). pblk None: hole."""
+    inside [0, size): one per mapped written block, and one per maximal run of blocks that
+    read as zeros whatever the disk holds (holes and unwritten extents, as
+    (a, b, None, False)), so the count follows the blocks mapped, not the size."""
     if ri is None or ri.size <= 0:
         return []
     size = ri.size
-    emap = {lblk: (pblk, unw) for lblk, pblk, unw in ri.extents}
-    out = []
     nblk = (size + bs - 1) // bs
-    for lblk in range(nblk):
+    out = []
+    pos = 0  # first file offset not yet covered
+    for lblk, pblk, unw in sorted(ri.extents):
+        if lblk >= nblk:
+            break
         a = lblk * bs
-        b = min(a + bs, size)
-        pb, unw = emap.get(lblk, (None, False))
-        out.append((a, b, pb, unw))
+        if unw:
+            continue
+        if a > pos:
+            out.append((pos, a, None, False))
+        out.append((a, min(a + bs, size), pblk, False))
+        pos = min(a + bs, size)
+    if pos < size:
+        out.append((pos, size, None, False))
     return out
 
 
