@@ -165,16 +165,18 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the HTML report and JSON here.")
 @click.option("--samples", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def compare(scenarios, pols, threads, sets, out, samples, as_json):
+@click.option("--jobs", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: one per core); the output does not depend on it.")
+def compare(scenarios, pols, threads, sets, out, samples, as_json, jobs):
     """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock."""
-    _compare(scenarios, pols, threads, sets, out, samples, as_json)
+    _compare(scenarios, pols, threads, sets, out, samples, as_json, jobs)
 
 
-def _compare(scenarios, pols, threads, sets, out, samples, as_json):
+def _compare(scenarios, pols, threads, sets, out, samples, as_json, jobs=None):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from .policies import POLICIES, get_policy
-    from .report.compare import grid_steps, run_grid
+    from .report.compare import default_jobs, grid_steps, run_grid
     from .scenario_file import builtin_names
     names = scenarios.split(",") if scenarios else builtin_names()
     scs = [_load(n.strip()) for n in names if n.strip()]
@@ -197,7 +199,8 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
         def tick(text):
             prog.update(task, advance=1, description=text[:48])
 
-        data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick)
+        data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick,
+                        jobs=default_jobs() if jobs is None else jobs)
     path = None
     if out:
         from .report.html import write_report
