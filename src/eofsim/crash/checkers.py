@@ -110,13 +110,11 @@ class FileHistory:
         self.done = done
         self.done_ends = [o.end_ns for o in done]
         self._lw = [Map(((0, BIG, None),))]
-        self._lw_runs = ((0, BIG, None),)
         # size entries by op index, each with the size before it
         self.entries_of = {}
         for j in range(1, len(hist)):
             self.entries_of.setdefault(hist[j][1], []).append((hist[j - 1][2], hist[j][2]))
         self._re = [Map(((0, BIG, None),))]
-        self._re_runs = ((0, BIG, None),)
         self.covering = [o for o in mine if o.op.kind in COVERING]
         self.zeroing = [o for o in mine if _zero_range(o) is not None]
         self._index_zeroing()
@@ -134,8 +132,7 @@ class FileHistory:
         # initial contents: [0, initial size) hold INITIAL
         s0 = hist[0][2]
         if s0 > 0:
-            self._lw_runs = overlay(self._lw_runs, 0, s0, INITIAL)
-            self._lw = [Map(self._lw_runs)]
+            self._lw = [Map(overlay(((0, BIG, None),), 0, s0, INITIAL))]
 
     # --- sizes ----------------------------------------------------------------------
     def size_at(self, t):
@@ -187,51 +184,67 @@ class FileHistory:
         return i >= 0 and ivs[i][0] <= R <= ivs[i][1]
 
     # --- last writer ----------------------------------------------------------------
+    def _lw_step(self, runs, j):
+        """The last-writer runs after the (j+1)-th completed op, from those after the j-th."""
+        o = self.done[j]
+        for prev, new in self.entries_of.get(o.index, ()):
+            if new > prev:
+                runs = overlay(runs, prev, new, ZERO)
+            elif new < prev:
+                runs = overlay(runs, new, prev, None)
+        kind = o.op.kind
+        if kind in DATA_OPS:
+            end = o.op.off + o.op.len
+            if kind == "mwrite" and o.i_size_after is not None:
+                end = min(end, max(o.i_size_after, o.op.off))
+            runs = overlay(runs, o.op.off, end, o.index)
+        else:
+            z = _zero_range(o)
+            if z is not None and o.op.kind == "fallocate":
+                cap = o.i_size_after if o.i_size_after is not None else BIG
+                if z[0] < min(z[1], cap):
+                    runs = overlay(runs, z[0], min(z[1], cap), ZERO)
+        return runs
+
     def lastw(self, k):
         """Map offset -> newest effect among the first k completed ops: op index (data),
         INITIAL, ZERO, or None (beyond EOF / never part of the file)."""
-        lw = self._lw
-        while len(lw) <= k:
-            o = self.done[len(lw) - 1]
-            runs = self._lw_runs
-            for prev, new in self.entries_of.get(o.index, ()):
-                if new > prev:
-                    runs = overlay(runs, prev, new, ZERO)
-                elif new < prev:
-                    runs = overlay(runs, new, prev, None)
-            kind = o.op.kind
-            if kind in DATA_OPS:
-                end = o.op.off + o.op.len
-                if kind == "mwrite" and o.i_size_after is not None:
-                    end = min(end, max(o.i_size_after, o.op.off))
-                runs = overlay(runs, o.op.off, end, o.index)
-            else:
-                z = _zero_range(o)
-                if z is not None and o.op.kind == "fallocate":
-                    cap = o.i_size_after if o.i_size_after is not None else BIG
-                    if z[0] < min(z[1], cap):
-                        runs = overlay(runs, z[0], min(z[1], cap), ZERO)
-            self._lw_runs = runs
-            lw.append(Map(runs))
-        return lw[k]
+        return _snapshot(self._lw, k, self._lw_step)
 
     def done_by(self, t):
         return bisect_right(self.done_ends, t)
 
     # --- re-entry -------------------------------------------------------------------
+    def _re_step(self, runs, i):
+        j = i + 1
+        t, idx, s = self.hist[j][:3]
+        prev = self.hist[j - 1][2]
+        if s > prev:
+            runs = overlay(runs, prev, s, (idx, t))
+        return runs
+
     def reentry(self, c):
         """Map offset -> (op index, time) of the last re-entry among size entries 1..c-1."""
-        re_ = self._re
-        while len(re_) < max(c, 1):
-            j = len(re_)
-            t, idx, s = self.hist[j][:3]
-            prev = self.hist[j - 1][2]
-            runs = self._re_runs
-            if s > prev:
-                runs = overlay(runs, prev, s, (idx, t))
-            self._re_runs = runs
-            re_.append(Map(runs))
-        return re_[max(c, 1) - 1]
+        return _snapshot(self._re, max(c, 1) - 1, self._re_step)
+
+    # --- bounded retention over a long run ----------------------------------------------
+    def prune(self, t, c_low):
+        """Drop the last-writer and re-entry snapshots no crash time from t on asks for
+        (a dropped one asked for anyway is rebuilt from the nearest kept one, so this
+        changes cost, never results): last writers before done_by(t) and before the start
+        of every covering op that may still oblige (in flight, or ending after the start
+        of the latest-starting one completed by t); re-entries before c_low - 1."""
+        nd = bisect_right(self._cov_ends, t)
+        x = self._cov_best[nd - 1].start_ns if nd else -1
+        i = bisect_right(self._cov_ends, x)
+        m = min(self._cov_sufmin[i], self._cov_never_min)
+        low = self.done_by(t)
+        if m < BIG:
+            low = min(low, self.done_by(m))
+        _drop(self._lw, low)
+        _drop(self._re, max(c_low, 1) - 1)
+        self._Lmemo = {k: v for k, v in self._Lmemo.items() if self.ops[k].end_ns is None
+                       or self.ops[k].end_ns > x}
 
     def reflected_count(self, t, boundary, last_tid):
         """How many leading size entries the recovered metadata reflects: those stamped by
@@ -334,6 +347,11 @@ class FileHistory:
                 b = o
             best.append(b)
         self._cov_best = best
+        suf = [BIG] * (len(done) + 1)
+        for i in range(len(done) - 1, -1, -1):
+            suf[i] = min(suf[i + 1], done[i].start_ns)
+        self._cov_sufmin = suf
+        self._cov_never_min = min((o.start_ns for o in self.covering if o.end_ns is None), default=BIG)
 
     def min_size_between(self, f, t):
         """min(size_at(f.start_ns), sizes of the entries stamped in (f.start_ns, t]),
@@ -362,6 +380,37 @@ class FileHistory:
         if ctx is None:
             ctx = self._ctx[key] = Context(self, t, c, key)
         return ctx
+
+
+def _snapshot(lst, k, step):
+    """lst[k] of a list of Maps where lst[i + 1] = step(lst[i].runs, i), extended as needed;
+    an entry dropped to None is rebuilt from the nearest kept one below it."""
+    n = len(lst)
+    if k < n:
+        m = lst[k]
+        if m is not None:
+            return m
+        q = k - 1
+        while lst[q] is None:
+            q -= 1
+        runs = lst[q].runs
+        for i in range(q, k):
+            runs = step(runs, i)
+        lst[k] = m = Map(runs)
+        return m
+    runs = lst[-1].runs
+    for i in range(n - 1, k):
+        runs = step(runs, i)
+        lst.append(Map(runs))
+    return lst[k]
+
+
+def _drop(lst, low):
+    """Drop entries 1..low-1 of a snapshot list (entry 0 and the newest are kept)."""
+    for i in range(min(low, len(lst) - 1) - 1, 0, -1):
+        if lst[i] is None:
+            break
+        lst[i] = None
 
 
 def _add_interval(ivs, a, b):

@@ -399,7 +399,17 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
         if raw:
             rep.raw_states += ex.disk.raw_state_count(t)
         groups = {}
-        for p in jr.prefixes(t):
+        pre = jr.prefixes(t)
+        jr.trim(pre[0])
+        if mode == "exact":
+            p0 = pre[0]
+            b0, l0 = jr.boundary(p0), (jr.tids[p0 - 1] if p0 else None)
+            for name in files:
+                fh = fhs[name]
+                fh.prune(t, fh.reflected_count(t, b0, l0))
+            if len(ex._cut) > 200_000:
+                ex._cut.clear()  # a pure cache of sliced block versions
+        for p in pre:
             key = tuple(id(jr.raw_inode(p, n)) for n in files)
             groups.setdefault(key, p)
         for p in groups.values():

@@ -93,6 +93,7 @@ class Journal:
         self.inos = dict(inos)
         self._prefix_list = [init]
         self._forced_list = [0]
+        self._trimmed = 1
         for b in bios:
             if b.op == "write" and b.preflush and b.kind != "commit":
                 self.notes.append(f"bio #{b.id} ({b.why or b.kind}) is a PREFLUSH write that is not a "
@@ -202,17 +203,33 @@ class Journal:
     def forced(self, p):
         """Writes durable in every state that has the first p commit blocks on disk: a
         PREFLUSH commit block reaches the medium only after its flush completed. Built
-        cumulatively (the mask only grows with p), so each transaction is folded in once."""
+        cumulatively (the mask only grows with p), so each transaction is folded in once;
+        masks below the certain prefix are dropped by trim() and rebuilt if asked for."""
         fl = self._forced_list
-        while len(fl) <= p:
-            m = fl[-1]
-            cb = self.commit.get(self.tids[len(fl) - 1])
+        if p < len(fl) and fl[p] is not None:
+            return fl[p]
+        q = min(p, len(fl) - 1)
+        while fl[q] is None:
+            q -= 1
+        m = fl[q]
+        for i in range(q, p):
+            cb = self.commit.get(self.tids[i])
             if cb is not None and cb.preflush:
                 x = self.disk.cover_mask(cb)
                 if x & ~m:
                     m = m | x
-            fl.append(m)
-        return fl[p]
+            if i + 1 == len(fl):
+                fl.append(m)  # the frontier grows; trimmed entries stay dropped
+        return m
+
+    def trim(self, k):
+        """Crash times only increase and every later recoverable prefix is >= k (the
+        certain prefix only grows): drop the forced masks of prefixes below k (each is as
+        large as the device log; kept, they grow quadratically over a long run)."""
+        fl = self._forced_list
+        for i in range(max(1, self._trimmed), min(k, len(fl) - 1)):
+            fl[i] = None
+        self._trimmed = max(self._trimmed, min(k, len(fl) - 1))
 
     def inodes(self, p):
         """ino -> RawInode after replaying the first p transactions (built cumulatively; a
