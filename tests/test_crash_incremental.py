@@ -83,3 +83,25 @@ def test_state_follows_forced_durability_of_a_commit():
     assert _summary(check(res)) == _summary(check(res, mode="enumerate"))
     ex = Explorer(res)
     assert ex.journal.forced(2) >> w.id & 1 and not ex.journal.forced(1) >> w.id & 1
+
+
+def test_dropped_snapshots_are_rebuilt_identically_and_long_runs_drop_them():
+    from eofsim.crash.checkers import FileHistory, _drop
+    res = simulate(generate(seed=3, n_ops=600, files=("a",), threads=1), "bh-ordered")
+    ref = FileHistory(res, "a", res.dev.bs)
+    want = [ref.lastw(k).runs for k in range(len(ref.done) + 1)]
+    want_re = [ref.reentry(c).runs for c in range(1, len(ref.hist) + 1)]
+    fh = FileHistory(res, "a", res.dev.bs)
+    fh.lastw(len(fh.done))
+    fh.reentry(len(fh.hist))
+    _drop(fh._lw, len(fh._lw))
+    _drop(fh._re, len(fh._re))
+    assert sum(m is not None for m in fh._lw) == 2
+    assert [fh.lastw(k).runs for k in range(len(fh.done) + 1)] == want
+    assert [fh.reentry(c).runs for c in range(1, len(fh.hist) + 1)] == want_re
+    # a whole check keeps only the snapshots later crash times may still ask for
+    rep = check(res)
+    kept = sum(m is not None for m in rep._explorer.fh["a"]._lw)
+    assert kept < len(rep._explorer.fh["a"]._lw) // 4
+    ex = rep._explorer
+    assert sum(m is not None for m in ex.journal._forced_list) < len(ex.journal._forced_list) // 4
