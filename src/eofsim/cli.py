@@ -123,12 +123,10 @@ def run(scenario, policy, sets, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
     """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation."""
-    from .crash.explore import check as crash_check, check_schedules
-    from .sim import simulate
+    from .crash.explore import check_schedules
     sc = _load(scenario)
     ov = _overrides(sets)
-    res = simulate(sc, policy, ov)
-    rep = crash_check(res, timed=timed, samples=samples, torn=torn)
+    res, rep = _simulate_and_check(sc, policy, ov, samples, sc.name, timed=timed, torn=torn)
     failing = None
     if schedules:
         _, failing = check_schedules(sc, policy, ov, n=schedules, timed=timed, samples=samples, torn=torn)
@@ -329,10 +327,8 @@ def fsx(opsfile, policy, sets, samples, lenient, as_json):
     """Crash-check an fstests fsx op log (`fsx --record-ops`) on one file 'f'. Exit 1 on a
     violation, 2 on bad input (naming file:line)."""
     from pathlib import Path
-    from .crash.explore import check as crash_check
     from .policies import get_policy
     from .scenario import FileSpec, Scenario, ThreadSpec
-    from .sim import simulate
     from .workload.fsxops import parse_fsxops
     get_policy(policy)
     ov = _overrides(sets)
@@ -340,8 +336,7 @@ def fsx(opsfile, policy, sets, samples, lenient, as_json):
     sc = Scenario(name=Path(opsfile).name, description=f"fsx op log {opsfile}",
                   files=(FileSpec("f"),), threads=(ThreadSpec("fsx", tuple(ops)),),
                   where=str(opsfile))
-    res = simulate(sc, policy, ov)
-    rep = crash_check(res, samples=samples)
+    res, rep = _simulate_and_check(sc, policy, ov, samples, f"{len(ops)} ops")
     if as_json:
         d = rep.as_dict()
         d["opsfile"] = str(opsfile)
@@ -350,6 +345,30 @@ def fsx(opsfile, policy, sets, samples, lenient, as_json):
     else:
         _report_text(rep, sc.name, res.policy, samples)
     sys.exit(1 if rep.violations else 0)
+
+
+def _simulate_and_check(sc, policy, ov, samples, what, **kw):
+    """simulate + crash check with a progress bar on a terminal (stderr, transient: the
+    output is the same with or without one)."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                               TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+    from .crash.explore import check as crash_check
+    from .sim import simulate
+    console = Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TextColumn("crash points"), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as prog:
+        task = prog.add_task(f"simulating {what}", total=None)
+        res = simulate(sc, policy, ov)
+        prog.update(task, description=f"checking {what}")
+
+        def tick(done, total):
+            prog.update(task, completed=done, total=total)
+
+        rep = crash_check(res, samples=samples, progress=tick, **kw)
+    return res, rep
 
 
 def _progress(console, total):

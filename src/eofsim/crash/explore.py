@@ -380,8 +380,9 @@ def _fmt_t(ns):
 
 
 def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", files=None,
-          max_violations=10000, raw=False) -> CheckReport:
-    """Explore every crash of `result` (a sim.RunResult) and check every recovered state."""
+          max_violations=10000, raw=False, progress=None) -> CheckReport:
+    """Explore every crash of `result` (a sim.RunResult) and check every recovered state.
+    `progress(done, total)`, if given, is called every 256 crash points and at the end."""
     t0 = _time.perf_counter()
     ex = Explorer(result, timed=timed, torn=torn, files=files)
     rep = CheckReport(scenario=getattr(result.scenario, "name", str(result.scenario)),
@@ -395,7 +396,9 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
     fhs = ex.fh
     times = ex.crash_times()
     rep.crash_points = len(times)
-    for t in times:
+    for ti, t in enumerate(times):
+        if progress is not None and not ti & 255:
+            progress(ti, len(times))
         if raw:
             rep.raw_states += ex.disk.raw_state_count(t)
         groups = {}
@@ -458,6 +461,8 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
         if len(viol) > max_violations:
             rep.notes.append(f"stopped after {len(viol)} violations (max_violations)")
             break
+    if progress is not None:
+        progress(len(times), len(times))
     # merge adjacent byte ranges of one kind/time/file/detail
     rep.violations = _merge(viol)
     rep.witness = {}
