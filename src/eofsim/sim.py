@@ -9,7 +9,8 @@ from .content import INITIAL, ZERO, fill, garbage, overlay, to_bytes
 from .engine import Engine
 from .errors import InputError
 from .ext4 import WRITTEN, Ext4, OpError
-from .mm import flusher
+from .fs.fs_writeback import flusher
+from .fs.sync import ksys_sync, sync_file_range
 from .ops import SIZE_CHANGING, Op
 from .params import Tunables
 from .policies import get_policy
@@ -76,14 +77,18 @@ def make_tunables(scenario, overrides=None) -> Tunables:
 
 
 def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None,
-             trace: bool = False, perturb_seed: int | None = None) -> RunResult:
+             trace: bool = False, perturb_seed: int | None = None,
+             bio_delays: dict | None = None) -> RunResult:
     """Run `scenario` under `policy`. `perturb_seed` reruns it with seeded perturbations of
-    I/O latencies and of the order of simultaneous events (crash exploration's schedules)."""
+    I/O latencies and of the order of simultaneous events (crash exploration's schedules).
+    `bio_delays` ({bio id: extra ns}) slows exactly those writes (issue 14's witnesses)."""
     tun = make_tunables(scenario, overrides)
     pol = get_policy(policy)
     seed = tun.seed if perturb_seed is None else perturb_seed
     eng = Engine(seed=seed, perturb=perturb_seed is not None)
     dev = BlockDevice(eng, tun)
+    if bio_delays:
+        dev.extra_delay = dict(bio_delays)
     fs = Ext4(eng, dev, tun, pol, trace=trace)
     res = RunResult(scenario=scenario, policy=pol.name, tun=tun, dev=dev)
     bs = tun.block_size
@@ -102,7 +107,7 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
         inode.last_raw = inode.raw()
         inode.size_history[:] = [(0, 0, inode.i_size)]
 
-    eng.spawn("flusher", flusher(eng, tun, fs, lambda: [i.mapping for i in fs.inodes.values()]),
+    eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.inodes.values()]),
               kind="daemon")
     index = 0
     live = [0]
@@ -206,9 +211,9 @@ def _do(fs, rec, op, inode):
     elif k in ("fsync", "fdatasync"):
         rec.sync_tid = yield from fs.fsync(inode, k == "fdatasync")
     elif k == "sync_file_range":
-        yield from fs.sync_file_range(inode, op.off, op.len, op.flags)
+        yield from sync_file_range(inode.mapping, op.off, op.len, op.flags)
     elif k == "sync":
-        yield from fs.sync()
+        yield from ksys_sync(fs)
     elif k == "sleep":
         yield op.dur_ns
     else:
