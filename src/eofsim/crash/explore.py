@@ -11,6 +11,25 @@ as whole files and checks each one; above `samples` states at a crash time it ch
 seeded random sample of that many instead and reports exhaustive=False. The two modes are
 cross-checked in the tests.
 
+Incremental evaluation (exact mode). Crash times are visited in increasing order. A file's
+evaluation at one crash time and recovered prefix is a function of its checking context
+(the file's events so far and how many size changes the recovered metadata reflects), its
+recovered raw inode, and the possible versions of the blocks that inode maps. A FileState
+per (context, raw inode) is carried from one crash point to the next and re-checks only the
+slots over blocks whose possible versions changed in between (a version submitted or
+becoming durable, read from one sorted change log) or whose forced durability changed (the
+writes covered by the flush of a different number of recovered PREFLUSH commits); its
+aggregates (views, views without zeros-instead-of-data, garbage/zid pairs) are kept as
+counts. A new context (an operation on the file started or ended, a size change became
+reflected) re-evaluates that file's slots, each check still memoised per (context, block
+version). Recovered files are slots in runs: one per mapped written block, one per run of
+holes or unwritten blocks, so cost follows the blocks touched, not the size. Nothing here
+scans the history per crash point: recoverable prefixes are found by bisection over the
+monotone certainty of the commits, size admissibility, in-flight zeroing and fsync
+obligations come from indexes built once, and snapshots no later crash point can ask for
+are dropped (rebuilt on demand if one is). The whole-state enumerating mode below is the
+oracle it is tested against.
+
 Crash times: every instant at which the possible states or the obligations change: each
 write submission and each instant a write becomes durable, each operation start and end and
 each i_size change, 0 and the end of the run. A crash at t follows every event stamped t;
