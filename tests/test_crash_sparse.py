@@ -70,3 +70,12 @@ def test_64gib_file_with_1k_blocks_checks_in_runs():
     rep = check(res)
     assert rep.ok, rep.violations
     assert rep.crash_states < 1000
+
+
+def test_punch_over_a_tib_file_touches_only_mapped_blocks():
+    res = simulate(_scenario(["truncate f 1099511627776", "write f 0 9000", "fsync f",
+                              "fallocate f 0 1099511627776 punch_hole", "fsync f"]), "bh-ordered")
+    ino = res.fs.inodes["f"]
+    assert not ino.map  # every written block punched out
+    rep = check(res)
+    assert rep.ok, rep.violations
