@@ -435,10 +435,12 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
         from .inputs import check_path
         save_ce = check_path(save_ce, "--save-counterexample")
     sc = _load(scenario)
-    code = check_command(sc, scenario, policy, _overrides(sets, device), samples=samples, timed=timed,
-                         schedules=schedules, perturb_seed=perturb_seed,
-                         delays=_delays(delay_bio), torn=torn, save_ce=save_ce,
-                         witness=not no_witness, as_json=as_json, echo=click.echo)
+    with _check_progress(sc.name) as tick:
+        code = check_command(sc, scenario, policy, _overrides(sets, device), samples=samples, timed=timed,
+                             schedules=schedules, perturb_seed=perturb_seed,
+                             delays=_delays(delay_bio), torn=torn, save_ce=save_ce,
+                             witness=not no_witness, as_json=as_json, echo=click.echo,
+                             progress=tick)
     sys.exit(code)
 
 
@@ -456,12 +458,14 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
 @click.option("--schedules", type=click.IntRange(0, 1000), default=8, show_default=True,
               help="Also run each cell under N perturbed schedules, for deadlocks and stalls.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def compare(scenarios, pols, threads, scale_ops, sets, device, out, samples, schedules, as_json, **kw):
+@click.option("--jobs", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: one per core); the output does not depend on it.")
+def compare(scenarios, pols, threads, scale_ops, sets, device, out, samples, schedules, as_json, jobs, **kw):
     """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock.
     Exit 1 if any run deadlocked or stalled (crash exposures are the comparison's subject,
     not a failure of it)."""
     data = _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules, device=device,
-                    scale_spec=_scale_spec(kw), scale_kinds=_kinds(scale_ops))
+                    scale_spec=_scale_spec(kw), scale_kinds=_kinds(scale_ops), jobs=jobs)
     hung = any(c.get("deadlocks") or c.get("stall") or (c.get("schedules") or {}).get("deadlock")
                or (c.get("schedules") or {}).get("stall")
                for c in data.get("cells", []) + data.get("scaling", []))
@@ -479,11 +483,11 @@ def _kinds(text):
 
 
 def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8, device=None,
-             scale_spec=None, scale_kinds=None):
+             scale_spec=None, scale_kinds=None, jobs=None):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from .policies import POLICIES, get_policy
-    from .report.compare import grid_steps, run_grid
+    from .report.compare import default_jobs, grid_steps, run_grid
     from .scenario_file import builtin_names
     names = scenarios.split(",") if scenarios else builtin_names()
     scs = [_load(n.strip()) for n in names if n.strip()]
@@ -509,7 +513,8 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8,
             prog.update(task, advance=1, description=text[:48])
 
         data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick,
-                        schedules=schedules, scale_spec=scale_spec, scale_kinds=scale_kinds)
+                        schedules=schedules, scale_spec=scale_spec, scale_kinds=scale_kinds,
+                        jobs=default_jobs() if jobs is None else jobs)
     # Results reach stdout first: a report directory that fails now (a full disk) cannot
     # lose them.
     if as_json:
@@ -747,15 +752,57 @@ def fsx(opsfile, policy, sets, samples, lenient, op_interval, timed, save_ce, no
     if warn and not as_json:
         click.echo(f"eofsim: warning: {warn}", err=True)
     from .counterexample import line_labels
-    code = check_command(sc, str(opsfile), policy, ov, samples=samples, timed=timed,
-                         save_ce=save_ce, as_json=as_json, echo=click.echo,
-                         minimise=not no_minimise, labels=line_labels(sc),
-                         extra_json={"opsfile": str(opsfile), "ops": len(ops),
-                                     "op_interval_ns": interval, "warning": warn},
-                         header=f"fsx log {opsfile}: {len({o.where for o in ops})} log lines, "
-                                f"{len(ops)} model ops (named by their log line), one per "
-                                f"{fmt_dur(interval) if interval else '0 (back to back)'}")
+    with _check_progress(f"{len(ops)} ops") as tick:
+        code = check_command(sc, str(opsfile), policy, ov, samples=samples, timed=timed,
+                             save_ce=save_ce, as_json=as_json, echo=click.echo,
+                             minimise=not no_minimise, labels=line_labels(sc),
+                             extra_json={"opsfile": str(opsfile), "ops": len(ops),
+                                         "op_interval_ns": interval, "warning": warn},
+                             header=f"fsx log {opsfile}: {len({o.where for o in ops})} log lines, "
+                                    f"{len(ops)} model ops (named by their log line), one per "
+                                    f"{fmt_dur(interval) if interval else '0 (back to back)'}",
+                             progress=tick)
     sys.exit(code)
+
+
+class _check_progress:
+    """A rich progress bar over the simulation and the main check's crash points, on
+    stderr and only on a terminal; transient, and gone before any result is printed, so
+    the output is the same with or without it."""
+
+    def __init__(self, what):
+        self.what = what
+        self.prog = None
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return None
+        self.prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                             MofNCompleteColumn(), TextColumn("crash points"), TimeElapsedColumn(),
+                             TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                             transient=True)
+        self.prog.start()
+        self.task = self.prog.add_task(f"simulating {self.what}", total=None)
+        return self.tick
+
+    def tick(self, done, total):
+        if self.prog is None:
+            return
+        self.prog.update(self.task, completed=done, total=total,
+                         description=f"checking {self.what}")
+        if done >= total:
+            self.prog.stop()
+            self.prog = None
+
+    def __exit__(self, *exc):
+        if self.prog is not None:
+            self.prog.stop()
+            self.prog = None
+        return False
 
 
 def _progress(console, total):

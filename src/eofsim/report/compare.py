@@ -183,10 +183,65 @@ def io_per_gib(policy, overrides=None, total=16 << 20) -> dict:
             "zero_block_writes_per_gib": round(st.zero_block_writes * scale)}
 
 
+def _units(scenarios, policies, threads, overrides, check, samples, dist_n, schedules=8,
+           scale_spec=None, scale_kinds=KINDS):
+    """The grid as independent units of work, in output order: (section, label, weight,
+    function, args). Each unit is a pure function of its arguments."""
+    out = []
+    for sc in scenarios:
+        for pol in policies:
+            out.append(("cells", f"{sc.name} / {pol}", 1 + schedules // 2, run_cell,
+                        (sc, pol, overrides, check, samples, False, schedules)))
+    by_name = {s.name: s for s in scenarios}
+    for name in DIST_SCENARIOS:
+        if name not in by_name:
+            continue
+        for pol in policies:
+            out.append(("latency_dist", f"latency distribution {name} / {pol}", 3, _dist_entry,
+                        (by_name[name], pol, dist_n, overrides)))
+    for pol in policies:
+        out.append(("io_cost", f"I/O per GiB / {pol}", 12, io_per_gib, (pol, overrides)))
+    for kind in scale_kinds:
+        for n in threads:
+            for pol in policies:
+                out.append(("scaling", f"scaling {kind} x{n} / {pol}", 1 + n // 8, scaling_row,
+                            (kind, n, pol, overrides, scale_spec)))
+    return out
+
+
+def _dist_entry(sc, pol, n, overrides):
+    return {"scenario": sc.name, "policy": pol,
+            "latency_ns": latency_distribution(sc, pol, n, overrides=overrides)}
+
+
+def _call(fn, args):
+    return fn(*args)
+
+
+def _worker_init(parent_pid, plugins):
+    """In a pool worker: exit with the parent, and resolve plug-in designs from the
+    parent's source text (the worker needs neither the file nor the package)."""
+    from ..policies import install_sources
+    from ..workload.campaign import _watch_parent
+    _watch_parent(parent_pid)
+    install_sources(plugins)
+
+
+def default_jobs() -> int:
+    """Worker processes for the grid: one per core the process may run on."""
+    import os
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True,
              samples=20000, dist_n=24, progress=None, schedules=8, scale_spec=None,
-             scale_kinds=KINDS) -> dict:
-    """The whole comparison. `progress(step_text)` is called once per unit of work."""
+             scale_kinds=KINDS, jobs=1) -> dict:
+    """The whole comparison. `progress(step_text)` is called once per unit of work done.
+    jobs > 1 runs the units in a process pool (heaviest first, so the cores finish
+    together); the result is the same data in the same order whatever `jobs` is."""
     from ..block import DEFAULT_DEVICE
     tick = progress or (lambda text: None)
     from ..stamp import make
@@ -195,28 +250,37 @@ def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True
            "threads": list(threads), "cells": [], "latency_dist": [], "io_cost": [],
            "scaling": [], "device": (overrides or {}).get("device", DEFAULT_DEVICE),
            "scaling_workload": (scale_spec or ScaleSpec(nb_tail_ns=0)).text()}
-    for sc in scenarios:
-        for pol in policies:
-            tick(f"{sc.name} / {pol}")
-            out["cells"].append(run_cell(sc, pol, overrides, check=check, samples=samples,
-                                         schedules=schedules))
-    by_name = {s.name: s for s in scenarios}
-    for name in DIST_SCENARIOS:
-        if name not in by_name:
-            continue
-        for pol in policies:
-            tick(f"latency distribution {name} / {pol}")
-            out["latency_dist"].append({"scenario": name, "policy": pol,
-                                        "latency_ns": latency_distribution(by_name[name], pol, dist_n,
-                                                                           overrides=overrides)})
-    for pol in policies:
-        tick(f"I/O per GiB / {pol}")
-        out["io_cost"].append(io_per_gib(pol, overrides))
-    for kind in scale_kinds:
-        for n in threads:
-            for pol in policies:
-                tick(f"scaling {kind} x{n} / {pol}")
-                out["scaling"].append(scaling_row(kind, n, pol, overrides, scale_spec))
+    units = _units(scenarios, policies, threads, overrides, check, samples, dist_n, schedules,
+                   scale_spec, scale_kinds)
+    results = [None] * len(units)
+    if jobs <= 1 or len(units) < 2:
+        for i, (_, label, _, fn, args) in enumerate(units):
+            tick(label)
+            results[i] = fn(*args)
+    else:
+        import multiprocessing as mp
+        import os
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        from ..policies import plugin_sources
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["eofsim.report.compare", "eofsim.sim", "eofsim.crash.explore"])
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                   initargs=(os.getpid(), plugin_sources(policies)))
+        try:
+            order = sorted(range(len(units)), key=lambda i: (-units[i][2], i))
+            futs = {pool.submit(_call, units[i][3], units[i][4]): i for i in order}
+            pending = set(futs)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=lambda f: futs[f]):
+                    i = futs[f]
+                    results[i] = f.result()
+                    tick(units[i][1])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    for (section, _, _, _, _), r in zip(units, results):
+        out[section].append(r)
     return out
 
 
