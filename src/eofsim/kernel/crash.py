@@ -1,4 +1,5 @@
-"""Crash images of a real ext4 from the FUSE write log, and the Outcomes a user would see.
+"""Crash images of a real ext4 or XFS from the FUSE write log, and the Outcomes a user would
+see.
 
 Disk-order rules (issue 3, on the logged device):
   * a write logged before a flush is durable once that flush is logged (the daemon answers
@@ -15,7 +16,10 @@ Discards and write-zeroes are treated as writing zeros (loop punches / zero-rang
 Torn (partial-block) writes are not modelled.
 
 Recovery is the real kernel's: each image is mounted (jbd2 replays committed transactions,
-ext4 processes orphans), the files are read, then unmounted. Images are rewritten into one
+ext4 processes orphans; XFS's xlog_recover finds the log head by its record CRCs, so a torn
+iclog write -- some of its blocks on the medium, some not, which the per-block rule
+produces -- is cut off as the kernel would, and replays the rest), the files are read, then
+unmounted. XFS log blocks are not pruned (every version stays a choice). Images are rewritten into one
 tmpfs file under one loop device, whose buffer cache is dropped (BLKFLSBUF) before each mount.
 """
 
@@ -71,10 +75,16 @@ def _pieces(run):
 
 
 JBD2_MAGIC, JBD2_COMMIT_BLOCK = b"\xc0\x3b\x39\x98", 2
+RECOVERY_OPTS = {"ext4": "noatime", "xfs": image.XFS_OPTIONS}
+"""A read-write mount replays the journal (jbd2) or the log (xlog_recover; XFS needs write
+access for it, `norecovery` would skip it)."""
 
 
 def _commit_recs(run, pieces):
-    """Log indexes of writes that put a jbd2 commit block into the journal."""
+    """Log indexes of writes that put a jbd2 commit block into the journal (ext4 only; for
+    XFS no pruning: every log block's versions stay choices)."""
+    if run.opts.fs != "ext4":
+        return []
     out = set()
     for blk in run.journal_blocks:
         for i, o, data in pieces.get(blk, ()):
@@ -101,7 +111,7 @@ def _choices(run, pieces, k, commits):
     flush = max([i for i in range(k) if run.log[i][0] == "F"], default=-1)
     last_commit = max([i for i in commits if i < k], default=-1)
     jsb = run.journal_blocks[0] if run.journal_blocks else None
-    journal = set(run.journal_blocks)
+    journal = set(run.journal_blocks) if run.opts.fs == "ext4" else set()
     fixed, free = {}, []
     for blk, ps in pieces.items():
         idx = [p[0] for p in ps if p[0] < k]
@@ -112,10 +122,45 @@ def _choices(run, pieces, k, commits):
         if blk in journal and blk != jsb:
             pending = [i for i in pending if i <= last_commit]
         if pending:
-            free.append((blk, [durable] + pending))
+            choices = _distinct(run, pieces, blk, [durable] + pending)
+            if len(choices) > 1:
+                free.append((blk, choices))
+            elif choices[0] is not None:
+                fixed[blk] = choices[0]
         elif durable is not None:
             fixed[blk] = durable
     return fixed, free
+
+
+def block_bytes(run, pieces, blk, v) -> bytes:
+    """Block `blk`'s contents with its log writes up to record v applied (None: initial)."""
+    bs = run.bs
+    out = bytearray(run.base[blk * bs:(blk + 1) * bs])
+    if v is not None:
+        for i, o, data in pieces[blk]:
+            if i > v:
+                break
+            out[o:o + len(data)] = data
+    return bytes(out)
+
+
+def _distinct(run, pieces, blk, versions):
+    """Versions of one block that differ in content, first of each kind, in order; the last
+    version's content stays last (the 'everything logged' sample). Exact: two versions with
+    the same bytes give the same crash image. (XFS rewrites log blocks with the bytes they
+    already hold -- xlog_clear_stale_blocks at mount -- which would otherwise multiply the
+    states by 2 per block.)"""
+    reps, by = [], {}
+    for v in versions:
+        b = block_bytes(run, pieces, blk, v)
+        if b not in by:
+            by[b] = v
+            reps.append(v)
+    last = by[block_bytes(run, pieces, blk, versions[-1])]
+    if last != reps[0] and reps[-1] != last:
+        reps.remove(last)
+        reps.append(last)
+    return reps
 
 
 def enumerate_states(run, max_states=200, seed=0):
@@ -199,7 +244,7 @@ def explore(run, max_states=200, seed=0) -> CrashResult:
             os.pwrite(fd, build_image(run, pieces, versions), 0)
             sysutil.flush_bdev(dev)
             try:
-                sysutil.mount(dev, mnt, "ext4", "noatime")
+                sysutil.mount(dev, mnt, run.opts.fs, RECOVERY_OPTS[run.opts.fs])
             except OSError as e:
                 st.error = f"mount failed: {e.strerror}"
                 res.failures.append((k, st.error))
