@@ -140,7 +140,7 @@ def default_time_scale(opts: MountOpts, model_commit_s=MODEL_COMMIT_S) -> float:
 
 XFS_SYNCD = "/proc/sys/fs/xfs/xfssyncd_centisecs"
 XFS_SYNCD_DEFAULT_CS = 3000
-XFS_SYNCD_LOCK = "/dev/shm/eofsim-xfssyncd.lock"
+XFS_SYNCD_LOCK = "/dev/shm/.eofsim-xfssyncd.lock"
 
 
 def xfs_syncd(centisecs, cleanup):

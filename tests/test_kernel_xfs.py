@@ -1,0 +1,164 @@
+"""XFS on the real kernel (issue 17): images, planted sentinels, crash images recovered by
+xlog_recover, the log worker's period, and the sync_file_range exposure."""
+
+import os
+
+import pytest
+
+from eofsim import content
+from eofsim.kernel import check, crash, image, preflight, run
+from eofsim.kernel.image import FILL, MountOpts
+from eofsim.ops import parse_op
+from eofsim.outcome import Outcome
+from eofsim.scenario import FileSpec, Plant, Scenario, ThreadSpec
+
+REASON = preflight.reason("xfs")
+XFS = MountOpts(fs="xfs")
+
+
+def scenario(lines, files=(FileSpec("f"),)):
+    return Scenario("t", files=files,
+                    threads=(ThreadSpec("a", tuple(parse_op(x) for x in lines)),))
+
+
+# ------------------------------------------------------------------ no kernel needed
+
+class FakeRun:
+    def __init__(self, base, log, bs=4, fs="xfs"):
+        self.base, self.log, self.bs = base, log, bs
+        self.begin_rec, self.end_rec = 0, len(log)
+        self.opts = MountOpts(fs=fs)
+        self.journal_blocks = [0, 1]
+
+
+def test_versions_with_equal_bytes_are_one_choice():
+    """Two log writes that leave a block's bytes as they were (XFS's xlog_clear_stale_blocks
+    at mount) are one crash state, not two; a write that changes it is a second choice, and
+    the newest content stays last (the 'everything logged' sample)."""
+    base = b"\0" * 8
+    log = [("M", 0, 5, 0.0, b"BEGIN"),
+           ("W", 0, 4, 0.0, b"\0\0\0\0"),          # block 0: same bytes as before
+           ("W", 4, 4, 0.0, b"abcd"),              # block 1: new bytes
+           ("W", 4, 4, 0.0, b"\0\0\0\0"),          # block 1: back to the initial bytes
+           ("W", 4, 4, 0.0, b"wxyz")]
+    r = FakeRun(base, log)
+    pieces = crash._pieces(r)
+    fixed, free = crash._choices(r, pieces, len(log), [])
+    assert 0 not in dict(free)                             # nothing to choose for block 0
+    assert dict(free)[1] == [None, 2, 4]                   # initial, abcd, wxyz
+    assert crash.block_bytes(r, pieces, 1, 3) == b"\0" * 4
+
+
+def test_xfs_log_blocks_are_not_pruned_like_jbd2():
+    """jbd2 pruning (journal blocks past the last commit block are never replayed) must not
+    touch XFS: its log has no jbd2 commit blocks, so pruning would drop every log write."""
+    log = [("M", 0, 5, 0.0, b"BEGIN"), ("W", 4, 4, 0.0, b"LOG!")]
+    r = FakeRun(b"\0" * 8, log)
+    pieces = crash._pieces(r)
+    assert crash._commit_recs(r, pieces) == []
+    _, free = crash._choices(r, pieces, len(log), [])
+    assert dict(free)[1] == [None, 1]
+    r4 = FakeRun(b"\0" * 8, log, fs="ext4")
+    _, free4 = crash._choices(r4, pieces, len(log), [])
+    assert 1 not in dict(free4)                            # ext4: pruned (no commit)
+
+
+def test_fsblock_numbers_map_through_the_allocation_group():
+    # agblklog 13 (8192 rounded up), agblocks 5000: AG 2 block 7 is physical 10007
+    assert image._xfs_fsb_to_phys((2 << 13) | 7, 5000, 13) == 10007
+    assert image._xfs_fsb_to_phys(42, 5000, 13) == 42
+
+
+def test_xfs_mount_options_and_time_scale():
+    o = MountOpts.for_policy("xfs")
+    assert o.fs == "xfs" and o.text() == "noatime,nouuid"
+    assert run.default_time_scale(o) == pytest.approx(0.2)
+    assert run.default_time_scale(MountOpts(fs="xfs", xfs_syncd_cs=3000)) == 1.0
+
+
+def test_preflight_names_xfsprogs(monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("preflight stops at root first")
+    real_which, real_exists = preflight.shutil.which, os.path.exists
+    monkeypatch.setattr(preflight.shutil, "which",
+                        lambda t: None if t.startswith(("mkfs.xfs", "xfs_")) else real_which(t))
+    monkeypatch.setattr(os.path, "exists",
+                        lambda p: False if "xfs" in p and p.startswith(("/usr/sbin", "/sbin"))
+                        else real_exists(p))
+    r = preflight.reason("xfs")
+    assert r is not None and "xfsprogs" in r and "\n" not in r
+    assert preflight.reason("ext4") == preflight.reason()    # ext4 does not need xfsprogs
+
+
+# ------------------------------------------------------------------ real XFS
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_initial_state_and_planted_sentinel_on_xfs():
+    sc = scenario(["read f 0 1000"],
+                  files=(FileSpec("f", 1000, plants=(Plant(1500, 100, 0x5A),)),))
+    r = run.run_scenario(sc, XFS, settle_s=0)
+    assert r.journal_blocks and r.blocks["f"][0] not in r.journal_blocks
+    blk = r.blocks["f"][0] * r.bs
+    tail = r.base[blk + 1000: blk + 4096]
+    assert r.base[blk: blk + 1000] == content.to_bytes(content.fill(1000, content.INITIAL), 0)
+    assert tail[500:600] == b"\x5a" * 100                     # the plant
+    assert tail[:500] == bytes(500)                           # iomap zeroed the EOF tail
+    assert r.ops[0].data == r.base[blk: blk + 1000]
+    free = r.base[(r.blocks["f"][0] + 1000) * r.bs:][:4096]   # never written: 0xE5
+    assert free == bytes([FILL]) * 4096
+    res = crash.explore(r)
+    assert res.outcomes == {Outcome("f", 1000, False, False)}, res.failures
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_log_worker_period_is_set_for_the_run_and_restored():
+    before = open(run.XFS_SYNCD).read().strip()
+    seen = {}
+    real = run.apply_op
+
+    def spy(fd, index, op, scale=1.0):
+        seen["during"] = open(run.XFS_SYNCD).read().strip()
+        return real(fd, index, op, scale)
+
+    try:
+        run.apply_op = spy
+        run.run_scenario(scenario(["write f 0 10"]), MountOpts(fs="xfs", xfs_syncd_cs=700))
+    finally:
+        run.apply_op = real
+    assert seen["during"] == "700"
+    assert open(run.XFS_SYNCD).read().strip() == before
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_fsync_makes_size_and_data_durable_on_xfs():
+    sc = scenario(["write f 0 5000", "fsync f", "write f 5000 3000"])
+    r = run.run_scenario(sc, XFS, settle_s=0.5)
+    res = crash.explore(r, max_states=60)
+    assert res.states and not res.failures, res.failures
+    for st in res.states:
+        (o,) = st.outcomes
+        assert not o.garbage, st
+        if st.crash_rec > r.ops[1].end_rec:
+            assert o.size >= 5000 and not o.zeros_instead_of_data, st
+    assert Outcome("f", 5000, False, False) in res.outcomes
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_real_xfs_exposes_the_sentinel_in_sync_file_range_past_eof():
+    """Issue 17's question: real XFS logs the new size at the end of the block-1 ioend
+    (xfs_end_ioend) while the zeroed block 0 is only dirty in the page cache
+    (xfs_file_write_zero_eof); the log worker's force makes the size durable, so a crash
+    recovers size 8192 with the planted 0x5a in [1000, 4096). The model's xfs policy says the
+    same."""
+    from eofsim.cli import model_outcomes
+    from eofsim.scenario_file import load_scenario
+    rep = check.kernel_check(load_scenario("sync-file-range-past-eof"), "xfs",
+                             model=model_outcomes)
+    assert Outcome("f", 8192, True, False) in rep["kernel_outcomes"], rep["kernel"]
+    assert not rep["failures"]
+    assert rep["verdict"] == "agree", check.text(rep)
+    print("\n" + check.text(rep))
