@@ -162,3 +162,31 @@ def test_real_xfs_exposes_the_sentinel_in_sync_file_range_past_eof():
     assert not rep["failures"]
     assert rep["verdict"] == "agree", check.text(rep)
     print("\n" + check.text(rep))
+
+
+def test_xfs_punch_logs_no_size():
+    """punch-past-disksize: ext4's ext4_update_disksize_before_punch logs a size the file
+    never had; XFS's xfs_free_file_space logs none (real XFS recovers 0 or 224881 only)."""
+    from pathlib import Path
+
+    from eofsim.crash.explore import check as crash_check
+    from eofsim.scenario_file import load_scenario
+    from eofsim.sim import simulate
+    sc = load_scenario(str(Path(__file__).resolve().parent.parent / "examples"
+                           / "punch-past-disksize.yaml"))
+    assert {o.size for o in crash_check(simulate(sc, "xfs")).outcomes} == {0, 224881}
+    assert 217904 in {o.size for o in crash_check(simulate(sc, "bh-ordered")).outcomes}
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_punch_past_disksize_on_real_xfs_agrees():
+    from pathlib import Path
+
+    from eofsim.cli import model_outcomes
+    from eofsim.scenario_file import load_scenario
+    sc = load_scenario(str(Path(__file__).resolve().parent.parent / "examples"
+                           / "punch-past-disksize.yaml"))
+    rep = check.kernel_check(sc, "xfs", model=model_outcomes)
+    assert {o.size for o in rep["kernel_outcomes"]} == {0, 224881}, rep["kernel"]
+    assert rep["verdict"] == "agree", check.text(rep)

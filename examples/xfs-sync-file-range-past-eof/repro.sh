@@ -13,7 +13,7 @@
 #
 # The crash is `xfs_io -x -c shutdown` (no log flush: like a power cut) after an fsync of
 # an unrelated file g; with WAIT=1 the script instead waits for the periodic log worker
-# (fs.xfs.xfssyncd_centisecs, 30 s by default) and does no fsync at all.
+# (fs.xfs.xfssyncd_centisecs, 30 s by default) and does no fsync at all (~50 s per case).
 # Needs root, xfsprogs, util-linux (losetup). Exit 1 when the bytes are exposed.
 # Standalone: does not use eofsim.
 set -euo pipefail
@@ -35,22 +35,40 @@ DEV=$(losetup -f --show "$W/img")
 mkdir "$W/m"
 echo "Linux $(uname -r), $(mkfs.xfs -V)"
 
+PERIOD=$(( $(cat /proc/sys/fs/xfs/xfssyncd_centisecs) / 100 ))
+mount_fs() {
+  mount -o nouuid "$DEV" "$W/m"
+  MOUNTED_AT=$(date +%s)
+}
+
+before_workload() {
+  # WAIT=1: the first log worker runs PERIOD s after mount (xfs_log_work_queue). The flusher
+  # writes the zeroed block once it is dirty_expire_centisecs old (30 s; its 5 s timer is
+  # started by the first dirtying), so dirty it half a period after mount: the log worker
+  # then logs the size ~15 s before the flusher writes block 0.
+  if [ "${WAIT:-0}" = 1 ]; then
+    echo "  WAIT=1: sleeping $((PERIOD / 2)) s after mount before the workload"
+    sleep $((PERIOD / 2))
+  fi
+}
+
 force_log_and_crash() {
   if [ "${WAIT:-0}" = 1 ]; then
-    s=$(( $(cat /proc/sys/fs/xfs/xfssyncd_centisecs) / 100 + 2 ))
-    echo "  waiting ${s}s for xfs_log_worker (dirty_expire_centisecs=$(cat /proc/sys/vm/dirty_expire_centisecs))"
-    sleep $s
+    left=$(( MOUNTED_AT + PERIOD + 1 - $(date +%s) ))
+    echo "  WAIT=1: no fsync; ${left} s until just after the first xfs_log_worker run"
+    sleep $left
   else
     xfs_io -c 'pwrite -q 0 1' -c fsync "$W/m/g"      # log force from an unrelated file
   fi
   xfs_io -x -c shutdown "$W/m"                       # no log flush: a crash
   umount "$W/m"
-  mount -o nouuid "$DEV" "$W/m"                      # log recovery
+  mount -o nouuid "$DEV" "$W/m"                      # log recovery (nouuid: harmless)
 }
 
 show() {
-  echo "  after recovery: size $(stat -c %s "$W/m/f"); bytes [1000, 4096):"
-  od -An -tx1 -j 1000 -N 3096 "$W/m/f" | sort | uniq -c | sed 's/^/   /'
+  echo "  after recovery: size $(stat -c %s "$W/m/f"); bytes [1000, 4096) (count, value):"
+  od -An -tx1 -v -j 1000 -N 3096 "$W/m/f" | tr -s ' ' '\n' | grep . | sort | uniq -c \
+    | sed 's/^/   /'
 }
 
 exposed=0
@@ -58,11 +76,13 @@ exposed=0
 mount "$DEV" "$W/m"
 xfs_io -f -c 'pwrite -q -S 0x41 0 1000' -c fsync "$W/m/f"
 touch "$W/m/g"
-daddr=$(xfs_bmap "$W/m/f" | sed -n 's/^ *0: \[0\.\.[0-9]*\]: \([0-9]*\)\.\.[0-9]*$/\1/p')
+daddr=$(xfs_bmap "$W/m/f" | awk '$1 == "0:" { split($3, r, "\\.\\."); print r[1] }')
+[ -n "$daddr" ] || { echo "could not find f's first block (xfs_bmap)" >&2; exit 2; }
 umount "$W/m"
 echo "case 1 (plant): f = 1000 bytes of 0x41 in the block at daddr $daddr; planting 0x5a in [1000, 4096)"
 xfs_io -c "pwrite -q -S 0x5a $((daddr * 512 + 1000)) 3096" -c fsync "$DEV"
-mount "$DEV" "$W/m"
+mount_fs
+before_workload
 xfs_io -c 'pwrite -q -S 0x42 4096 4096' -c 'sync_range -w 4096 4096' \
        -c 'sync_range -a 4096 4096' "$W/m/f"
 force_log_and_crash
@@ -74,8 +94,9 @@ rm -f "$W/m/f" "$W/m/g"
 umount "$W/m"
 
 # ---- case 2: no planting; data a truncate cut off comes back
-mount "$DEV" "$W/m"
+mount_fs
 touch "$W/m/g"
+before_workload
 echo "case 2 (truncate): f = 8192 bytes of 0x41, fsync, truncate 1000, write [4096, 8192) of 0x42"
 xfs_io -f -c 'pwrite -q -S 0x41 0 8192' -c fsync -c 'truncate 1000' \
        -c 'pwrite -q -S 0x42 4096 4096' -c 'sync_range -w 4096 4096' \

@@ -7,6 +7,11 @@
   done or newsize > i_disk_size with oldsize != i_disk_size, then log the new size.
 - Extending writes (xfs_file_write_zero_eof) zero in the page cache only, no forced flush:
   the gap Zhang Yi pointed out.
+- Punch hole and zero range log no on-disk size (xfs_free_file_space: xfs_flush_unmap_range
+  writes back and drops the range, then unmaps and zeroes; nothing like ext4's
+  ext4_update_disksize_before_punch), so a size waiting for delalloc writeback stays
+  unlogged until that writeback's ioend (punch-past-disksize on real XFS: sizes 0 and
+  224881 only).
 Assumption: XFS's log is replaced by jbd2 with ext4's commit timing.
 """
 
@@ -17,6 +22,9 @@ from .iomap_base import IomapBase
 class Xfs(IomapBase):
     name = "xfs"
     summary = "XFS rules: size moves at ioend completion; truncate up writes and waits the zeroes"
+    punch_logs_disksize = False
+    """xfs_free_file_space never raises the on-disk size (ext4_update_disksize_before_punch
+    has no XFS counterpart)."""
 
     def zeroed_eof(self, fs, handle, inode, start, length, written):
         inode.pstate["did_zeroing"] = True
