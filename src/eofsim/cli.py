@@ -50,11 +50,18 @@ def scenarios():
 
 
 @main.command()
-def policies():
-    """List the designs (policies)."""
-    from .policies import POLICIES
-    for name, cls in POLICIES.items():
-        click.echo(f"{name:18} [{cls.path}] {cls.summary}")
+@click.argument("specs", nargs=-1)
+def policies(specs):
+    """List the designs: built-ins, plug-ins registered under the entry-point group
+    `eofsim.policies`, and any SPECS given (path/file.py:Class or package.module:Class),
+    each with where it comes from."""
+    from .policies import listing, resolve
+    rows = listing()
+    for spec in specs:
+        cls, origin, _ = resolve(spec)
+        rows.append((cls.name, origin, cls.summary))
+    for name, origin, summary in rows:
+        click.echo(f"{name:18} {summary}  [{origin}]")
 
 
 def run_json(res) -> dict:

@@ -240,7 +240,7 @@ class Journal:
         self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
                                       payload=record, end_io=lambda b: log_done.complete()))
         # journal_finish_inode_data_buffers: wait for ordered data
-        from .mm import filemap_fdatawait_range
+        from .mm.filemap import filemap_fdatawait_range
         for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
             if flags & JI_WAIT_DATA:
                 yield from filemap_fdatawait_range(inode.mapping, start, end)

@@ -9,7 +9,8 @@ from .content import INITIAL, ZERO, fill, garbage, overlay, to_bytes
 from .engine import Engine
 from .errors import InputError
 from .ext4 import WRITTEN, Ext4, OpError
-from .mm import flusher
+from .fs.fs_writeback import flusher
+from .fs.sync import ksys_sync, sync_file_range
 from .ops import SIZE_CHANGING, Op
 from .params import Tunables
 from .policies import get_policy
@@ -102,7 +103,7 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
         inode.last_raw = inode.raw()
         inode.size_history[:] = [(0, 0, inode.i_size)]
 
-    eng.spawn("flusher", flusher(eng, tun, fs, lambda: [i.mapping for i in fs.inodes.values()]),
+    eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.inodes.values()]),
               kind="daemon")
     index = 0
     live = [0]
@@ -206,9 +207,9 @@ def _do(fs, rec, op, inode):
     elif k in ("fsync", "fdatasync"):
         rec.sync_tid = yield from fs.fsync(inode, k == "fdatasync")
     elif k == "sync_file_range":
-        yield from fs.sync_file_range(inode, op.off, op.len, op.flags)
+        yield from sync_file_range(inode.mapping, op.off, op.len, op.flags)
     elif k == "sync":
-        yield from fs.sync()
+        yield from ksys_sync(fs)
     elif k == "sleep":
         yield op.dur_ns
     else:

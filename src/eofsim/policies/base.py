@@ -1,68 +1,117 @@
-"""The hook points where designs for making EOF zeroing safe differ.
+"""The public, typed contract between the ext4 model and a design (a policy).
 
-The core (ext4.py) calls these; each policy module overrides the few it needs. A hook that
-may block is a generator; its default returns an empty tuple, so callers always write
-`yield from policy.hook(...)`.
+A design decides how the zeroed EOF block reaches disk before a larger i_disksize commits.
+The core calls the hooks below; a policy overrides the few its design changes. Hooks get a
+`DesignContext` (policies/context.py): geometry, the inode's sizes and per-design state,
+range writeback and waits, journalling an i_disksize update. A hook that may block is a
+generator (its default returns an empty tuple, so the core always writes
+`yield from policy.hook(...)`); it runs in the task named below and may block on folio
+locks, folio writeback, journal handles and commits, like the kernel code it stands for.
 
-| hook | called from | kernel place |
-|---|---|---|
-| zeroed_eof | ext4_block_zero_eof, after the EOF block's tail was zeroed in the page cache | the tail of ext4_block_zero_eof (ordered range, or iomap submission) |
-| before_grow | iomap truncate up / fallocate, before the handle that grows i_disksize | v4 18/23's wait; v5+ fallocate submit-and-wait |
-| disksize_target | every place that would raise i_disksize (setattr, write_end, fallocate, bh writeback) | ext4_update_i_disksize callers |
-| begin_truncate / truncated / shrink_disksize | truncate down | ext4_begin_ordered_truncate; v5+ clearing the pending bit |
-| before_fsync | ext4_sync_file before file_write_and_wait_range | "ext4_sync_file finds the pending block" |
-| writeback_range / before_writeback | iomap ->writepages before the walk | deferred: submit from i_disksize up; v5+: submit and wait pending I/O |
-| needs_end_io / before_end_io / end_io_disksize / after_end_io | iomap I/O completion and the end-I/O worker | v4 09/23 size update at completion; xfs_prepare_ioend, xfs_end_ioend |
+| hook | called from (task) | may block | kernel place |
+|---|---|---|---|
+| zeroed_eof | ext4_block_zero_eof after zeroing the EOF block's tail in the page cache (the syscall's task; bh: inside the size's handle; iomap: before any handle) | yes | ext4_jbd2_inode_add_write (data=ordered); v4 17/23 ext4_iomap_submit_zero_block; v5+ setting DISKSIZE_GROW_PENDING |
+| before_grow | iomap truncate up / fallocate / zero range, after the zeroing, before the handle that grows i_disksize (syscall task, i_rwsem held) | yes | v4 18/23's wait; xfs_setattr_size's write-and-wait; v5+ fallocate submit-and-wait |
+| disksize_target | every ext4_update_i_disksize caller: setattr, write_end, fallocate, bh writeback (any task, inside a handle) | no | "defer i_disksize update while DISKSIZE_GROW_PENDING is set" |
+| begin_truncate | ext4_setattr shrinking, before its handle (syscall task) | yes | ext4_begin_ordered_truncate -> jbd2_journal_begin_ordered_truncate |
+| shrink_disksize | ext4_setattr shrinking, in its handle | no | i_disksize = new size; v5+ keeps it below a pending block |
+| truncated | after ext4_truncate freed the blocks | no | "clear DISKSIZE_GROW_PENDING on truncate" |
+| before_fsync | ext4_sync_file before file_write_and_wait_range(start, end) (syscall task) | yes | "find the ordered block in ext4_sync_file()" (Zhang Yi, 17/23 review) |
+| writeback_range | the iomap ->writepages, before the walk (writeback caller: flusher, fsync, sync_file_range, jbd2) | no | Jan Kara 2026-02-05: submit everything from i_disksize up |
+| before_writeback | the iomap ->writepages, before the walk | yes | v5+ "submit and wait for pending disksize-grow I/O on writeback" |
+| needs_end_io | iomap bio completion (interrupt context) | no | xfs_prepare_ioend's rule: the ioend ends past the on-disk size |
+| before_end_io | the end-I/O worker, before its handle (ext4-endio task) | yes | v4 18/23: end-I/O past the zeroed boundary waits for the zero I/O |
+| end_io_disksize | the end-I/O worker, in its handle | no | v4 09/23 size update at completion, after xfs_setfilesize |
 """
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class GrowReason(str, Enum):
+    """Which path wants to raise the size (the ext4_update_i_disksize call sites)."""
+    SETATTR = "setattr"
+    WRITE_END = "write_end"
+    FALLOCATE = "fallocate"
+    WRITEBACK = "writeback"
+
+
+class DataMode(str, Enum):
+    """The data= mount option (ext4_should_order_data / ext4_should_writeback_data)."""
+    ORDERED = "ordered"
+    WRITEBACK = "writeback"
+
+
+@dataclass(frozen=True, slots=True)
+class IoEndView:
+    """What a design may know of a completed ioend: its byte range (cut at the EOF sampled
+    at submission) and the logical blocks it wrote."""
+    start: int
+    end: int
+    blocks: frozenset
+
+    def covers(self, lblk) -> bool:
+        return lblk in self.blocks
+
+
+@dataclass(slots=True)
+class NoState:
+    """Per-inode state of a design that keeps none."""
 
 
 class Policy:
+    """A design. Subclasses set `name`, `summary`, the mount options they stand for and,
+    if they keep per-inode state, `InodeState` (a dataclass; `ctx.state(inode)` returns the
+    inode's instance)."""
+
     name = ""
-    path = "bh"
-    """'bh': the buffer_head path (Linux 6.12); 'iomap': the ext4 buffered-iomap series."""
-    data_mode = "ordered"
     summary = ""
+    buffered_iomap = False
+    """Mount option `buffered_iomap` (the series): inodes use the iomap aops (ext4_set_aops)."""
+    data_mode = DataMode.ORDERED
+    InodeState = NoState
+    punch_logs_disksize = True
+    """Punch hole and zero range first journal a size still waiting for delalloc writeback
+    (ext4_update_disksize_before_punch). False for XFS: xfs_free_file_space logs none."""
 
-    def zeroed_eof(self, fs, handle, inode, start, length, written):
+    def zeroed_eof(self, ctx, handle, inode, start: int, length: int, written: bool):
         return ()
 
-    def before_grow(self, fs, inode, new_size, why):
+    def before_grow(self, ctx, inode, new_size: int, reason: GrowReason, zeroed: bool):
+        """`zeroed`: this operation's EOF zeroing changed the page cache."""
         return ()
 
-    def disksize_target(self, fs, inode, new_size, why) -> int:
+    def disksize_target(self, ctx, inode, new_size: int, reason: GrowReason) -> int:
         return new_size
 
-    def begin_truncate(self, fs, inode, size):
+    def begin_truncate(self, ctx, inode, size: int):
         return ()
 
-    def truncated(self, fs, inode, size):
+    def truncated(self, ctx, inode, size: int) -> None:
         pass
 
-    def shrink_disksize(self, fs, inode, size) -> int:
+    def shrink_disksize(self, ctx, inode, size: int) -> int:
         """i_disksize for a truncate down to `size` (ext4_setattr sets it to the new size)."""
         return size
 
-    def needs_end_io(self, fs, inode, ioend) -> bool:
+    def before_fsync(self, ctx, inode, start: int, end: int):
+        return ()
+
+    def writeback_range(self, ctx, inode, wbc) -> None:
+        pass
+
+    def before_writeback(self, ctx, inode, wbc):
+        return ()
+
+    def needs_end_io(self, ctx, inode, ioend: IoEndView) -> bool:
         """Route an iomap ioend's completion to the end-I/O worker (xfs_prepare_ioend's rule:
         it ends past the on-disk size)."""
         return ioend.end > inode.i_disksize
 
-    def before_fsync(self, fs, inode):
+    def before_end_io(self, ctx, inode, ioend: IoEndView):
         return ()
 
-    def writeback_range(self, fs, inode, wbc):
-        pass
-
-    def before_writeback(self, fs, inode, wbc):
-        return ()
-
-    def before_end_io(self, fs, inode, ioend):
-        return ()
-
-    def end_io_disksize(self, fs, inode, ioend) -> int:
+    def end_io_disksize(self, ctx, inode, ioend: IoEndView) -> int:
         """xfs_setfilesize's rule, which the series' end-I/O size update follows:
         min(end of the I/O, i_size), only ever raising."""
         return min(ioend.end, inode.i_size)
-
-    def after_end_io(self, fs, inode, ioend):
-        pass

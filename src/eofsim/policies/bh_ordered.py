@@ -7,23 +7,21 @@ block that carries the larger i_disksize. Truncate down first pushes out data th
 committing transaction still orders (`ext4_begin_ordered_truncate`).
 """
 
-from ..mm import filemap_fdatawrite_range
-from .base import Policy
+from ..mm.page_writeback import LLONG_MAX, WbReason
+from .base import DataMode, Policy
 
 
 class BhOrdered(Policy):
     name = "bh-ordered"
-    path = "bh"
-    data_mode = "ordered"
+    data_mode = DataMode.ORDERED
     summary = "buffer_head path, data=ordered: zeroed EOF tail is ordered data of the size's transaction"
 
-    def zeroed_eof(self, fs, handle, inode, start, length, written):
-        fs.add_ordered(handle, inode, start, length)
+    def zeroed_eof(self, ctx, handle, inode, start, length, written):
+        ctx.add_ordered(handle, inode, start, length)
         return ()
 
-    def begin_truncate(self, fs, inode, size):
+    def begin_truncate(self, ctx, inode, size):
         """jbd2_journal_begin_ordered_truncate: only if the inode is in the committing
         transaction, start writeback of [size, end) so its ordered data lands first."""
-        c = fs.journal.committing
-        if c is not None and inode.ino in c.inodes:
-            yield from filemap_fdatawrite_range(fs, inode.mapping, size, (1 << 63) - 1, "ordered truncate")
+        if ctx.in_committing_transaction(inode):
+            yield from ctx.submit_range(inode, size, LLONG_MAX, WbReason.ORDERED_TRUNCATE)

@@ -5,11 +5,10 @@ or newly allocated written blocks under nodelalloc, before the commit that makes
 of the file. ext4 documents that stale data may appear after a crash in this mode.
 """
 
-from .base import Policy
+from .base import DataMode, Policy
 
 
 class BhWriteback(Policy):
     name = "bh-writeback"
-    path = "bh"
-    data_mode = "writeback"
+    data_mode = DataMode.WRITEBACK
     summary = "buffer_head path, data=writeback: no ordering between data and the size"

@@ -9,9 +9,10 @@ v4 17/23): never submit the zeroed block at once.
 - I/O completion moves i_disksize to the start of the first dirty folio after the written
   range, or to i_size if there is none (the option Zhang Yi chose), but never past a pending
   block whose I/O has not completed (at most one tail block must land first, Jan 02-06).
-- fsync writes the whole file, so it finds the pending block by itself.
+- fsync finds the pending block (PendingEofBlock.before_fsync) when its range misses it.
 """
 
+from ..mm.page_writeback import WbReason
 from .iomap_base import PendingEofBlock
 
 
@@ -19,22 +20,23 @@ class IomapDeferred(PendingEofBlock):
     name = "iomap-deferred"
     summary = "Jan/Ojaswin: no immediate submit; writeback from i_disksize up; completion moves the size"
 
-    def writeback_range(self, fs, inode, wbc):
-        if self.pending(fs, inode) is not None and not wbc.range_cyclic \
-                and wbc.range_start > inode.i_disksize and wbc.reason != "zero-eof":
-            wbc.range_start = inode.i_disksize & ~(fs.fsize - 1)
+    def writeback_range(self, ctx, inode, wbc):
+        if self.pending(ctx, inode) is not None and not wbc.range_cyclic \
+                and wbc.range_start > inode.i_disksize and wbc.reason != WbReason.ZERO_EOF:
+            wbc.range_start = ctx.folio_start(inode.i_disksize)
 
-    def end_io_disksize(self, fs, inode, ioend):
-        pend = inode.pstate.get("pending")
-        if pend is not None and pend not in ioend.lblks:
-            pend = self.pending(fs, inode)
+    def end_io_disksize(self, ctx, inode, ioend):
+        st = ctx.state(inode)
+        pend = st.pending
+        if pend is not None and not ioend.covers(pend):
+            pend = self.pending(ctx, inode)
         if pend is not None:
-            if pend not in ioend.lblks:
+            if not ioend.covers(pend):
                 return inode.i_disksize
-            del inode.pstate["pending"]
+            st.pending = None
         # "after the written range": folios past the last one written, not a written folio
         # that was dirtied again while its I/O was in flight.
-        after = inode.mapping.dirty_indices(ioend.end + fs.fsize - 1 & ~(fs.fsize - 1), (1 << 63) - 1)
-        if after:
-            return min(inode.i_size, after[0] << fs.fshift)
+        after = ctx.first_dirty(inode, ctx.folio_start(ioend.end + ctx.folio_size - 1))
+        if after is not None:
+            return min(inode.i_size, after)
         return inode.i_size

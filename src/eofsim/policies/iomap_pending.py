@@ -15,7 +15,8 @@ Assumptions the titles do not settle:
   that keeps it inside the file keeps the bit and does not raise i_disksize over it.
 """
 
-from ..mm import WB_SYNC_ALL, WritebackControl, filemap_fdatawait_range
+from ..mm.page_writeback import LLONG_MAX, WbReason
+from .base import GrowReason
 from .iomap_base import PendingEofBlock
 
 
@@ -23,45 +24,45 @@ class IomapPending(PendingEofBlock):
     name = "iomap-pending"
     summary = "v5+: DISKSIZE_GROW_PENDING bit; writeback/fallocate submit and wait the EOF block"
 
-    def _submit_and_wait(self, fs, inode):
-        lblk = self.pending(fs, inode)
-        if lblk is None or inode.pstate.get("pending_io"):
+    def submit_and_wait(self, ctx, inode):
+        st = ctx.state(inode)
+        lblk = self.pending(ctx, inode)
+        if lblk is None or st.pending_io:
             return
-        inode.pstate["pending_io"] = True
+        st.pending_io = True
         try:
-            start, end = lblk << fs.bshift, ((lblk + 1) << fs.bshift) - 1
-            wbc = WritebackControl(WB_SYNC_ALL, start, end, reason="zero-eof")
-            yield from fs._iomap_writepages(inode.mapping, wbc)
-            yield from filemap_fdatawait_range(inode.mapping, start, end)
+            start, end = ctx.block_start(lblk), ctx.block_start(lblk + 1) - 1
+            yield from ctx.submit_range(inode, start, end, WbReason.ZERO_EOF)
+            yield from ctx.wait_range(inode, start, end)
         finally:
-            inode.pstate.pop("pending_io", None)
+            st.pending_io = False
         # A pending block with nothing dirty to write is already on disk.
-        if inode.pstate.get("pending") == lblk:
-            del inode.pstate["pending"]
+        if st.pending == lblk:
+            st.pending = None
             if inode.i_size > inode.i_disksize:
-                handle = yield from fs.journal.start(credits=1)
-                fs.set_disksize(inode, inode.i_size)
-                fs.mark_inode_dirty(handle, inode)
-                fs.journal.stop(handle)
+                yield from ctx.journal_disksize(inode, inode.i_size)
 
-    def before_grow(self, fs, inode, new_size, why):
-        if why == "fallocate":
-            yield from self._submit_and_wait(fs, inode)
+    def before_grow(self, ctx, inode, new_size, reason, zeroed):
+        if reason == GrowReason.FALLOCATE:
+            yield from self.submit_and_wait(ctx, inode)
 
-    def before_writeback(self, fs, inode, wbc):
-        if wbc.reason == "zero-eof" or self.pending(fs, inode) is None:
+    def before_writeback(self, ctx, inode, wbc):
+        if wbc.reason == WbReason.ZERO_EOF or self.pending(ctx, inode) is None:
             return
-        m = inode.mapping
-        lo = max(wbc.range_start, inode.i_disksize + 1) if not wbc.range_cyclic else inode.i_disksize + 1
-        if m.dirty_indices(lo, wbc.range_end if not wbc.range_cyclic else (1 << 63) - 1):
-            yield from self._submit_and_wait(fs, inode)
+        if wbc.range_cyclic:
+            lo, hi = inode.i_disksize + 1, LLONG_MAX
+        else:
+            lo, hi = max(wbc.range_start, inode.i_disksize + 1), wbc.range_end
+        if ctx.first_dirty(inode, lo, hi) is not None:
+            yield from self.submit_and_wait(ctx, inode)
 
-    def end_io_disksize(self, fs, inode, ioend):
-        pend = inode.pstate.get("pending")
+    def end_io_disksize(self, ctx, inode, ioend):
+        st = ctx.state(inode)
+        pend = st.pending
         if pend is not None:
-            if pend in ioend.lblks:
-                del inode.pstate["pending"]
+            if ioend.covers(pend):
+                st.pending = None
                 return inode.i_size
-            if self.pending(fs, inode) is not None:
+            if self.pending(ctx, inode) is not None:
                 return inode.i_disksize
-        return super().end_io_disksize(fs, inode, ioend)
+        return super().end_io_disksize(ctx, inode, ioend)

@@ -10,36 +10,46 @@ Assumptions the sources do not settle (18/23 is known by title only):
 - The end-I/O worker waits in the same place when an ioend ends past the zeroed boundary.
 """
 
-from ..mm import filemap_fdatawait_range
+from dataclasses import dataclass
+
 from .iomap_v4_nowait import IomapV4Nowait
+
+
+@dataclass(slots=True)
+class ZeroIoState:
+    zero_io: tuple | None = None
+    """(start, end) of the zeroed range whose I/O was submitted and not yet waited for."""
 
 
 class IomapV4(IomapV4Nowait):
     name = "iomap-v4"
     summary = "v4 17+18/23: submit the zeroed EOF block at once; size updates wait for it"
+    InodeState = ZeroIoState
 
-    def zeroed_eof(self, fs, handle, inode, start, length, written):
+    def zeroed_eof(self, ctx, handle, inode, start, length, written):
         if written:
-            submitted = yield from self.submit_zero_block(fs, inode, start, start + length)
+            submitted = yield from self.submit_zero_block(ctx, inode, start, start + length)
             if submitted:
-                inode.pstate["zero_io"] = (start, start + length)
+                ctx.state(inode).zero_io = (start, start + length)
 
-    def _wait(self, fs, inode):
-        rng = inode.pstate.get("zero_io")
+    @staticmethod
+    def wait_zero_io(ctx, inode):
+        st = ctx.state(inode)
+        rng = st.zero_io
         if rng is not None:
-            yield from filemap_fdatawait_range(inode.mapping, rng[0], rng[1] - 1)
-            if inode.pstate.get("zero_io") == rng:
-                del inode.pstate["zero_io"]
+            yield from ctx.wait_range(inode, rng[0], rng[1] - 1)
+            if st.zero_io == rng:
+                st.zero_io = None
 
-    def before_grow(self, fs, inode, new_size, why):
-        yield from self._wait(fs, inode)
+    def before_grow(self, ctx, inode, new_size, reason, zeroed):
+        yield from self.wait_zero_io(ctx, inode)
 
-    def before_end_io(self, fs, inode, ioend):
-        rng = inode.pstate.get("zero_io")
+    def before_end_io(self, ctx, inode, ioend):
+        rng = ctx.state(inode).zero_io
         if rng is not None and ioend.end > rng[0] and not (ioend.start <= rng[0] < ioend.end):
-            yield from self._wait(fs, inode)
+            yield from self.wait_zero_io(ctx, inode)
 
-    def truncated(self, fs, inode, size):
-        rng = inode.pstate.get("zero_io")
-        if rng is not None and rng[0] >= size:
-            del inode.pstate["zero_io"]
+    def truncated(self, ctx, inode, size):
+        st = ctx.state(inode)
+        if st.zero_io is not None and st.zero_io[0] >= size:
+            st.zero_io = None

@@ -8,7 +8,6 @@ i_disksize still advances at once, so the commit may beat the zero I/O: the comm
 itself says this lowers the risk but does not order the two.
 """
 
-from ..mm import filemap_fdatawrite_range
 from .iomap_base import IomapBase
 
 
@@ -16,20 +15,14 @@ class IomapV4Nowait(IomapBase):
     name = "iomap-v4-nowait"
     summary = "v4 17/23: submit the zeroed EOF block at once, never wait for it"
 
-    def zeroed_eof(self, fs, handle, inode, start, length, written):
+    def zeroed_eof(self, ctx, handle, inode, start, length, written):
         if written:
-            yield from self.submit_zero_block(fs, inode, start, start + length)
+            yield from self.submit_zero_block(ctx, inode, start, start + length)
 
-    def submit_zero_block(self, fs, inode, start, end):
+    @staticmethod
+    def submit_zero_block(ctx, inode, start, end):
         """ext4_iomap_submit_zero_block. Returns True if I/O was started."""
-        m = inode.mapping
-        folio = m.lookup(start >> fs.fshift)
-        if folio is None:
-            return False
-        yield from m.lock(folio)
-        yield from m.wait_writeback(folio)
-        do_submit = folio.dirty
-        m.unlock(folio)
-        if do_submit:
-            yield from filemap_fdatawrite_range(fs, m, start, end - 1, "zero-eof")
-        return do_submit
+        dirty = yield from ctx.lock_folio_wait_writeback(inode, start)
+        if dirty:
+            yield from ctx.submit_range(inode, start, end - 1)
+        return bool(dirty)

@@ -3,8 +3,9 @@
 - The on-disk size moves only at ioend completion and within the I/O (xfs_end_ioend ->
   xfs_setfilesize: i_disk_size = min(offset + size, i_size) if larger).
 - Truncate up (xfs_setattr_size; fallocate past EOF goes through it too): zero in the page
-  cache, then filemap_write_and_wait_range(i_disk_size, newsize - 1) when any zeroing was
-  done or newsize > i_disk_size with oldsize != i_disk_size, then log the new size.
+  cache, then filemap_write_and_wait_range(i_disk_size, newsize - 1) when this call's
+  zeroing did anything (`did_zeroing`) or newsize > i_disk_size with oldsize != i_disk_size,
+  then log the new size.
 - Extending writes (xfs_file_write_zero_eof) zero in the page cache only, no forced flush:
   the gap Zhang Yi pointed out.
 - Punch hole and zero range log no on-disk size (xfs_free_file_space: xfs_flush_unmap_range
@@ -15,7 +16,7 @@
 Assumption: XFS's log is replaced by jbd2 with ext4's commit timing.
 """
 
-from ..mm import filemap_write_and_wait_range
+from ..mm.page_writeback import WbReason
 from .iomap_base import IomapBase
 
 
@@ -26,13 +27,8 @@ class Xfs(IomapBase):
     """xfs_free_file_space never raises the on-disk size (ext4_update_disksize_before_punch
     has no XFS counterpart)."""
 
-    def zeroed_eof(self, fs, handle, inode, start, length, written):
-        inode.pstate["did_zeroing"] = True
-        return ()
-
-    def before_grow(self, fs, inode, new_size, why):
-        did = inode.pstate.pop("did_zeroing", False)
+    def before_grow(self, ctx, inode, new_size, reason, zeroed):
         old = inode.i_size
-        if did or (new_size > inode.i_disksize and old != inode.i_disksize):
-            yield from filemap_write_and_wait_range(fs, inode.mapping, inode.i_disksize,
-                                                    new_size - 1, "xfs setattr")
+        if zeroed or (new_size > inode.i_disksize and old != inode.i_disksize):
+            yield from ctx.write_and_wait_range(inode, inode.i_disksize, new_size - 1,
+                                                WbReason.XFS_SETATTR)

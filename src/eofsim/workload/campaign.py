@@ -250,6 +250,12 @@ def _fsxops_text(sc, policy):
 
 
 def run_task(policy: str, seed: int, params: dict) -> dict:
+    from ..policies import install_sources
+    install_sources(params.get("plugins"))
+    return _run_task(policy, seed, {k: v for k, v in params.items() if k != "plugins"})
+
+
+def _run_task(policy: str, seed: int, params: dict) -> dict:
     """One (policy, seed): a dict with every results column and 'reproducers'. Pure in its
     arguments except for the timing columns."""
     from ..crash.explore import check
@@ -425,6 +431,22 @@ def model_fingerprint() -> str:
             continue
         h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def check_plugins(con, path, sources: dict) -> None:
+    """A plug-in design's source hash joins the database's fingerprint: rows of a changed
+    plug-in are never mixed with the old one's (a resume with a changed plug-in is refused)."""
+    import hashlib
+    stored = dict(con.execute("SELECT key, value FROM meta WHERE key LIKE 'plugin:%'"))
+    for spec, text in sorted(sources.items()):
+        key = f"plugin:{spec}"
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if key not in stored:
+            con.execute("INSERT INTO meta VALUES (?, ?)", (key, digest))
+        elif stored[key] != digest:
+            raise InputError(f"{path}: policy plug-in {spec} changed since this campaign stored its "
+                             f"results ({stored[key][:12]}, now {digest[:12]}): resuming would mix "
+                             "them; give another --db")
 
 
 def stored_params(con) -> dict | None:
@@ -680,10 +702,13 @@ def run_campaign(db, policies, seeds, params: Params, runner=None, workers=2,
                  dask=None, dask_timeout=5.0, repro_dir=None, progress=None) -> Outcome:
     """Run every (policy, seed) not yet in `db`. `progress(row)` is called after each
     stored result; `runner` (PoolRunner/DaskRunner) is used as given and not closed."""
+    from ..policies import plugin_sources
     con = open_db(db, params)
     lock = _lock(db, con)
     out = Outcome()
     try:
+        plugins = plugin_sources(policies)
+        check_plugins(con, db, plugins)
         done = done_keys(con)
         tasks = [(p, s) for s in seeds for p in policies if (p, s) not in done]
         out.total = len(seeds) * len(policies)
@@ -695,7 +720,7 @@ def run_campaign(db, policies, seeds, params: Params, runner=None, workers=2,
             runner = DaskRunner(dask, dask_timeout) if dask else PoolRunner(workers)
         t0 = time.perf_counter()
         try:
-            for row in runner.run(tasks, params.as_dict()):
+            for row in runner.run(tasks, dict(params.as_dict(), plugins=plugins)):
                 store(con, row)
                 out.new += 1
                 out.with_violations += bool(row["n_violations"])

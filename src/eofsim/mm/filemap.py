@@ -1,17 +1,14 @@
-"""Page cache and writeback (mm/filemap.c, mm/page-writeback.c, fs/fs-writeback.c).
+"""The page cache (mm/filemap.c): folios, lookup and locking, dirtying, waits on writeback,
+the range flush helpers and the buffered read loop.
 
-Folio content is kept per block as provenance runs (content.py). The filesystem supplies
-`writepages(mapping, wbc)` (ext4.py: the buffer_head path or the iomap path); this module
-supplies the generic parts: lookup and locking, dirtying, the writeback walk order, waits
-on writeback, range flush helpers and the background flusher.
+Folio content is kept per block as provenance runs (content.py). The filesystem plugs in
+through `mapping.a_ops` (struct address_space_operations: `writepages`, `read_folio`),
+chosen per inode as ext4_set_aops does.
 """
 
-from dataclasses import dataclass
-
-from .content import ZERO, fill, overlay
-from .engine import WaitQueue
-
-WB_SYNC_NONE, WB_SYNC_ALL = 0, 1
+from ..content import ZERO, cut, fill, overlay, paste
+from ..engine import WaitQueue
+from .page_writeback import WB_SYNC_ALL, WB_SYNC_NONE, WbReason, WritebackControl, do_writepages
 
 
 class Folio:
@@ -46,19 +43,6 @@ class Folio:
         return f"<folio {self.mapping.host.name}:{self.index} {flags}>"
 
 
-@dataclass(slots=True)
-class WritebackControl:
-    sync_mode: int = WB_SYNC_NONE
-    range_start: int = 0
-    range_end: int = (1 << 63) - 1
-    """Inclusive byte range, as struct writeback_control."""
-    range_cyclic: bool = False
-    nr_to_write: int = 1 << 62
-    can_map: bool = True
-    """ext4 mpage_da_data.can_map: 0 when jbd2 submits ordered data (no block allocation)."""
-    reason: str = "writeback"
-
-
 class AddressSpace:
     """struct address_space: the page cache of one inode."""
 
@@ -81,6 +65,9 @@ class AddressSpace:
         self.nr_writeback = 0
         self.trace = None
         """Optional callback(text) for the timeline's page-cache lane."""
+        self.walk_order = tun.writeback_order
+        self.a_ops = None
+        """struct address_space_operations, set by the filesystem (ext4_set_aops)."""
 
     @property
     def nr_dirty(self):
@@ -230,6 +217,46 @@ class AddressSpace:
         self.dirty.discard(folio.index)
 
 
+def filemap_get_folio(mapping, index, lock=True):
+    """__filemap_get_folio(FGP_LOCK|FGP_CREAT): a new folio starts with no block uptodate."""
+    f = mapping.lookup(index)
+    if f is None:
+        f = mapping.create(index)
+        f.uptodate = 0
+    if lock:
+        yield from mapping.lock(f)
+    return f
+
+
+def filemap_read(mapping, start, end):
+    """filemap_read's copy loop: content runs of bytes [start, end) from the cache, reading
+    blocks that are not uptodate through ->read_folio first. Callers clip at i_size."""
+    runs = fill(end - start, ZERO) if end > start else ()
+    shift, bs = mapping.shift, mapping.bs
+    bshift = bs.bit_length() - 1
+    full = (1 << mapping.bpf) - 1
+    pos = start
+    while pos < end:
+        idx = pos >> shift
+        fend = min(end, (idx + 1) << shift)
+        folio = mapping.lookup(idx)
+        if folio is None:
+            folio = mapping.create(idx)
+            folio.uptodate = 0
+        if folio.uptodate != full:
+            yield from mapping.a_ops.read_folio(folio, full & ~folio.uptodate)
+        base = idx << shift
+        p = pos
+        while p < fend:
+            b = (p - base) >> bshift
+            bstart = base + (b << bshift)
+            e = min(fend, bstart + bs)
+            runs = paste(runs, p - start, cut(folio.blocks[b], p - bstart, e - bstart))
+            p = e
+        pos = fend
+    return runs
+
+
 def filemap_fdatawait_range(mapping, start, end):
     """filemap_fdatawait_range: wait for writeback of every folio in [start, end]."""
     cur = mapping.engine.current
@@ -243,39 +270,17 @@ def filemap_fdatawait_range(mapping, start, end):
             cur.hb |= f.wb_hb
 
 
-def filemap_fdatawrite_range(fs, mapping, start, end, reason="fdatawrite"):
+def filemap_fdatawrite_range(mapping, start, end, reason=WbReason.FDATAWRITE):
     """filemap_fdatawrite_range: WB_SYNC_ALL submission of [start, end]; no wait for the new I/O."""
-    wbc = WritebackControl(WB_SYNC_ALL, start, end, reason=reason)
-    yield from fs.writepages(mapping, wbc)
+    yield from do_writepages(mapping, WritebackControl(WB_SYNC_ALL, start, end, reason=reason))
 
 
-def filemap_write_and_wait_range(fs, mapping, start, end, reason="write_and_wait"):
+def filemap_write_and_wait_range(mapping, start, end, reason=WbReason.WRITE_AND_WAIT):
     """filemap_write_and_wait_range: submit WB_SYNC_ALL, then wait for writeback to clear."""
-    yield from filemap_fdatawrite_range(fs, mapping, start, end, reason)
+    yield from filemap_fdatawrite_range(mapping, start, end, reason)
     yield from filemap_fdatawait_range(mapping, start, end)
 
 
-def filemap_flush(fs, mapping, start=0, end=(1 << 63) - 1, reason="flush"):
+def filemap_flush(mapping, start=0, end=(1 << 63) - 1, reason=WbReason.FLUSH):
     """filemap_flush / WB_SYNC_NONE range writeback: skips folios already under writeback."""
-    wbc = WritebackControl(WB_SYNC_NONE, start, end, reason=reason)
-    yield from fs.writepages(mapping, wbc)
-
-
-def flusher(engine, tun, fs, mappings):
-    """The per-bdi flusher's periodic ("kupdate") work: every dirty_writeback interval,
-    write inodes whose dirtied_when is older than dirty_expire (wb_check_old_data_flush ->
-    writeback_sb_inodes with older_than_this), range-cyclic, a chunk per inode per pass.
-
-    Assumption: wakeups land on a fixed grid (5 s, 10 s, ...) from mount; the kernel arms
-    the first one from the first dirtying, so real phases differ by up to one period."""
-    period = tun.dirty_writeback_ns
-    while True:
-        yield period - engine.now % period
-        cutoff = engine.now - tun.dirty_expire_ns
-        expired = sorted((m.dirtied_when, m.host.ino, m) for m in mappings()
-                         if m.inode_dirty and m.dirtied_when <= cutoff)
-        for _, _, m in expired:
-            wbc = WritebackControl(WB_SYNC_NONE, range_cyclic=True,
-                                   nr_to_write=tun.writeback_chunk_folios, reason="kupdate")
-            yield from fs.writepages(m, wbc)
-            m.writeback_done(requeue_ns=engine.now)
+    yield from do_writepages(mapping, WritebackControl(WB_SYNC_NONE, start, end, reason=reason))

@@ -1,0 +1,312 @@
+"""fs/ext4/inode.c: the in-core inode and its two sizes, mark_inode_dirty, ordered data,
+EOF-block zeroing, ext4_setattr's size change and ext4_truncate, reading blocks.
+
+i_size is what reads and stat see; i_disksize is what ext4_fill_raw_inode copies into the
+journalled raw inode. Designs differ in when i_disksize may grow and how the zeroed EOF
+block reaches disk: those decisions go through the policy's hooks (policies/base.py).
+"""
+
+from ..content import ZERO, fill, overlay
+from ..engine import Completion, Mutex
+from ..jbd2 import JI_WAIT_DATA, JI_WRITE_DATA, RawInode
+from ..block import Bio, WRITE
+from ..mm.filemap import AddressSpace, filemap_get_folio
+from ..mm.truncate import pagecache_isize_extended, truncate_pagecache
+from ..policies.base import GrowReason
+from .extents import DELAYED, HOLE, STATE_NAMES, UNWRITTEN, WRITTEN
+
+LLONG_MAX = (1 << 63) - 1
+
+
+class OpError(Exception):
+    """A system call failed the way the kernel fails it (errno / signal name)."""
+
+
+class Inode:
+    __slots__ = ("ino", "name", "i_size", "i_disksize", "map", "disk", "mapping", "i_rwsem",
+                 "i_sync_tid", "i_datasync_tid", "dax", "encrypted_nokey", "last_raw",
+                 "map_version", "extents_cache", "extents_version", "design", "size_history",
+                 "mtime_tick", "buffered_iomap")
+
+    def __init__(self, ino, name):
+        self.ino = ino
+        self.name = name
+        self.i_size = 0
+        self.i_disksize = 0
+        self.map = {}
+        """lblk -> [state, pblk]: the extent tree and extent status tree, one entry a block."""
+        self.disk = {}
+        """lblk -> (lblk, pblk, unwritten) for blocks the on-disk extent tree maps."""
+        self.mapping = None
+        self.i_rwsem = None
+        self.i_sync_tid = 0
+        self.i_datasync_tid = 0
+        self.dax = False
+        self.encrypted_nokey = False
+        self.last_raw = None
+        self.map_version = 0
+        self.extents_cache = ()
+        self.extents_version = -1
+        self.mtime_tick = -1
+        self.design = None
+        """The design's per-inode state (an instance of the policy's `InodeState`)."""
+        self.size_history = []
+        self.buffered_iomap = False
+        """ext4_inode_buffered_iomap: the inode uses the iomap buffered I/O path."""
+
+    def extents(self):
+        """Mapped blocks as the on-disk extent tree holds them (delayed blocks are not on disk)."""
+        if self.extents_version != self.map_version:
+            self.extents_cache = tuple(sorted(self.disk.values()))
+            self.extents_version = self.map_version
+        return self.extents_cache
+
+    def raw(self):
+        """ext4_fill_raw_inode: the current i_disksize and extent tree."""
+        return RawInode(self.ino, self.i_disksize, self.extents())
+
+
+class Ext4Inode:
+    """The inode.c part of the ext4 filesystem object (see ext4/__init__.py)."""
+
+    def new_inode(self, name):
+        """ext4_new_inode + ext4_set_aops: the address-space operations are chosen per inode
+        (the iomap series' `buffered_iomap` mount option; the buffer_head aops otherwise)."""
+        ino = 12 + len(self.inodes)
+        inode = Inode(ino, name)
+        inode.mapping = AddressSpace(self.engine, inode, self.tun)
+        if self.trace:
+            inode.mapping.trace = lambda text: self.event("cache", text)
+        inode.i_rwsem = Mutex(self.engine, f"i_rwsem {name}", "i_rwsem")
+        inode.dax = self.tun.dax
+        inode.encrypted_nokey = self.tun.encrypted_nokey
+        self.set_aops(inode)
+        inode.design = self.policy.InodeState()
+        self.inodes[name] = inode
+        self.by_ino[ino] = inode
+        inode.last_raw = inode.raw()
+        inode.size_history.append((self.engine.now, 0, 0))
+        return inode
+
+    def set_aops(self, inode):
+        """ext4_set_aops: ext4_iomap_aops under buffered_iomap (the series), else
+        ext4_da_aops (delalloc) or ext4_aops."""
+        inode.buffered_iomap = self.buffered_iomap
+        inode.mapping.a_ops = self.iomap_aops if inode.buffered_iomap else self.bh_aops
+
+    def set_i_size(self, inode, size, op):
+        if size != inode.i_size:
+            inode.i_size = size
+            inode.size_history.append((self.engine.now, op, size))
+            self.event("size", f"{inode.name}: i_size={size}")
+
+    def set_disksize(self, inode, size):
+        if size != inode.i_disksize:
+            inode.i_disksize = size
+            self.event("size", f"{inode.name}: i_disksize={size}")
+
+    def grow_disksize(self, handle, inode, new, reason: GrowReason):
+        """ext4_update_i_disksize: raise i_disksize toward `new` as far as the design allows."""
+        target = self.policy.disksize_target(self.ctx, inode, new, reason)
+        if target > inode.i_disksize:
+            self.set_disksize(inode, target)
+
+    def mark_inode_dirty(self, handle, inode):
+        """ext4_mark_inode_dirty -> ext4_do_update_inode: copy the current raw inode into the
+        handle's transaction; a changed size or block map moves i_datasync_tid too."""
+        raw = inode.raw()
+        tid = handle.tx.tid
+        self.journal.log_raw(handle, raw)
+        inode.i_sync_tid = tid
+        last = inode.last_raw
+        if last is None or last.size != raw.size or last.extents != raw.extents:
+            inode.i_datasync_tid = tid
+        inode.last_raw = raw
+
+    def add_ordered(self, handle, inode, start, length, wait_only=False):
+        """ext4_jbd2_inode_add_write / ext4_jbd2_inode_add_wait (data=ordered only)."""
+        if self.ordered and handle is not None and length > 0:
+            flags = JI_WAIT_DATA if wait_only else JI_WRITE_DATA | JI_WAIT_DATA
+            self.journal.file_inode(handle, inode, start, start + length - 1, flags)
+
+    def file_update_time(self, inode):
+        """file_update_time -> generic_update_time -> ext4_dirty_inode: when the coarse clock
+        moved since the last update, log the inode in a small handle of its own."""
+        g = self.tun.timestamp_ns
+        if not g:
+            return
+        tick = self.engine.now // g
+        if tick == inode.mtime_tick:
+            return
+        inode.mtime_tick = tick
+        handle = yield from self.journal.start(credits=2)
+        self.mark_inode_dirty(handle, inode)
+        self.journal.stop(handle)
+
+    # --- reading blocks ---------------------------------------------------------------------
+    def read_folio(self, folio, mask):
+        """->read_folio (ext4_mpage_readpages / block_read_full_folio, iomap_read_folio):
+        fill not-uptodate blocks of `folio` selected by `mask` from the block map: written
+        blocks from the device, everything else zero. Blocks wholly past EOF read as zero."""
+        inode = folio.mapping.host
+        need = mask & ~folio.uptodate
+        first = folio.index * self.bpf
+        eof_blk = (inode.i_size + self.bs - 1) >> self.bshift
+        did_io = False
+        for b in range(self.bpf):
+            if not (need >> b) & 1:
+                continue
+            lblk = first + b
+            e = inode.map.get(lblk)
+            if e is not None and e[0] == WRITTEN and lblk < eof_blk:
+                folio.blocks[b] = self.dev.block(e[1])
+                did_io = True
+            elif e is None or e[0] != DELAYED:
+                folio.blocks[b] = fill(self.bs)
+        folio.uptodate |= need
+        if did_io:
+            yield self.dev.read_latency()
+
+    # --- EOF zeroing ------------------------------------------------------------------------
+    def block_zero_range(self, inode, start, length, eof=False):
+        """__ext4_block_zero_page_range: zero [start, start+length) inside one block in the
+        page cache. A hole is left alone. Returns (did_zero, zero_written): whether anything
+        was zeroed, and whether the block was allocated and written when it was zeroed."""
+        if length <= 0:
+            return False, False
+        if inode.dax:
+            yield from self.dax_zero_range(inode, start, length)
+            return False, False
+        lblk = start >> self.bshift
+        e = inode.map.get(lblk)
+        if e is None:
+            return False, False
+        m = inode.mapping
+        folio = yield from filemap_get_folio(m, start >> self.fshift)
+        b = lblk - folio.index * self.bpf
+        if not (folio.uptodate >> b) & 1:
+            yield from self.read_folio(folio, 1 << b)
+        self.store(folio, start, start + length, ZERO)
+        m.mark_dirty(folio, 1 << b)
+        m.unlock(folio)
+        if eof:
+            self.zeroed.add((inode.ino, lblk))
+        self.event("cache", f"{inode.name}: zeroed [{start}, {start + length}) in block {lblk} "
+                            f"({STATE_NAMES[e[0]]})")
+        return True, e[0] == WRITTEN
+
+    def dax_zero_range(self, inode, start, length):
+        """dax_zero_range: no page cache; the zeroes go straight to the medium with FUA."""
+        e = inode.map.get(start >> self.bshift)
+        if e is not None and e[0] == WRITTEN:
+            off = start & (self.bs - 1)
+            runs = overlay(self.dev.block(e[1]), off, off + length, ZERO)
+            done = Completion(self.engine, "dax zero", "dax_io")
+            self.dev.submit(Bio(0, WRITE, ((e[1], runs),), why="dax-zero", ino=inode.ino,
+                                lblk=start >> self.bshift, fua=True, end_io=lambda b: done.complete()))
+            yield from done.wait()
+
+    def block_zero_eof(self, handle, inode, start, end):
+        """ext4_block_zero_eof / ext4_block_truncate_page: zero from `start` (the old EOF) to
+        the end of its block, capped at `end`; then the design makes that zeroing safe
+        (data=ordered: ext4_jbd2_inode_add_write; iomap designs: see policies/). Returns
+        whether anything was zeroed."""
+        if start & (self.bs - 1) == 0 or end <= start:
+            return False
+        if inode.encrypted_nokey:
+            return False
+        length = min(end - start, self.bs - (start & (self.bs - 1)))
+        did_zero, written = yield from self.block_zero_range(inode, start, length, eof=True)
+        if did_zero:
+            yield from self.policy.zeroed_eof(self.ctx, handle, inode, start, length, written)
+        return did_zero
+
+    def zero_partial_blocks(self, handle, inode, start, length):
+        """ext4_zero_partial_blocks: zero the partial head and tail blocks of a range."""
+        bs = self.bs
+        end = start + length
+        if length <= 0:
+            return
+        head_end = min(end, (start | (bs - 1)) + 1)
+        if start & (bs - 1) or head_end - start < bs:
+            did, _ = yield from self.block_zero_range(inode, start, head_end - start)
+            if did:
+                self.add_ordered(handle, inode, start, head_end - start)
+        if end > head_end and end & (bs - 1):
+            tstart = end & ~(bs - 1)
+            did, _ = yield from self.block_zero_range(inode, tstart, end - tstart)
+            if did:
+                self.add_ordered(handle, inode, tstart, end - tstart)
+
+    def zero_gap(self, handle, inode, start, length):
+        """ext4_zero_partial_blocks(old_size, gap) from write_end and fallocate: the EOF
+        block's part is the EOF zeroing (ext4_block_zero_eof); the tail block is ordinary
+        partial zeroing. Returns whether the EOF block was zeroed."""
+        bs = self.bs
+        head_end = min(start + length, (start | (bs - 1)) + 1)
+        did = False
+        if start & (bs - 1):
+            did = yield from self.block_zero_eof(handle, inode, start, head_end)
+        else:
+            head_end = start
+        if start + length > head_end:
+            yield from self.zero_partial_blocks(handle, inode, head_end, start + length - head_end)
+        return did
+
+    # --- ext4_setattr(ATTR_SIZE) and ext4_truncate --------------------------------------------
+    def truncate(self, inode, size, op):
+        """do_truncate -> ext4_setattr(ATTR_SIZE) and, when shrinking, ext4_truncate."""
+        yield from inode.i_rwsem.lock()
+        try:
+            yield from self.setattr_size(inode, size, op)
+        finally:
+            inode.i_rwsem.unlock()
+
+    def setattr_size(self, inode, size, op):
+        old = inode.i_size
+        if size == old:
+            return
+        shrink = size < old
+        pol, ctx = self.policy, self.ctx
+        if shrink:
+            yield from pol.begin_truncate(ctx, inode, size)
+        iomap = inode.buffered_iomap
+        if not shrink and iomap:
+            # 2026 refactor: zeroing moves outside the transaction on the iomap path.
+            zeroed = yield from self.block_zero_eof(None, inode, old, size)
+            yield from pol.before_grow(ctx, inode, size, GrowReason.SETATTR, zeroed)
+        handle = yield from self.journal.start(credits=3)
+        if not shrink and not iomap:
+            yield from self.block_zero_eof(handle, inode, old, size)
+        if shrink:
+            self.set_disksize(inode, pol.shrink_disksize(ctx, inode, size))
+        else:
+            self.grow_disksize(handle, inode, size, GrowReason.SETATTR)
+        self.mark_inode_dirty(handle, inode)
+        self.set_i_size(inode, size, op)
+        self.journal.stop(handle)
+        if not shrink:
+            yield from pagecache_isize_extended(inode.mapping, old, size)
+        yield from truncate_pagecache(inode.mapping, size)
+        if shrink:
+            yield from self.ext4_truncate(inode, size)
+            pol.truncated(ctx, inode, size)
+
+    def ext4_truncate(self, inode, size):
+        """ext4_truncate: zero the new EOF block's tail (ext4_block_truncate_page, ordered) and
+        free the blocks past it (ext4_ext_truncate), in one handle. On the iomap path the
+        zeroing runs before the handle (2026 refactor: no zeroing inside transactions)."""
+        iomap = inode.buffered_iomap
+        if iomap and size & (self.bs - 1):
+            yield from self.block_zero_eof(None, inode, size, LLONG_MAX)
+        handle = yield from self.journal.start(credits=8)
+        if not iomap and size & (self.bs - 1):
+            yield from self.block_zero_eof(handle, inode, size, LLONG_MAX)
+        keep = (size + self.bs - 1) >> self.bshift
+        for lblk in [l for l in inode.map if l >= keep]:
+            self.set_state(inode, lblk, HOLE)
+        self.mark_inode_dirty(handle, inode)
+        self.journal.stop(handle)
+
+
+__all__ = ["Ext4Inode", "Inode", "OpError", "LLONG_MAX", "HOLE", "DELAYED", "UNWRITTEN", "WRITTEN"]

@@ -1,0 +1,193 @@
+"""fs/ext4/page-io.c and the buffer_head writeback of inode.c: ext4_do_writepages
+(mpage_prepare_extent_to_map, mpage_map_and_submit_extent, ext4_bio_write_folio), bio
+completion (ext4_end_bio -> ext4_put_io_end_defer) and the end-I/O worker that converts
+unwritten extents (ext4_end_io_rsv_work) — which the iomap series also uses to journal the
+new i_disksize at completion."""
+
+from ..iomap.buffered_io import IoEndBuilder
+from ..mm.page_writeback import WB_SYNC_ALL, WbReason, WritebackControl, write_cache_pages
+from ..policies.base import GrowReason
+from .extents import DELAYED, UNWRITTEN, WRITTEN
+
+
+class Ext4Aops:
+    """ext4_da_aops / ext4_aops: the buffer_head address-space operations."""
+
+    def __init__(self, sb):
+        self.sb = sb
+
+    def writepages(self, mapping, wbc):
+        return self.sb.ext4_do_writepages(mapping, wbc)
+
+    def read_folio(self, folio, mask):
+        return self.sb.read_folio(folio, mask)
+
+
+class Ext4PageIo:
+    """The page-io.c part of the ext4 filesystem object (see ext4/__init__.py)."""
+
+    def count_writeback(self, wbc):
+        """->writepages invocations by reason, for the I/O-cost figures."""
+        key = str(wbc.reason)
+        self.writeback_calls[key] = self.writeback_calls.get(key, 0) + 1
+
+    def submit_inode_data(self, inode, start, end):
+        """ext4_normal_submit_inode_data_buffers (j_submit_inode_data_buffers): WB_SYNC_ALL
+        over the jinode window with can_map = 0 (only already-mapped, written blocks go out)."""
+        wbc = WritebackControl(WB_SYNC_ALL, start, end, can_map=False, reason=WbReason.JBD2_ORDERED)
+        yield from self.ext4_do_writepages(inode.mapping, wbc)
+
+    def ext4_do_writepages(self, mapping, wbc):
+        """ext4_do_writepages: map delayed blocks (unwritten with dioread_nolock), submit
+        (ext4_bio_write_folio), and advance i_disksize after submission
+        (mpage_map_and_submit_extent)."""
+        inode = mapping.host
+        self.count_writeback(wbc)
+        bs, bpf = self.bs, self.bpf
+        st = {"handle": None, "extent_end": None, "needs_map": False}
+        io = IoEndBuilder(self, inode, wbc.reason, self.ext4_end_bio)
+
+        def before_lock(folio):
+            first = folio.index * bpf
+            st["needs_map"] = wbc.can_map and any(
+                (inode.map.get(first + b) or (WRITTEN,))[0] in (DELAYED, UNWRITTEN) for b in range(bpf))
+            if st["needs_map"] and st["handle"] is None:
+                # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
+                st["handle"] = yield from self.journal.start(credits=8)
+
+        def write_folio(folio, inside):
+            handle = st["handle"]
+            idx = folio.index
+            keep = 0
+            submitted = []
+            mapped = False
+            for b in range(bpf):
+                if not (folio.dirty_mask >> b) & 1 or b * bs >= inside:
+                    continue
+                lblk = idx * bpf + b
+                e = inode.map.get(lblk)
+                if e is None:
+                    continue
+                state = e[0]
+                if state == DELAYED or (state == UNWRITTEN and not self.dioread_nolock):
+                    if not wbc.can_map:
+                        keep |= 1 << b
+                        continue
+                    if state == DELAYED:
+                        new_state = UNWRITTEN if self.dioread_nolock else WRITTEN
+                        self.set_state(inode, lblk, new_state, self.alloc())
+                        if new_state == WRITTEN:
+                            self.add_ordered(handle, inode, lblk << self.bshift, bs, wait_only=True)
+                    else:
+                        # ext4_ext_handle_unwritten_extents converts at writepage time and
+                        # sets EXT4_MAP_NEW: the block goes on the ordered list too.
+                        self.set_state(inode, lblk, WRITTEN)
+                        self.add_ordered(handle, inode, lblk << self.bshift, bs, wait_only=True)
+                    mapped = True
+                elif state == UNWRITTEN and not wbc.can_map:
+                    keep |= 1 << b
+                    continue
+                submitted.append(b)
+            if mapped:
+                self.mark_inode_dirty(handle, inode)
+            folio.dirty_mask = keep
+            if keep:
+                mapping.redirty(folio, keep)
+            if submitted:
+                mapping.start_writeback(folio)
+                for b in submitted:
+                    io.add(folio, b)
+            mapping.unlock(folio)
+            if st["needs_map"] and submitted and handle is not None:
+                if st["extent_end"] is not None and idx != st["extent_end"]:
+                    self.extent_submitted(io, handle, inode, st["extent_end"])
+                st["extent_end"] = idx + 1
+            return bool(submitted)
+
+        try:
+            yield from write_cache_pages(mapping, wbc, write_folio, before_lock)
+        finally:
+            if st["extent_end"] is not None and st["handle"] is not None:
+                self.extent_submitted(io, st["handle"], inode, st["extent_end"])
+            io.submit()
+            if st["handle"] is not None:
+                self.journal.stop(st["handle"])
+
+    def extent_submitted(self, io, handle, inode, next_index):
+        """mpage_map_and_submit_extent's tail: once a mapped extent's I/O is submitted,
+        i_disksize moves to the start of the next folio (capped at i_size)."""
+        io.submit()
+        disksize = min(inode.i_size, next_index << self.fshift)
+        if disksize > inode.i_disksize:
+            self.grow_disksize(handle, inode, disksize, GrowReason.WRITEBACK)
+            self.mark_inode_dirty(handle, inode)
+
+    def racing_store(self, folio):
+        """A store into a folio under writeback (no stable pages): the bio in flight for
+        each of its blocks may carry the new bytes instead; the bio records them."""
+        inode = folio.mapping.host
+        first = folio.index * self.bpf
+        for b in range(self.bpf):
+            bio = self.inflight.get((inode.ino, first + b))
+            if bio is not None and bio.complete_ns is None:
+                e = inode.map.get(first + b)
+                if e is not None:
+                    bio.racing = bio.racing + ((e[1], folio.blocks[b], self.engine.now),)
+
+    # --- I/O completion ---------------------------------------------------------------------
+    def bio_done(self, ioend):
+        for key in ioend.keys:
+            if self.inflight.get(key) is ioend.bio:
+                del self.inflight[key]
+
+    def ext4_end_bio(self, ioend):
+        """ext4_end_bio -> ext4_put_io_end_defer: end writeback at once, or defer to the
+        end-I/O worker when unwritten extents must be converted."""
+        self.bio_done(ioend)
+        if ioend.unwritten:
+            self.queue_end_io(ioend)
+        else:
+            ioend.finish(self)
+
+    def queue_end_io(self, ioend):
+        """Hand a completed ioend to the end-I/O workqueue, with the interrupt's knowledge."""
+        for f in ioend.folios:
+            f.wb_owner = self.endio_worker
+            if f.wb_owner is not None and f.wb_wq is not None and f.wb_wq.waiters:
+                self.engine.owner_changed(f.wb_wq)
+        ioend.hb = self.engine.current.hb
+        self.endio_queue.append(ioend)
+        self.endio_kick.wake_all()
+
+    def endio_worker(self):
+        """The end-I/O workqueue (ext4-rsv-conversion; max_active 1): converts unwritten
+        extents (bh: in the handle reserved at submission, which may join a locked
+        transaction) and, on the iomap path, journals the new i_disksize, then ends
+        writeback on the folios (iomap_finish_ioends)."""
+        pol, ctx = self.policy, self.ctx
+        while True:
+            while not self.endio_queue:
+                yield self.endio_kick
+            ioend = self.endio_queue.pop(0)
+            me = self.engine.current
+            me.hb |= ioend.hb
+            for f in ioend.folios:
+                if f.wb_owner is not me:
+                    f.wb_owner = me
+                    if f.wb_wq is not None and f.wb_wq.waiters:
+                        self.engine.owner_changed(f.wb_wq)
+            inode = ioend.inode
+            if ioend.iomap:
+                yield from pol.before_end_io(ctx, inode, ctx.ioend_view(ioend))
+            handle = yield from self.journal.start(credits=4, reserved=not ioend.iomap)
+            for lblk in ioend.lblks:
+                e = inode.map.get(lblk)
+                if e is not None and e[0] == UNWRITTEN and e[1] == ioend.pblk_of[lblk]:
+                    self.set_state(inode, lblk, WRITTEN)
+            if ioend.iomap:
+                target = pol.end_io_disksize(ctx, inode, ctx.ioend_view(ioend))
+                if target > inode.i_disksize:
+                    self.set_disksize(inode, min(target, inode.i_size))
+            self.mark_inode_dirty(handle, inode)
+            self.journal.stop(handle)
+            ioend.finish(self)
