@@ -190,3 +190,30 @@ def test_punch_past_disksize_on_real_xfs_agrees():
     rep = check.kernel_check(sc, "xfs", model=model_outcomes)
     assert {o.size for o in rep["kernel_outcomes"]} == {0, 224881}, rep["kernel"]
     assert rep["verdict"] == "agree", check.text(rep)
+
+
+# ------------------------------------------------------------------ XFS log timing (model)
+
+def _commit_times(policy, lines, overrides=None):
+    from eofsim.sim import simulate
+    res = simulate(scenario(lines, files=(FileSpec("f", 1000),)), policy, overrides)
+    return [ns / 1e9 for _, _, ns in res.commits]
+
+
+def test_xfs_log_commits_at_the_log_worker_ticks_not_after_the_transaction_began():
+    """xfs_log_worker runs every xfssyncd_centisecs since mount: a size logged at 1 s reaches
+    disk at the 30 s tick, one logged at 31 s at the 60 s tick (not 30 s after it began, as
+    a jbd2 t_expires would put it, nor 5 s after as ext4's commit interval)."""
+    t = _commit_times("xfs", ["@1s write f 1000 100", "sync_file_range f 0 4k write|wait_after",
+                              "@31s write f 2000 100", "sync_file_range f 0 4k write|wait_after"])
+    assert [round(x) for x in t] == [30, 60], t
+    t2 = _commit_times("xfs", ["@1s write f 1000 100", "sync_file_range f 0 4k write|wait_after"],
+                       {"xfs_syncd_ns": "7s"})
+    assert [round(x) for x in t2] == [7], t2
+
+
+def test_xfs_jbd2_keeps_ext4_commit_timing_and_fsync_forces_the_log_in_both():
+    assert [round(x) for x in _commit_times(
+        "xfs-jbd2", ["@1s write f 1000 100", "sync_file_range f 0 4k write|wait_after"])] == [6]
+    t = _commit_times("xfs", ["@1s write f 1000 100", "fsync f"])
+    assert t and t[0] < 1.1, t                     # xfs_file_fsync -> xfs_log_force_seq

@@ -26,6 +26,9 @@ class Tunables:
     (ext4_should_dioread_nolock; default when block size <= page size)."""
     commit_interval_ns: int = 5 * S
     """jbd2 transaction lifetime from creation (JBD2_DEFAULT_MAX_COMMIT_AGE, commit=)."""
+    xfs_syncd_ns: int = 30 * S
+    """XFS log worker period (xfs_log_worker requeued by xfs_log_work_queue every
+    fs.xfs.xfssyncd_centisecs=3000): designs with XFS log timing commit at its ticks."""
     max_batch_ns: int = 15 * MS
     """Sync-commit batching upper bound (EXT4_DEF_MAX_BATCH_TIME)."""
     min_batch_ns: int = 0
@@ -89,7 +92,7 @@ class Tunables:
             v = getattr(self, f.name)
             if isinstance(v, int) and not isinstance(v, bool) and v < 0:
                 raise InputError(f"{f.name} must not be negative")
-        for name in ("commit_interval_ns", "dirty_writeback_ns", "max_txn_buffers", "endio_workers",
+        for name in ("commit_interval_ns", "xfs_syncd_ns", "dirty_writeback_ns", "max_txn_buffers", "endio_workers",
                      "writeback_chunk_folios", "ioend_batch_folios"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be positive")
