@@ -72,7 +72,7 @@ def test_fsblock_numbers_map_through_the_allocation_group():
 def test_xfs_mount_options_and_time_scale():
     o = MountOpts.for_policy("xfs")
     assert o.fs == "xfs" and o.text() == "noatime,nouuid"
-    assert run.default_time_scale(o) == pytest.approx(0.2)
+    assert run.default_time_scale(o) == pytest.approx(1 / 30)
     assert run.default_time_scale(MountOpts(fs="xfs", xfs_syncd_cs=3000)) == 1.0
 
 
@@ -156,8 +156,14 @@ def test_real_xfs_exposes_the_sentinel_in_sync_file_range_past_eof():
     same."""
     from eofsim.cli import model_outcomes
     from eofsim.scenario_file import load_scenario
-    rep = check.kernel_check(load_scenario("sync-file-range-past-eof"), "xfs",
-                             model=model_outcomes)
+    for attempt in range(3):
+        # Another process's sync(2) inside the ~1 s window writes block 0 before the log
+        # worker runs (shared machine): that one real schedule then shows no exposure.
+        rep = check.kernel_check(load_scenario("sync-file-range-past-eof"), "xfs",
+                                 model=model_outcomes)
+        if Outcome("f", 8192, True, False) in rep["kernel_outcomes"]:
+            break
+        print(f"attempt {attempt + 1}: no exposure in this schedule: {rep['kernel']}")
     assert Outcome("f", 8192, True, False) in rep["kernel_outcomes"], rep["kernel"]
     assert not rep["failures"]
     assert rep["verdict"] == "agree", check.text(rep)

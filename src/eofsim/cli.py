@@ -263,8 +263,8 @@ def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, as_json):
     model, and compare the outcome classes of their crash states.
 
     XFS runs set fs.xfs.xfssyncd_centisecs (the log worker's period, machine-wide, XFS
-    mounts only) to 6 s for the run and restore it: scenario time runs at 0.2 real seconds
-    per model second, as ext4's commit=1 does."""
+    mounts only) to 1 s for the run and restore it: scenario time runs at 1/30 real second
+    per model second (the model's 30 s log worker period)."""
     from .kernel import preflight
     from .kernel.check import kernel_check, text
     if fstype == "xfs":
