@@ -223,3 +223,37 @@ def test_xfs_jbd2_keeps_ext4_commit_timing_and_fsync_forces_the_log_in_both():
         "xfs-jbd2", ["@1s write f 1000 100", "sync_file_range f 0 4k write|wait_after"])] == [6]
     t = _commit_times("xfs", ["@1s write f 1000 100", "fsync f"])
     assert t and t[0] < 1.1, t                     # xfs_file_fsync -> xfs_log_force_seq
+
+
+# ------------------------------------------------------------------ differential (no crash)
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+@pytest.mark.parametrize("seed", range(4))
+def test_model_xfs_agrees_with_real_xfs_after_every_op(seed):
+    """Random extending writes, truncates, fallocate modes, mmap stores and fsyncs on real XFS
+    and in the model's xfs policy; after every op the whole content (read) and the EOF page
+    through a shared mapping (mread, bytes past EOF included) must match."""
+    from eofsim.kernel import differential as d
+    kinds = ("write", "write", "truncate", "fallocate", "mwrite", "fsync", "read")
+    ops = d.with_probes(d.random_ops(100 + seed, 16, kinds=kinds), mmap=True)
+    div = d.check_against_model(ops, lambda o: d.simulate_ops(o, "xfs"), where=("xfs",))["xfs"]
+    assert div is None, div.text()
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+@pytest.mark.parametrize("grow", ["truncate f 8192", "write f 6000 100", "fallocate f 0 9000",
+                                  "fallocate f 5000 100 zero_range"])
+def test_xfs_zeroes_mmap_stores_past_eof_when_the_file_grows_like_ext4(grow):
+    """Pinned (6.18): a store through mmap past EOF in the EOF page does not survive growing
+    the file, on XFS (xfs_setattr_size / xfs_file_write_zero_eof -> iomap_zero_range, and
+    iomap_writepage_handle_eof at writeback) as on ext4; tmpfs keeps it."""
+    from eofsim.kernel import differential as d
+    from eofsim.ops import parse_op
+    ops = [parse_op(x) for x in ("write f 0 1000", "mwrite f 1500 100", grow)]
+    x, e = d.run_ops(ops, "xfs"), d.run_ops(ops, "ext4")
+    stored = content.to_bytes(content.fill(100, 2), 1500)
+    assert x[1].eof_page[1500:1600] == stored                  # visible before the growth
+    assert x[2].content[1500:1600] == bytes(100)
+    assert d.compare_real(e, x) is None

@@ -133,15 +133,20 @@ def compare_with_model(ops, model_records, snaps):
     return None
 
 
-def with_probes(ops, length=None):
+def with_probes(ops, length=None, mmap=False):
     """Insert `read FILE 0 L` after every op with a file, so the model's reads expose the whole
-    content for comparison (L = largest offset the ops touch)."""
+    content for comparison (L = largest offset the ops touch). With `mmap`, also
+    `mread FILE 0 L`: a load through a shared mapping up to the end of the EOF page, so the
+    bytes past EOF in the EOF page (what EOF zeroing is about) are compared too, and the
+    SIGBUS beyond it."""
     length = length or max([o.off + o.len for o in ops] + [o.size for o in ops] + [1])
     out = []
     for op in ops:
         out.append(op)
         if op.file is not None and op.kind not in ("read", "mread"):
             out.append(Op("read", op.file, 0, length))
+            if mmap:
+                out.append(Op("mread", op.file, 0, length))
     return out
 
 
