@@ -218,7 +218,7 @@ def prepare(image, files, names, bs, cleanup, workdir, fs="ext4"):
             inos[name] = os.fstat(fd).st_ino
         finally:
             os.close(fd)
-    os.sync()
+    sysutil.syncfs(mnt)
     cleanup.undo_last(2)          # umount, losetup -d
     if fs == "xfs":
         blocks = {name: xfs_file_blocks(image, inos[name]) for name in names}

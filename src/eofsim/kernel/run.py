@@ -177,9 +177,10 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
     """Set up the initial state, run every thread's ops on the logged ext4, tear everything
     down (also on failure / Ctrl-C) and return the log. `settle_s` real seconds are waited
     after the last op, inside the crash window (lets timer commits happen). `final_sync` then
-    calls sync(2) inside the window: the flusher's 30 s expiry is not scaled, so this stands
-    in for the model's horizon, by which all dirty data has been written back."""
-    why = preflight.reason()
+    syncs the filesystem inside the window: the flusher's 30 s expiry is not scaled, so this
+    stands in for the model's horizon, by which all dirty data has been written back
+    (syncfs(2): what sync(2) does to this filesystem, without touching other users')."""
+    why = preflight.reason(opts.fs)
     if why:
         raise RuntimeError(why)
     sysutil.install_signal_handlers()
@@ -282,7 +283,7 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
             time.sleep(settle_s)
         if final_sync:
             mark("SYNC")
-            os.sync()
+            sysutil.syncfs(mnt)    # this filesystem's sync(2) (sync_filesystem), no other's
         mark("END")
         t_run = time.monotonic()
         log = fuselog.read_log(logpath)     # complete up to END: the daemon logs before replying
