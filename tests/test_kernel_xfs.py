@@ -257,3 +257,14 @@ def test_xfs_zeroes_mmap_stores_past_eof_when_the_file_grows_like_ext4(grow):
     assert x[1].eof_page[1500:1600] == stored                  # visible before the growth
     assert x[2].content[1500:1600] == bytes(100)
     assert d.compare_real(e, x) is None
+
+
+@pytest.mark.parametrize("args", [["--fs", "xfs", "-p", "bh-ordered"],
+                                  ["--fs", "xfs", "--mount-opts", "data=writeback"],
+                                  ["--fs", "btrfs"]])
+def test_kernel_check_refuses_what_xfs_has_no_counterpart_for(args):
+    from click.testing import CliRunner
+
+    from eofsim.cli import main
+    r = CliRunner().invoke(main, ["kernel-check", "sync-file-range-past-eof", *args])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
