@@ -268,3 +268,20 @@ def test_kernel_check_refuses_what_xfs_has_no_counterpart_for(args):
     from eofsim.cli import main
     r = CliRunner().invoke(main, ["kernel-check", "sync-file-range-past-eof", *args])
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+
+
+@pytest.mark.parametrize("policy,resurrects", [("xfs", True), ("xfs-jbd2", True),
+                                               ("bh-ordered", False), ("iomap-deferred", False)])
+def test_truncated_data_comes_back_under_xfs_rules(policy, resurrects):
+    """examples/xfs-truncate-extend-past-eof (repro.sh case 2 on real XFS): truncating down
+    leaves the zeroed tail dirty only, the extension's ioend logs the larger size, and the
+    cut bytes come back; designs that write the zeroed block before the size do not."""
+    from pathlib import Path
+
+    from eofsim.crash.explore import check as crash_check
+    from eofsim.scenario_file import load_scenario
+    from eofsim.sim import simulate
+    sc = load_scenario(str(Path(__file__).resolve().parent.parent / "examples"
+                           / "xfs-truncate-extend-past-eof.yaml"))
+    kinds = crash_check(simulate(sc, policy)).kinds()
+    assert ("resurrected" in kinds) == resurrects, kinds
