@@ -49,6 +49,8 @@ def kernel_check(scenario, policy="bh-ordered", delalloc=True, commit_s=1, settl
                states_possible=res.states_possible, exhaustive=res.exhaustive, note=res.note,
                seconds_per_image=round(res.seconds_per_image, 4),
                failures=[f"after log record {k}: {m}" for k, m in res.failures],
+               resurrected=[f"after log record {x.crash_rec}: {x.file} [{x.start}, {x.end})"
+                            for x in res.resurrected],
                kernel=[o.text() for o in sorted(res.outcomes)],
                op_errors={r_.index: r_.error for r_ in r.ops if r_.error},
                seconds=round(time.monotonic() - t0, 2), kernel_outcomes=res.outcomes)
@@ -75,6 +77,9 @@ def text(rep: dict) -> str:
                      f"{(row if row in model else '-') if model is not None else '(not run)'}")
     for f in rep["failures"]:
         lines.append(f"  image failed: {f}")
+    if rep.get("resurrected"):
+        lines.append(f"  resurrected data (truncated bytes read back) in "
+                     f"{len(rep['resurrected'])} images, first {rep['resurrected'][0]}")
     if "verdict" in rep:
         lines.append(f"  verdict: {rep['verdict']}")
     return "\n".join(lines)

@@ -46,6 +46,16 @@ class CrashState:
 
 
 @dataclass
+class Resurrected:
+    crash_rec: int
+    file: str
+    start: int
+    end: int
+    """[start, end): bytes that must read zero (cut by a truncate, then re-extended over)
+    but hold data the file had before the crash window or an op wrote earlier."""
+
+
+@dataclass
 class CrashResult:
     outcomes: set
     crash_points: int
@@ -56,6 +66,9 @@ class CrashResult:
     seconds_per_image: float = 0.0
     failures: list = field(default_factory=list)
     """Images that did not mount or lacked a file: (crash_rec, message)."""
+    resurrected: list = field(default_factory=list)
+    """[Resurrected] found in the images (not an Outcome class: the model reports these as
+    its `resurrected` checker kind, not in the outcome classes compared)."""
 
 
 def _pieces(run):
@@ -261,6 +274,9 @@ def explore(run, max_states=200, seed=0) -> CrashResult:
                         res.failures.append((k, st.error))
                         continue
                     outs.append(classify(run, name, data, k))
+                    span = resurrected(run, name, data, k)
+                    if span:
+                        res.resurrected.append(Resurrected(k, name, *span))
                 st.outcomes = tuple(outs)
                 res.outcomes.update(outs)
             finally:
@@ -298,6 +314,50 @@ def expected(run, name, k):
                 runs = content.overlay(runs, size, end, content.ZERO)
                 size = end
     return content.cut(runs, 0, size), size
+
+
+def resurrected(run, name, data, k):
+    """The first [start, end) of `data` that should read zero -- a gap no completed op wrote
+    after a truncate cut the file below it -- but holds the file's own earlier bytes
+    (initial contents or an earlier op's data at that offset), or None. Bytes of the fill
+    or a sentinel there count as garbage (classify), not as resurrected data."""
+    runs, size = expected(run, name, k)
+    spec = {f.name: f for f in run.scenario.files}.get(name)
+    init = spec.size if spec else 0
+    cuts = [r for r in run.ops if r.end_rec is not None and r.end_rec < k and r.op.file == name
+            and r.op.kind == "truncate" and not r.error]
+    if not cuts:
+        return None
+    # Only an image that shows a write begun after the (last) truncate returned can be a
+    # state after it: otherwise the old bytes belong to a state where the cut never reached
+    # the disk (ext4 data=ordered, crash before the truncate's commit), which is allowed.
+    cut = max(r.end_rec for r in cuts)
+    later = [r.index for r in run.ops if r.start_rec is not None and cut < r.start_rec < k
+             and r.op.file == name and r.op.kind in ("write", "mwrite") and not r.error]
+    if not any(data[y] and data[y] == content.byte_value(n, y)
+               for n in later for y in range(run.ops[n - 1].op.off,
+                                             min(run.ops[n - 1].op.off + run.ops[n - 1].op.len,
+                                                 len(data)))):
+        return None
+    writers = [r.index for r in run.ops if r.start_rec is not None and r.start_rec < k
+               and r.op.file == name and r.op.kind in ("write", "mwrite")]
+    spans = {r.index: (r.op.off, r.op.off + r.op.len) for r in run.ops}
+    covered = sorted((s, e) for s, e, src in runs if src != content.ZERO)
+    x, gaps = 0, []
+    for s, e in covered:
+        if s > x:
+            gaps.append((x, s))
+        x = max(x, e)
+    if x < size:
+        gaps.append((x, size))
+    for s, e in gaps:
+        bad = [y for y in range(s, min(e, len(data))) if data[y] and (
+            (y < init and data[y] == content.byte_value(content.INITIAL, y)) or any(
+                spans[n][0] <= y < spans[n][1] and data[y] == content.byte_value(n, y)
+                for n in writers))]
+        if bad:
+            return bad[0], bad[-1] + 1
+    return None
 
 
 def classify(run, name, data, k) -> Outcome:
