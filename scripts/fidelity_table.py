@@ -6,6 +6,7 @@ Usage: .venv/bin/python scripts/fidelity_table.py [--only xfs|ext4] [--examples]
   --only xfs    measure only the xfs column (the ext4 columns are left out)
   --only ext4   measure only the four ext4 columns
   --examples    also the scenarios in examples/*.yaml (findings)
+  --runs N      real runs per cell, outcome classes united (kernel-check --runs)
 
 The xfs column compares real XFS (default mount options; log worker period scaled as
 kernel-check does) with the model's `xfs` policy."""
@@ -38,6 +39,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=["xfs", "ext4"])
     ap.add_argument("--examples", action="store_true")
+    ap.add_argument("--runs", type=int, default=1)
     a = ap.parse_args()
     configs = EXT4 if a.only == "ext4" else XFS if a.only == "xfs" else EXT4 + XFS
     why = preflight.reason("xfs" if any(p == "xfs" for p, _ in configs) else "ext4")
@@ -56,7 +58,7 @@ def main():
         sc = load_scenario(ref)
         row = [name]
         for pol, dl in configs:
-            rep = kernel_check(sc, pol, dl, model=model_outcomes)
+            rep = kernel_check(sc, pol, dl, model=model_outcomes, runs=a.runs)
             row.append(rep["verdict"] + ("" if rep["exhaustive"] else " (sampled)"))
             if rep["verdict"] != "agree":
                 details.append(f"- {name} {rep['fs']} {rep['mount_options']}: "

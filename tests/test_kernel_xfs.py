@@ -308,3 +308,18 @@ def test_real_kernel_truncated_data_comes_back_on_xfs_not_ext4_ordered(policy, r
     assert bool(rep["resurrected"]) == resurrects, rep["resurrected"]
     if resurrects:
         assert rep["resurrected"][0].endswith("f [1000, 4096)")
+
+
+def test_runs_unite_the_outcome_classes_of_several_real_runs(monkeypatch):
+    """kernel_check(runs=N): each real run is one schedule; the classes are their union."""
+    from types import SimpleNamespace
+    seen = iter([{Outcome("f", 1000, False, False)}, {Outcome("f", 8192, True, False)}])
+    monkeypatch.setattr(check.preflight, "reason", lambda fs="ext4": None)
+    monkeypatch.setattr(check.run, "run_scenario",
+                        lambda *a, **k: SimpleNamespace(ops=[]))
+    monkeypatch.setattr(check.crash, "explore", lambda r, **k: crash.CrashResult(
+        next(seen), 3, 4, states=[None, None]))
+    rep = check.kernel_check(scenario(["write f 0 1"]), "xfs", runs=2,
+                             model=lambda *a: {Outcome("f", 1000, False, False),
+                                               Outcome("f", 8192, True, False)})
+    assert rep["verdict"] == "agree" and rep["crash_states"] == 4 and rep["runs"] == 2

@@ -328,9 +328,12 @@ def model_outcomes(scenario, policy, delalloc):
 @click.option("--mount-opts", default=None, metavar="OPTS",
               help="ext4 mount options, e.g. data=writeback,nodelalloc (override --policy).")
 @click.option("--max-states", type=click.IntRange(1), default=200, show_default=True,
-              help="Crash images to mount at most; beyond it a seeded sample.")
+              help="Crash images to mount at most (per run); beyond it a seeded sample.")
+@click.option("--runs", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Real runs whose outcome classes are united (each is one schedule; on a "
+                   "busy machine other processes' sync(2) can close a window in one).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, as_json):
+def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, runs, as_json):
     """Run SCENARIO on the real kernel (ext4 or XFS on a FUSE-logged loop device) and in the
     model, and compare the outcome classes of their crash states.
 
@@ -351,7 +354,8 @@ def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, as_json):
     why = preflight.reason(fstype)
     if why:
         raise InputError(f"kernel-check cannot run here: {why}")
-    rep = kernel_check(sc, policy, delalloc, max_states=max_states, model=model_outcomes)
+    rep = kernel_check(sc, policy, delalloc, max_states=max_states, model=model_outcomes,
+                       runs=runs)
     rep.pop("kernel_outcomes", None)
     from .stamp import line, make
     stamp = make("timed", overrides={"delalloc": delalloc} if not delalloc else None)
