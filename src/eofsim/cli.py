@@ -636,24 +636,44 @@ def model_outcomes(scenario, policy, delalloc):
 
 @main.command("kernel-check")
 @click.argument("scenario")
-@click.option("--policy", "-p", default="bh-ordered", show_default=True,
-              help="bh-ordered (data=ordered) or bh-writeback (data=writeback).")
+@click.option("--fs", "fstype", type=click.Choice(["ext4", "xfs"]), default="ext4",
+              show_default=True,
+              help="Real filesystem: ext4 (policies bh-ordered, bh-writeback) or xfs "
+                   "(compared with the model's xfs policy; XFS's default mount options).")
+@click.option("--policy", "-p", default=None,
+              help="ext4: bh-ordered (data=ordered, the default) or bh-writeback "
+                   "(data=writeback). xfs: only xfs.")
 @click.option("--mount-opts", default=None, metavar="OPTS",
-              help="Mount options, e.g. data=writeback,nodelalloc (override --policy).")
+              help="ext4 mount options, e.g. data=writeback,nodelalloc (override --policy).")
 @click.option("--max-states", type=click.IntRange(1, 100_000), default=200, show_default=True,
-              help="Crash images to mount at most; beyond it a seeded sample.")
+              help="Crash images to mount at most (per run); beyond it a seeded sample.")
+@click.option("--runs", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Real runs whose outcome classes are united (each is one schedule; on a "
+                   "busy machine other processes' sync(2) can close a window in one).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
-    """Run SCENARIO on the real kernel (ext4 on a FUSE-logged loop device) and in the model,
-    and compare the outcome classes of their crash states."""
+def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, runs, as_json):
+    """Run SCENARIO on the real kernel (ext4 or XFS on a FUSE-logged loop device) and in the
+    model, and compare the outcome classes of their crash states.
+
+    XFS runs set fs.xfs.xfssyncd_centisecs (the log worker's period, machine-wide, XFS
+    mounts only) to 1 s for the run and restore it: scenario time runs at 1/30 real second
+    per model second (the model's 30 s log worker period)."""
     from .kernel import preflight
     from .kernel.check import kernel_check, text
-    policy, delalloc = _mount_opts(mount_opts, policy)
+    if fstype == "xfs":
+        if mount_opts:
+            raise InputError("--mount-opts: XFS runs with its default mount options only")
+        if policy not in (None, "xfs"):
+            raise InputError(f"--fs xfs compares with the model's xfs policy, not {policy!r}")
+        policy, delalloc = "xfs", True
+    else:
+        policy, delalloc = _mount_opts(mount_opts, policy or "bh-ordered")
     sc = _load(scenario)
-    why = preflight.reason()
+    why = preflight.reason(fstype)
     if why:
         raise InputError(f"kernel-check cannot run here: {why}")
-    rep = kernel_check(sc, policy, delalloc, max_states=max_states, model=model_outcomes)
+    rep = kernel_check(sc, policy, delalloc, max_states=max_states, model=model_outcomes,
+                       runs=runs)
     rep.pop("kernel_outcomes", None)
     from .stamp import line, make
     stamp = make("timed", overrides={"delalloc": delalloc} if not delalloc else None)

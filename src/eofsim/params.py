@@ -23,6 +23,8 @@ BOUNDS = {
     "commit_interval_ns": (1 * US, INT_MAX // HZ * S,
                            "ext4 commit=SECONDS: at most INT_MAX/HZ s (ext4_parse_param, "
                            "Opt_commit); below 1 s is a what-if the mount option cannot set"),
+    "xfs_syncd_ns": (1 * S, 7200 * S, "fs.xfs.xfssyncd_centisecs, 100..720000 centiseconds "
+                                      "(xfs_params.syncd_timer in fs/xfs/xfs_globals.c)"),
     "max_batch_ns": (0, U32_MAX * US, "ext4 max_batch_time=USECS, a u32 (Opt_max_batch_time)"),
     "min_batch_ns": (0, U32_MAX * US, "ext4 min_batch_time=USECS, a u32 (Opt_min_batch_time)"),
     "dirty_writeback_ns": (1 * CS, INT_MAX * CS,
@@ -88,6 +90,9 @@ class Tunables:
     (ext4_should_dioread_nolock; default when block size <= page size)."""
     commit_interval_ns: int = 5 * S
     """jbd2 transaction lifetime from creation (JBD2_DEFAULT_MAX_COMMIT_AGE, commit=)."""
+    xfs_syncd_ns: int = 30 * S
+    """XFS log worker period (xfs_log_worker requeued by xfs_log_work_queue every
+    fs.xfs.xfssyncd_centisecs=3000): designs with XFS log timing commit at its ticks."""
     max_batch_ns: int = 15 * MS
     """Sync-commit batching upper bound (EXT4_DEF_MAX_BATCH_TIME)."""
     min_batch_ns: int = 0

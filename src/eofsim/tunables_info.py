@@ -15,6 +15,8 @@ KNOBS = {
     "delalloc": ("mount -o delalloc / nodelalloc", "true | false"),
     "dioread_nolock": ("mount -o dioread_nolock (ext4_should_dioread_nolock)", "true | false"),
     "commit_interval_ns": ("mount -o commit=N (JBD2_DEFAULT_MAX_COMMIT_AGE = 5 s)", "> 0"),
+    "xfs_syncd_ns": ("/proc/sys/fs/xfs/xfssyncd_centisecs (xfs_log_worker period; designs "
+                     "with xfs_log_timing)", "> 0"),
     "max_batch_ns": ("mount -o max_batch_time (EXT4_DEF_MAX_BATCH_TIME)", ">= 0"),
     "min_batch_ns": ("mount -o min_batch_time (EXT4_DEF_MIN_BATCH_TIME)", ">= 0"),
     "dirty_writeback_ns": ("/proc/sys/vm/dirty_writeback_centisecs", "> 0"),
