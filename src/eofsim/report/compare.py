@@ -221,8 +221,13 @@ def _call(fn, args):
 def _worker_init(parent_pid, plugins):
     """In a pool worker: exit with the parent, and resolve plug-in designs from the
     parent's source text (the worker needs neither the file nor the package)."""
+    import signal
     from ..policies import install_sources
     from ..workload.campaign import _watch_parent
+    # The parent owns interrupts (one line, exit 130/143): a terminal's Ctrl-C reaches the
+    # whole process group, and workers must not each report it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _watch_parent(parent_pid)
     install_sources(plugins)
 
@@ -263,8 +268,10 @@ def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         from ..policies import plugin_sources
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["eofsim.report.compare", "eofsim.sim", "eofsim.crash.explore"])
+        # fork: workers start with the model already imported, and nothing is pickled to
+        # start them (a forkserver child unpickling its semaphores after an interrupted
+        # parent cleaned them up prints a traceback).
+        ctx = mp.get_context("fork")
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                    initargs=(os.getpid(), plugin_sources(policies)))
         try:
