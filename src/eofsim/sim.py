@@ -12,7 +12,7 @@ from .ext4 import WRITTEN, Ext4, OpError
 from .fs.fs_writeback import flusher
 from .fs.sync import ksys_sync, sync_file_range
 from .ops import SIZE_CHANGING, Op
-from .params import Tunables
+from .params import Tunables, check_span
 from .policies import get_policy
 from . import selfcheck
 
@@ -84,6 +84,7 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
     I/O latencies and of the order of simultaneous events (crash exploration's schedules).
     `bio_delays` ({bio id: extra ns}) slows exactly those writes (issue 14's witnesses)."""
     tun = make_tunables(scenario, overrides)
+    check_span(tun, scenario)
     pol = get_policy(policy)
     seed = tun.seed if perturb_seed is None else perturb_seed
     eng = Engine(seed=seed, perturb=perturb_seed is not None)

@@ -139,7 +139,10 @@ class Ext4Extents:
     def update_disksize_before_punch(self, inode, off, length):
         """ext4_update_disksize_before_punch (inode.c, 6.12.117): a size waiting for delalloc
         writeback is made on-disk before the page cache of the range is dropped. Returns at
-        once when the range starts past i_size (`offset > size`)."""
+        once when the range starts past i_size (`offset > size`). Skipped for a design with
+        punch_logs_disksize False (XFS: xfs_free_file_space logs no size)."""
+        if not self.policy.punch_logs_disksize:
+            return
         if off > inode.i_size:
             return
         size = min(inode.i_size, off + length)
@@ -194,9 +197,12 @@ class Ext4Extents:
         yield from self.truncate_page_cache_block_range(inode, off, end)
         handle = yield from self.journal.start(credits=8)
         yield from self.zero_partial_blocks(handle, inode, off, length)
-        for lblk in range((off + self.bs - 1) >> self.bshift, end >> self.bshift):
-            if lblk in inode.map:
-                self.set_state(inode, lblk, HOLE)
+        lo, hi = (off + self.bs - 1) >> self.bshift, end >> self.bshift
+        # the mapped blocks in range, ascending: O(mapped), not O(range) (a 1 TiB punch)
+        mapped = [b for b in range(lo, hi) if b in inode.map] if hi - lo < len(inode.map) \
+            else sorted(b for b in inode.map if lo <= b < hi)
+        for lblk in mapped:
+            self.set_state(inode, lblk, HOLE)
         self.mark_inode_dirty(handle, inode)
         inode.i_datasync_tid = handle.tx.tid
         self.journal.stop(handle)
