@@ -96,6 +96,11 @@ class Tunables:
     xfs_syncd_ns: int = 30 * S
     """XFS log worker period (xfs_log_worker requeued by xfs_log_work_queue every
     fs.xfs.xfssyncd_centisecs=3000): designs with XFS log timing commit at its ticks."""
+    max_batch_ns: int = 15 * MS
+    """Sync-commit batching upper bound (EXT4_DEF_MAX_BATCH_TIME). Not read by the model:
+    jbd2's sync-commit batching is not modelled (kept for input validation, issue 14)."""
+    min_batch_ns: int = 0
+    """Sync-commit batching lower bound (EXT4_DEF_MIN_BATCH_TIME). Not read by the model."""
     dirty_writeback_ns: int = 5 * S
     """Flusher wakeup period (dirty_writeback_centisecs=500)."""
     self_check: bool = False
