@@ -74,7 +74,7 @@ def test_leftover_dirty_folio_is_written_on_the_next_pass():
     inode keeps its dirtied_when (redirty_tail: no more recently dirtied inode), so the next
     wakeup, dirty_writeback later, writes it (not a fresh dirty_expire later)."""
     r = simulate(sc(["write f 0 4096", "@29999900us sync_file_range f 0 4096 write",
-                     "write f 0 100", "sleep 60s"]), "bh-ordered")
+                     "write f 0 100", "sleep 60s"]), "bh-ordered", {"dev_write_ns": "200us"})
     tun = r.tun
     d = dirtied_at(r, r.ops[0])
     pass1 = first_wake_at_or_after(d + tun.dirty_writeback_ns, tun.dirty_writeback_ns,

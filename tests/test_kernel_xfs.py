@@ -220,7 +220,9 @@ def test_xfs_log_commits_at_the_log_worker_ticks_not_after_the_transaction_began
 
 def test_xfs_jbd2_keeps_ext4_commit_timing_and_fsync_forces_the_log_in_both():
     assert [round(x) for x in _commit_times(
-        "xfs-jbd2", ["@1s write f 1000 100", "sync_file_range f 0 4k write|wait_after"])] == [6]
+        "xfs-jbd2", ["@1s write f 1000 100", "sync_file_range f 0 4k write|wait_after"])] == [7]
+    # jbd2 timing: the transaction opened at 1 s + 1 us expires 5 s later and the commit
+    # timer fires at round_jiffies_up(t_expires), the next whole second: 7 s.
     t = _commit_times("xfs", ["@1s write f 1000 100", "fsync f"])
     assert t and t[0] < 1.1, t                     # xfs_file_fsync -> xfs_log_force_seq
 

@@ -33,7 +33,7 @@ def test_fsync_relying_on_a_committing_transaction_lends_its_knowledge():
     s = sc([["write f 0 4096", "@4999950us fsync f"],
             ["write g 0 4096", "@4999900us sync_file_range g 0 4096 write", "write g 0 100"]],
            (FileSpec("f", 8192), FileSpec("g", 0)))
-    ov = {"delalloc": False, "commit_timer": "exact"}
+    ov = {"delalloc": False, "commit_timer": "exact", "dev_write_ns": "200us"}
     r = simulate(s, "bh-ordered", ov)
     assert not [b for b in r.dev.bios if b.kind == "flush"], "fsync relied on the commit's flush"
     assert check(r).kinds() == set()
@@ -46,7 +46,7 @@ def test_truncate_down_pushes_out_data_the_committing_transaction_orders():
     1 mapped over stale disk contents (garbage after a crash before tid 2 commits)."""
     s = sc([["write f 0 8192", "@4999900us sync_file_range f 0 4096 write", "write f 0 100"],
             ["@5000050us truncate f 2000"]])
-    r = simulate(s, "bh-ordered", {"delalloc": False, "commit_timer": "exact"})
+    r = simulate(s, "bh-ordered", {"delalloc": False, "commit_timer": "exact", "dev_write_ns": "200us"})
     assert check(r).kinds() == set()
 
 
@@ -75,9 +75,11 @@ def test_wb_sync_none_skips_a_folio_under_writeback():
     """folio_prepare_writeback: WB_SYNC_NONE (sync_file_range WRITE alone) does not wait
     for a folio already under writeback; it leaves it dirty."""
     r = simulate(sc([["write f 0 4096", "sync_file_range f 0 4096 write", "write f 0 10",
-                      "sync_file_range f 0 4096 write"]]), "bh-ordered")
+                      "sync_file_range f 0 4096 write"]]), "bh-ordered", {"dev_write_ns": "200us"})
+    first = next(b for b in data_bios(r) if b.why.startswith("sync_file_range"))
     second = r.ops[3]
-    assert second.end_ns - second.start_ns < r.tun.dev_write_ns
+    assert second.start_ns < first.complete_ns
+    assert second.end_ns < first.complete_ns
 
 
 def test_range_cyclic_writeback_resumes_at_writeback_index():
