@@ -163,26 +163,32 @@ def _populate(fs, dev, inode, spec, bs):
 
 def _thread(eng, fs, recs, live):
     for rec in recs:
-        op = rec.op
-        if op.at_ns is not None and eng.now < op.at_ns:
-            yield op.at_ns - eng.now
-        rec.start_ns = eng.now
-        inode = fs.inodes.get(op.file) if op.file is not None else None
-        if inode is not None:
-            rec.i_size_before = inode.i_size
-        fs.event("op", f"#{rec.index} {op.text()} starts")
-        if fs.tun.syscall_ns and op.kind != "sleep":
-            yield fs.tun.syscall_ns
-        try:
-            yield from _do(fs, rec, op, inode)
-        except OpError as e:
-            rec.error = str(e)
-        rec.end_ns = eng.now
-        if inode is not None:
-            rec.i_size_after = inode.i_size
-            rec.i_disksize_after = inode.i_disksize
-        fs.event("op", f"#{rec.index} {op.kind} ends" + (f" ({rec.error})" if rec.error else ""))
+        yield from run_op(eng, fs, rec)
     live[0] -= 1
+
+
+def run_op(eng, fs, rec):
+    """One application call in the calling thread's task: wait for its start time, pay the
+    syscall cost, run it, record what it did (shared by simulate and live.LiveModel)."""
+    op = rec.op
+    if op.at_ns is not None and eng.now < op.at_ns:
+        yield op.at_ns - eng.now
+    rec.start_ns = eng.now
+    inode = fs.inodes.get(op.file) if op.file is not None else None
+    if inode is not None:
+        rec.i_size_before = inode.i_size
+    fs.event("op", f"#{rec.index} {op.text()} starts")
+    if fs.tun.syscall_ns and op.kind != "sleep":
+        yield fs.tun.syscall_ns
+    try:
+        yield from _do(fs, rec, op, inode)
+    except OpError as e:
+        rec.error = str(e)
+    rec.end_ns = eng.now
+    if inode is not None:
+        rec.i_size_after = inode.i_size
+        rec.i_disksize_after = inode.i_disksize
+    fs.event("op", f"#{rec.index} {op.kind} ends" + (f" ({rec.error})" if rec.error else ""))
 
 
 def _do(fs, rec, op, inode):
