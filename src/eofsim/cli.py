@@ -476,5 +476,16 @@ def campaign_report(ctx, db, as_json):
         click.echo(report_text(s))
 
 
+# ---------------------------------------------------------------- the model as a mount
+
+def _add_mount_commands():
+    from .fuse.cli import crash, mount, trace
+    for cmd in (mount, trace, crash):
+        main.add_command(cmd)
+
+
+_add_mount_commands()
+
+
 if __name__ == "__main__":
     main()
