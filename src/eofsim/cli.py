@@ -127,14 +127,29 @@ def run(scenario, policy, sets, as_json):
 @click.option("--schedules", type=click.IntRange(0), default=0, show_default=True,
               help="Also rerun under N seeded perturbations of latencies and event order.")
 @click.option("--torn", is_flag=True, help="Let 512-byte sectors of data writes tear.")
+@click.option("--app-check", "app_cmd", default=None, metavar="CMD",
+              help="Also run shell command CMD in a directory holding each distinct recovered "
+                   "file tree (real bytes from SCENARIO's .data file); non-zero exit rejects it.")
+@click.option("--app-states", type=click.IntRange(1), default=500, show_default=True,
+              help="At most this many distinct trees for --app-check.")
+@click.option("--app-timeout", type=click.FloatRange(0.1), default=60.0, show_default=True,
+              help="Seconds CMD may take on one tree.")
+@click.option("--app-keep", default=None, metavar="DIR",
+              help="Copy the minimal rejected tree here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
-    """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation."""
+def check(scenario, policy, sets, samples, timed, schedules, torn, app_cmd, app_states, app_timeout,
+          app_keep, as_json):
+    """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation
+    (or, with --app-check, on a crash state the application rejects)."""
     from .crash.explore import check as crash_check, check_schedules
     from .sim import simulate
     sc = _load(scenario)
     ov = _overrides(sets)
     res = simulate(sc, policy, ov)
+    if app_cmd is not None:
+        from .crash.appcheck import run_cli
+        sys.exit(run_cli(scenario, res, app_cmd, app_states, app_timeout, app_keep, timed,
+                         as_json, lambda: crash_check(res, timed=timed, samples=samples, torn=torn)))
     rep = crash_check(res, timed=timed, samples=samples, torn=torn)
     failing = None
     if schedules:
