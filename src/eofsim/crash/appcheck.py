@@ -13,10 +13,17 @@ most `per_point` of them; beyond that the newest and the oldest choice for every
 seeded random sample are taken, and the report says it is not exhaustive. At most
 `max_trees` distinct trees are checked (in order of first crash time).
 
-A rejected state is reported with the crash time it first appears at and its distance from
-the newest state possible then (how many blocks hold an older version than the newest one
-that may be on disk): the minimal counterexample is the rejected tree with the earliest
-crash time and, at that time, the fewest such blocks.
+CMD runs with EOFSIM_CRASH_NS (the crash time, virtual ns) and EOFSIM_PREFIX (how many
+transactions recovery replayed) in its environment, so a checker can ask "is everything
+committed before the crash there" (a workload on the mount learns virtual times by reading
+/.eofsim-clock).
+
+CMD is told the latest crash time its tree is possible at (a tree possible at 0.1 s and at
+4 s is checked as a 4 s crash): that is the strictest for checkers whose obligations grow
+with time. A rejected state is reported with that crash time, the earliest time the same
+files are possible, and its distance from the newest state possible then (how many blocks
+hold an older version than the newest one that may be on disk): the minimal counterexample
+is the rejected tree with the fewest such blocks, the earliest crash time breaking ties.
 """
 
 import hashlib
@@ -48,6 +55,9 @@ class Rejection:
     status: int
     first_line: str
     digest: str
+    first_t: int = 0
+    """The earliest crash time the same tree is possible at (state.t is the latest: the
+    time CMD was told)."""
 
 
 @dataclass
@@ -70,11 +80,11 @@ class AppReport:
     def minimal(self):
         if not self.rejected:
             return None
-        return min(self.rejected, key=lambda r: (r.state.t, len(r.state.older)))
+        return min(self.rejected, key=lambda r: (len(r.state.older), r.state.t))
 
     def as_dict(self):
         def rj(r):
-            return {"crash_time_ns": r.state.t, "prefix": r.state.p, "status": r.status,
+            return {"crash_time_ns": r.state.t, "first_possible_ns": r.first_t, "prefix": r.state.p, "status": r.status,
                     "first_line": r.first_line, "sha256": r.digest,
                     "files": {n: s for n, s, _ in r.state.files},
                     "older_blocks": [list(o) for o in r.state.older]}
@@ -96,16 +106,16 @@ def _merge_runs(parts):
 
 
 def states(ex: Explorer, per_point=256, seed=0):
-    """Yield (TreeState, exhaustive_here) for every distinct provenance tree, in crash-time
-    order (the first time each appears)."""
+    """Yield (TreeState, exhaustive_here) for every recovered state's provenance tree at every
+    crash time, in crash-time order (a tree recurs at each time it is possible)."""
     rng = random.Random(seed)
     jr = ex.journal
-    seen = set()
     for t in ex.crash_times():
         groups = {}
         for p in jr.prefixes(t):
             key = tuple(id(jr.raw_inode(p, n)) for n in ex.files)
             groups.setdefault(key, p)
+        seen = set()
         for p in groups.values():
             forced = jr.forced(p)
             per = []
@@ -141,12 +151,11 @@ def states(ex: Explorer, per_point=256, seed=0):
 
 def materialise(tree: TreeState, payload, directory):
     """Write the tree's files (with their directories) under `directory`."""
-    for name, size, runs in tree.files:
+    for name, data in tree_bytes(tree, payload).items():
         path = os.path.join(directory, name)
         os.makedirs(os.path.dirname(path) or directory, exist_ok=True)
-        data = payload.to_bytes(runs, 0)
         with open(path, "wb") as f:
-            f.write(data[:size].ljust(size, b"\0"))
+            f.write(data)
 
 
 def tree_bytes(tree: TreeState, payload) -> dict:
@@ -161,67 +170,72 @@ def app_check(result, cmd, payload, timed=False, per_point=256, max_trees=500, t
     t0 = time.perf_counter()
     ex = Explorer(result, timed=timed)
     rep = AppReport(cmd=cmd, crash_points=len(ex.crash_times()))
-    by_digest = {}
+    # Pass 1: every distinct tree by content, with the crash times it is possible at.
+    digest_of = {}          # provenance tree -> content digest
+    trees = {}              # digest -> [first TreeState, last TreeState]
+    for tree, exhaustive in states(ex, per_point=per_point, seed=seed):
+        rep.combos += 1
+        rep.exhaustive = rep.exhaustive and exhaustive
+        digest = digest_of.get(tree.files)
+        if digest is None:
+            digest = digest_of[tree.files] = _digest(tree_bytes(tree, payload))
+        got = trees.get(digest)
+        if got is None:
+            trees[digest] = [tree, tree]
+        else:
+            if tree.t == got[0].t and len(tree.older) < len(got[0].older):
+                got[0] = tree
+            if tree.t > got[1].t or len(tree.older) < len(got[1].older):
+                got[1] = tree
+    # Pass 2: CMD on each, told the LATEST crash time the tree is possible at: the strictest
+    # for a checker whose obligations grow with time ("committed before the crash").
+    order = sorted(trees.items(), key=lambda kv: (kv[1][0].t, kv[0]))
+    if len(order) > max_trees:
+        rep.capped = True
+        rep.exhaustive = False
+        order = order[:max_trees]
     root = tempfile.mkdtemp(prefix="eofsim-appcheck-")
     try:
-        for tree, exhaustive in states(ex, per_point=per_point, seed=seed):
-            rep.combos += 1
-            rep.exhaustive = rep.exhaustive and exhaustive
-            content = tree_bytes(tree, payload)
-            h = hashlib.sha256()
-            for name in sorted(content):
-                h.update(name.encode() + b"\0" + str(len(content[name])).encode() + b"\0")
-                h.update(content[name])
-            digest = h.hexdigest()
-            if digest in by_digest:
-                prev = by_digest[digest]
-                if prev is not None and len(tree.older) < len(prev.state.older) and tree.t == prev.state.t:
-                    prev.state = tree
-                continue
-            if rep.trees >= max_trees:
-                rep.capped = True
-                rep.exhaustive = False
-                break
+        for digest, (first, last) in order:
             rep.trees += 1
             d = os.path.join(root, f"s{rep.trees}")
             os.mkdir(d)
-            for name, data in content.items():
-                path = os.path.join(d, name)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(data)
+            materialise(last, payload, d)
             try:
+                env = dict(os.environ, EOFSIM_CRASH_NS=str(last.t), EOFSIM_PREFIX=str(last.p))
                 pr = subprocess.run(["sh", "-c", cmd], cwd=d, capture_output=True, timeout=timeout,
-                                    stdin=subprocess.DEVNULL)
+                                    stdin=subprocess.DEVNULL, env=env)
                 status, out = pr.returncode, (pr.stdout + pr.stderr)
             except subprocess.TimeoutExpired as e:
                 status, out = -1, b"timed out after %gs " % timeout + (e.stdout or b"")
-            rej = None
             if status != 0:
                 lines = out.decode(errors="replace").strip().splitlines()
-                rej = Rejection(tree, status, lines[0] if lines else "", digest)
-                rep.rejected.append(rej)
-            by_digest[digest] = rej
+                rep.rejected.append(Rejection(last, status, lines[0] if lines else "", digest, first.t))
             shutil.rmtree(d, ignore_errors=True)
             if progress:
                 progress(rep)
         m = rep.minimal()
         if keep and m is not None:
             os.makedirs(keep, exist_ok=True)
-            for name, data in tree_bytes(m.state, payload).items():
-                path = os.path.join(keep, name)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(data)
+            materialise(m.state, payload, keep)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     rep.elapsed_s = time.perf_counter() - t0
     return rep
 
 
+def _digest(content):
+    h = hashlib.sha256()
+    for name in sorted(content):
+        h.update(name.encode() + b"\0" + str(len(content[name])).encode() + b"\0")
+        h.update(content[name])
+    return h.hexdigest()
+
+
 def describe(rej: Rejection, ex_or_none=None) -> str:
     s = rej.state
-    lines = [f"crash at {s.t / 1e9:.6f} s, {s.p} transaction(s) recovered: exit {rej.status}"
+    lines = [f"crash at {s.t / 1e9:.6f} s (the same files are possible from {rej.first_t / 1e9:.6f} s), "
+             f"{s.p} transaction(s) recovered: exit {rej.status}"
              + (f": {rej.first_line}" if rej.first_line else "")]
     for name, size, _ in s.files:
         lines.append(f"  {name}: size {size}")

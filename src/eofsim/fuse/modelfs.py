@@ -16,8 +16,9 @@ high-level API), O_SYNC/O_DSYNC (FUSE turns them into a write followed by fsync 
 writeback cache, which is off), page-granular mmap stores (the kernel's FUSE writeback
 decides when and how much reaches the daemon).
 
-A control file, /.eofsim-crash, is not listed in readdir: writing anything to it stops the
-model at that instant (`eofsim crash MOUNTPOINT` does so); the mount is read-only from then.
+Control files, not listed in readdir: writing anything to /.eofsim-crash stops the model at
+that instant (`eofsim crash MOUNTPOINT` does so; the mount is read-only from then); reading
+/.eofsim-clock gives the virtual time (ns) at which the last request finished.
 """
 
 import errno
@@ -33,6 +34,11 @@ from ..ops import Op
 from .common import load_mfusepy, statfs_answer
 
 CONTROL = "/.eofsim-crash"
+CLOCK = "/.eofsim-clock"
+"""Reading it gives the model's virtual time (ns, text): when the last request finished.
+Not a model op (nothing is recorded); lets a workload log when, in virtual time, it
+committed something, for an --app-check that gets the crash time (EOFSIM_CRASH_NS)."""
+CLOCK_LEN = 24
 
 # <linux/falloc.h>
 FALLOC_FL_KEEP_SIZE = 0x01
@@ -122,9 +128,10 @@ class ModelOps:
             t = self.t_mount
             return dict(base, st_mode=stat.S_IFDIR | 0o755, st_nlink=2, st_atime=t, st_mtime=t,
                         st_ctime=t)
-        if path == CONTROL:
+        if path in (CONTROL, CLOCK):
             t = self.t_mount
-            return dict(base, st_mode=stat.S_IFREG | 0o200, st_nlink=1, st_size=0,
+            return dict(base, st_mode=stat.S_IFREG | (0o200 if path == CONTROL else 0o444),
+                        st_nlink=1, st_size=0 if path == CONTROL else CLOCK_LEN,
                         st_atime=t, st_mtime=t, st_ctime=t)
         name = self._file(path)
         mode, at, mt, ct = self.meta[name]
@@ -158,7 +165,7 @@ class ModelOps:
         return 0
 
     def access(self, path, amode):
-        if path not in ("/", CONTROL):
+        if path not in ("/", CONTROL, CLOCK):
             self._file(path)
         return 0
 
@@ -178,7 +185,7 @@ class ModelOps:
         return 0
 
     def open(self, path, flags):
-        if path == CONTROL:
+        if path in (CONTROL, CLOCK):
             return 0
         name = self._file(path)
         if flags & (os.O_WRONLY | os.O_RDWR):
@@ -189,6 +196,9 @@ class ModelOps:
         return 0
 
     def read(self, path, size, offset, fh):
+        if path == CLOCK:
+            text = (f"{self.model.v_done}".ljust(CLOCK_LEN - 1) + "\n").encode()
+            return text[offset:offset + size]
         name = self._file(path)
         if size == 0 or offset >= self.model.size(name):
             return b""
