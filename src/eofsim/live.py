@@ -164,6 +164,9 @@ class LiveModel:
         self.created = []
         """Files in creation order (each exists from t=0 in the trace until namespace ops
         are modelled; see `create`)."""
+        self._last_index = 0
+        self.failed = []
+        """Ops that raised inside the model (answered EIO, left out of the trace)."""
         self.until_ns = None
         """Set by crash(): the model stopped there; nothing more is served."""
         self.cap_ns = 20 * tun.horizon_ns
@@ -231,7 +234,8 @@ class LiveModel:
             th = self.threads[tid] = _Thread(f"t{len(self.threads)}")
             th.wq = WaitQueue(eng, f"{th.name} waits for the program's next request",
                               "live_idle", idle=True)
-        rec = OpRecord(index=len(self.records) + 1, thread=th.name, op=replace(op, at_ns=t))
+        self._last_index += 1
+        rec = OpRecord(index=self._last_index, thread=th.name, op=replace(op, at_ns=t))
         self.records.append(rec)
         th.recs.append(rec)
         if op.kind == "write" and data is not None:
@@ -242,7 +246,21 @@ class LiveModel:
         else:
             eng.call_at(t, lambda _: th.wq.wake_all())
         deadline = t + self.cap_ns
-        eng.run(until=deadline, stop=lambda: rec.end_ns is not None)
+        try:
+            eng.run(until=deadline, stop=lambda: rec.end_ns is not None)
+        except Exception:
+            # A model error inside the op: its thread's generator is gone. The op is left out
+            # of the trace (the program saw EIO, which a replay cannot reproduce) and the
+            # caller's next request starts a fresh model thread.
+            eng.current = None
+            th.task.done = True
+            del self.threads[tid]
+            self.threads[("dead", tid, rec.index)] = th
+            th.recs.remove(rec)
+            self.records.remove(rec)
+            self.payload.data.pop(rec.index, None)
+            self.failed.append(op.text())
+            raise
         if rec.end_ns is None:
             stall = eng.stalls()
             raise LiveError(f"{op.text()} did not finish within {self.cap_ns / 1e9:g} s of virtual "

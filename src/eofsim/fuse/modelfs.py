@@ -274,7 +274,8 @@ class ModelOps:
         sets = " ".join(f"--set {k}={v}" for k, v in m.overrides.items())
         return (f"Trace of a program on `eofsim mount` under {m.policy}"
                 f"{' ' + sets if sets else ''}, --time-scale {m.time_scale:g}: "
-                f"{len(m.records)} requests from {len(m.threads)} threads.")
+                f"{len(m.records)} requests from {len(m.threads)} threads."
+                + (f" Left out after a model error (answered EIO): {'; '.join(m.failed)}." if m.failed else ""))
 
 
 def make_fuse_ops(ops: ModelOps):

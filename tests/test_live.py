@@ -1,0 +1,225 @@
+"""The live model (live.LiveModel) without a mount: replaying its trace through `simulate`
+reproduces every op, and reads return the program's bytes (checked against a plain
+bytearray file, an oracle that knows nothing of the model)."""
+
+import errno
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eofsim.crash.appcheck import app_check, states, tree_bytes
+from eofsim.crash.explore import Explorer
+from eofsim.errors import InputError
+from eofsim.fuse.modelfs import ModelOps
+from eofsim.live import LiveModel, Payload, final_contents, payload_path
+from eofsim.ops import Op
+from eofsim.scenario_file import load_scenario, load_text
+from eofsim.sim import simulate
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def _bytes_for(seed, n):
+    return bytes((seed * 31 + i * 7) % 251 + 1 for i in range(n))
+
+
+def drive(model, clock, script):
+    """script: [(gap_s, tid, kind, args)]; returns the oracle files {name: bytearray} and
+    [(record, expected bytes)] for reads."""
+    files, reads = {}, []
+    for i, (gap, tid, kind, a, b) in enumerate(script):
+        clock.t += gap
+        f = files.setdefault("f" if tid % 2 == 0 else "g", bytearray())
+        name = "f" if tid % 2 == 0 else "g"
+        if kind == "write":
+            data = _bytes_for(i + 1, b)
+            model.call(tid, Op("write", file=name, off=a, len=b), data)
+            if len(f) < a:
+                f.extend(bytes(a - len(f)))
+            f[a:a + b] = data
+        elif kind == "truncate":
+            model.call(tid, Op("truncate", file=name, size=a))
+            if a < len(f):
+                del f[a:]
+            else:
+                f.extend(bytes(a - len(f)))
+        elif kind == "punch":
+            model.call(tid, Op("fallocate", file=name, off=a, len=b, mode="punch_hole"))
+            end = min(a + b, len(f))
+            if a < end:
+                f[a:end] = bytes(end - a)
+        elif kind == "read":
+            rec = model.call(tid, Op("read", file=name, off=a, len=b))
+            reads.append((model.read_bytes(rec), bytes(f[a:a + b])))
+        else:
+            model.call(tid, Op(kind, file=name))
+    return files, reads
+
+
+op_st = st.tuples(
+    st.sampled_from([0.0, 0.0001, 0.003, 0.9, 6.0, 31.0]),
+    st.integers(0, 2),
+    st.sampled_from(["write", "write", "truncate", "punch", "read", "fsync", "fdatasync"]),
+    st.integers(0, 20000),
+    st.integers(1, 9000),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op_st, min_size=1, max_size=25), st.sampled_from(["bh-ordered", "iomap-v4"]))
+def test_reads_are_the_programs_bytes_and_the_trace_replays_op_for_op(script, policy):
+    clock = Clock()
+    model = LiveModel(policy, time_scale=1.0, clock=clock)
+    files, reads = drive(model, clock, script)
+    for got, want in reads:
+        assert got == want
+    sc, payload = model.scenario_of("t")
+    from eofsim.scenario_file import dump_text
+    res = simulate(load_text(dump_text(sc), "t.yaml"), policy)
+    live = [r for th in model.threads.values() for r in th.recs]
+    assert len(live) == len(res.ops)
+    for a, b in zip(live, res.ops):
+        assert (a.op, a.start_ns, a.end_ns, a.error, a.i_size_after, a.i_disksize_after) == \
+               (b.op, b.start_ns, b.end_ns, b.error, b.i_size_after, b.i_disksize_after)
+        if a.runs is not None:
+            assert model.read_bytes(a) == payload.to_bytes(b.runs, b.op.off)
+    want = {n: bytes(b) for n, b in files.items()}
+    assert final_contents(model.fs, model.payload) == want
+    assert final_contents(res.fs, payload) == want
+
+
+def test_virtual_time_follows_the_scaled_wall_clock_between_requests():
+    clock = Clock()
+    model = LiveModel("bh-ordered", time_scale=10.0, clock=clock)
+    clock.t = 0.45
+    r1 = model.call(7, Op("write", file="f", off=0, len=10), b"x" * 10)
+    assert r1.start_ns == 4_500_000_000               # 0.45 s wall x 10
+    clock.t = 0.55
+    r2 = model.call(7, Op("fsync", file="f"))
+    assert r2.start_ns == r1.end_ns + 1_000_000_000     # 0.1 s wall x 10 after r1 ended
+    assert r2.end_ns > r2.start_ns                     # the fsync waited for its commit
+    clock.t = 0.6
+    r3 = model.call(8, Op("read", file="f", off=0, len=10))
+    assert r3.start_ns > r2.end_ns and r3.thread == "t1"
+    assert model.read_bytes(r3) == b"x" * 10
+
+
+def test_a_request_never_starts_when_an_event_is_queued_at_the_same_nanosecond():
+    clock = Clock()
+    model = LiveModel("bh-ordered", clock=clock)
+    model.call(1, Op("write", file="f", off=0, len=1), b"a")
+    # the flusher's next wakeup is queued; arrive exactly then
+    due = min(e[0] for e in model.eng._q)
+    clock.t = (due - model.v_done) / 1e9
+    rec = model.call(1, Op("write", file="f", off=1, len=1), b"b")
+    assert rec.start_ns != due
+
+
+def test_bad_time_scale_is_refused():
+    with pytest.raises(InputError):
+        LiveModel("bh-ordered", time_scale=0)
+
+
+def test_payload_file_round_trips(tmp_path):
+    p = Payload({3: (10, b"abc"), 1: (0, b"")})
+    p.save(tmp_path / "x.data")
+    assert Payload.load(tmp_path / "x.data").data == p.data
+    (tmp_path / "bad.data").write_bytes(b"nope")
+    with pytest.raises(InputError):
+        Payload.load(tmp_path / "bad.data")
+    raw = (tmp_path / "x.data").read_bytes()
+    (tmp_path / "cut.data").write_bytes(raw[:-1])
+    with pytest.raises(InputError):
+        Payload.load(tmp_path / "cut.data")
+
+
+def test_write_trace_gives_a_scenario_and_payload_that_load(tmp_path):
+    clock = Clock()
+    model = LiveModel("bh-ordered", {"commit_interval_ns": "1s"}, clock=clock)
+    clock.t = 0.01
+    model.call(1, Op("write", file="f", off=0, len=3), b"abc")
+    y, d = model.write_trace(tmp_path / "tr.yaml")
+    assert d == payload_path(y)
+    sc = load_scenario(str(y))
+    assert sc.tunables == {"commit_interval_ns": "1s"}
+    assert [op.text() for op in sc.threads[0].ops] == ["@10ms write f 0 3"]
+    assert Payload.load(d).data == {1: (0, b"abc")}
+
+
+def test_model_errors_become_eio_and_the_daemon_serves_on(monkeypatch):
+    clock = Clock()
+    model = LiveModel("bh-ordered", clock=clock)
+    logs = []
+
+    class Log:
+        def write(self, s):
+            logs.append(s)
+
+        def flush(self):
+            pass
+
+    ops = ModelOps(model, log=Log())
+    ops.create("/f", 0o644)
+    real = model.fs.write
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("model bug")
+        yield
+
+    monkeypatch.setattr(model.fs, "write", broken)
+    with pytest.raises(OSError) as e:
+        ops.write("/f", b"abc", 0, 0)
+    assert e.value.errno == errno.EIO
+    assert any("ZeroDivisionError" in s for s in logs)
+    monkeypatch.setattr(model.fs, "write", real)
+    assert ops.write("/f", b"abc", 0, 0) == 3
+    assert ops.read("/f", 3, 0, 0) == b"abc"
+
+
+def test_crash_makes_the_mount_read_only_and_the_trace_ends_there(tmp_path):
+    clock = Clock()
+    model = LiveModel("bh-ordered", clock=clock)
+    ops = ModelOps(model, log=open("/dev/null", "w"), trace_path=tmp_path / "c.yaml")
+    ops.create("/f", 0o644)
+    clock.t = 1.0
+    ops.write("/f", b"abc", 0, 0)
+    clock.t = 2.0
+    ops.write("/.eofsim-crash", b"1", 0, 0)
+    with pytest.raises(OSError) as e:
+        ops.write("/f", b"abc", 3, 0)
+    assert e.value.errno == errno.EROFS
+    assert model.until_ns >= 2_000_000_000
+    assert f"until: {model.until_ns}ns" in (tmp_path / "c.yaml").read_text()
+
+
+def test_app_check_sees_every_distinct_tree_and_rejects_what_the_checker_rejects(tmp_path):
+    """Oracle: the distinct trees app_check counts are exactly those states() yields, by
+    content; a checker that rejects a size the file had only before the fsync is reported
+    at a crash time before the fsync's commit."""
+    clock = Clock()
+    model = LiveModel("bh-ordered", clock=clock)
+    clock.t = 0.01
+    model.call(1, Op("write", file="f", off=0, len=5), b"hello")
+    clock.t = 0.02
+    model.call(1, Op("fsync", file="f"))
+    clock.t = 0.03
+    model.call(1, Op("write", file="f", off=5, len=6), b" world")
+    sc, payload = model.scenario_of("t")
+    from eofsim.scenario_file import dump_text
+    res = simulate(load_text(dump_text(sc), "t.yaml"), "bh-ordered")
+    contents = {tuple(sorted(tree_bytes(s, payload).items())) for s, _ in states(Explorer(res))}
+    assert {dict(c)["f"] for c in contents} >= {b"", b"hello", b"hello world"}
+    rep = app_check(res, "test -s f", payload)
+    assert rep.trees == len(contents)
+    assert len(rep.rejected) == 1 and rep.rejected[0].state.files[0][1] == 0
+    fsync_end = res.ops[1].end_ns
+    assert rep.rejected[0].state.t < fsync_end
+    ok = app_check(res, "true", payload)
+    assert ok.ok and ok.trees == rep.trees
