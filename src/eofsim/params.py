@@ -72,6 +72,10 @@ class Tunables:
     """Inode flag S_DAX for every file: ext4_block_zero_eof uses dax_zero_range, no page cache."""
     encrypted_nokey: bool = False
     """Inode is encrypted and its key is not loaded: EOF zeroing is a no-op."""
+    auto_da_alloc: bool = True
+    """Mount default auto_da_alloc (false = noauto_da_alloc): ext4_alloc_da_blocks on the
+    source of a rename over an existing file (ext4_rename) and on close after truncate to 0
+    (ext4_release_file, EXT4_STATE_DA_ALLOC_CLOSE)."""
     seed: int = 0
     """Seed for every random choice (schedules, random writeback order)."""
     horizon_ns: int = 120 * S

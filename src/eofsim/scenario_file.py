@@ -27,10 +27,13 @@ Checks, each reported as InputError("FILE:LINE", ...) at the offending node: YAM
 unknown or duplicate keys, wrong types, bad tunables, duplicate file or thread names,
 plants outside the file's allocated blocks (off+len must be <= size rounded up to the
 block size: those are the only blocks the file owns at t=0), empty threads, bad op text,
-and an op naming a file that is neither declared nor created earlier in the same thread
-(write, truncate and fallocate create a missing file, as open(O_CREAT) would; every other
-op needs the file to exist, and threads run concurrently so creation in another thread
-does not count).
+and a data op naming a file that is neither declared nor created earlier in the same thread
+(create, open, rename's NEW, and write, truncate and fallocate, which create a missing file
+as open(O_CREAT) would; threads run concurrently so creation in another thread does not
+count). Namespace ops (create, open, close, unlink, rename, mkdir) are not checked here:
+what they name is settled at run time, and a failure is the kernel's errno (ENOENT,
+EEXIST, ENOTDIR, ...) recorded on the op, as a run against real ext4 shows it.
+Declared files may sit in directories (`d/f`): the directories exist at t=0 too.
 
 We walk yaml.compose()'s node tree instead of using yaml.safe_load so that every value
 keeps its line number for messages.
@@ -42,7 +45,7 @@ from pathlib import Path
 import yaml
 
 from .errors import InputError
-from .ops import parse_op
+from .ops import NAMESPACE, parse_op
 from .params import Tunables
 from .scenario import FileSpec, Plant, Scenario, ThreadSpec
 from .units import parse_size
@@ -256,15 +259,23 @@ class _Loader:
 
     def ops(self, node, files, what) -> tuple:
         known = {f.name for f in files}
+        dirs = {f.name.rsplit("/", 1)[0] for f in files if "/" in f.name}
         out = []
         for item in self.sequence(node, what, nonempty=True):
             text = self.typed(item, "operation", str, "one line of text such as 'write f 0 4k'")
             op = parse_op(text, self.at(item))
-            if op.file is not None and op.file not in known:
+            if op.kind == "rename":
+                known.add(op.new)
+            if op.file is not None and op.file not in known and op.kind not in NAMESPACE \
+                    and op.file not in dirs:
                 if op.kind not in CREATING_OPS:
                     self.fail(item, f"{op.kind} of {op.file!r}: no such file (declare it under "
                                     "'files:' or create it earlier in this thread with write, truncate or fallocate)")
                 known.add(op.file)
+            if op.kind in ("create", "open"):
+                known.add(op.file)
+            if op.kind == "mkdir":
+                dirs.add(op.file)
             out.append(op)
         return tuple(out)
 

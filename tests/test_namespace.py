@@ -1,0 +1,188 @@
+"""Namespace operations (issue 11): create, unlink, rename, open/close, mkdir, directory
+fsync, synchronous writes; the kernel functions in ext4/namei.py behind them."""
+
+import pytest
+
+from eofsim.errors import InputError
+from eofsim.jbd2 import RawDir, RawInode, RawOrphans
+from eofsim.ops import parse_op
+from eofsim.scenario_file import load_text
+from eofsim.sim import simulate
+
+
+def sc(ops, files="", tunables=""):
+    body = "name: t\n" + (f"tunables: {{{tunables}}}\n" if tunables else "")
+    if files:
+        body += "files:\n" + "".join(f"  - {{name: {n}, size: {s}}}\n" for n, s in files)
+    body += "ops:\n" + "".join(f"  - \"{o}\"\n" for o in ops)
+    return load_text(body, "t.yaml")
+
+
+def errors(res):
+    return [(r.op.text(), r.error) for r in res.ops]
+
+
+def records(res):
+    """tid -> {key: raw record} as the transactions logged them."""
+    return {tid: dict(tx.raw) for tid, tx in res.fs.journal.tx_by_tid.items()}
+
+
+@pytest.mark.parametrize("text", ["create d/f", "open f trunc", "open f creat excl dsync",
+                                  "close f", "unlink f", "rename a d/b", "mkdir d",
+                                  "write f 0 10 dsync", "write f 0 10 sync", "fsync d"])
+def test_op_text_round_trips(text):
+    op = parse_op(text)
+    assert op.text() == text
+    assert parse_op(op.text()) == op
+
+
+@pytest.mark.parametrize("text", ["rename a", "open f bogus", "write f 0 1 nosync", "create /x",
+                                  "create a//b", "unlink ../x", "close"])
+def test_malformed_namespace_ops_name_their_line(text):
+    with pytest.raises(InputError) as e:
+        parse_op(text, "s.yaml:7")
+    assert str(e.value).startswith("s.yaml:7: ")
+
+
+def test_real_errnos_are_recorded_on_the_op():
+    res = simulate(sc(["create f", "unlink g", "unlink f", "unlink f", "rename g h", "mkdir d",
+                       "unlink d", "write h/x 0 1", "write nod/x 0 1", "close f", "close f",
+                       "mkdir d", "mkdir d/x", "rename d d/x/y"], files=[("f", 10), ("h", 1)]))
+    assert [e for _, e in errors(res)] == [
+        "EEXIST", "ENOENT", None, "ENOENT", "ENOENT", None, "EISDIR", "ENOTDIR", "ENOENT",
+        "EBADF", "EBADF", "EEXIST", None, "EINVAL"]
+
+
+def test_create_logs_inode_and_directory_entry_in_one_transaction():
+    """ext4_create -> ext4_add_nondir -> ext4_add_entry: one handle."""
+    res = simulate(sc(["create g", "write g 0 100", "fsync g"]))
+    ino = res.inos["g"]
+    create = res.ops[0]
+    tids = [tid for tid, raw in records(res).items()
+            if isinstance(raw.get(2), RawDir) and ("g", ino) in raw[2].entries]
+    assert tids and isinstance(records(res)[tids[0]].get(ino), RawInode)
+    # the fsync committed that transaction (the new inode's i_sync_tid covers the create)
+    assert res.ops[2].sync_tid >= tids[0] and create.error is None
+    assert any(tid == tids[0] for tid, _, _ in res.commits)
+
+
+def test_fdatasync_of_a_new_file_commits_its_create():
+    """ext4_new_inode: ext4_update_inode_fsync_trans(handle, inode, 1) sets i_datasync_tid."""
+    res = simulate(sc(["create g", "fdatasync g"]))
+    assert res.ops[1].sync_tid == res.fs.by_ino[res.inos["g"]].i_sync_tid
+    assert res.ops[1].sync_tid > 0
+
+
+def test_directory_fsync_forces_a_commit():
+    """ext4_fsync_journal: !S_ISREG -> ext4_force_commit."""
+    res = simulate(sc(["mkdir d", "create d/x", "fsync d"]))
+    tid = res.ops[2].sync_tid
+    assert tid and res.ops[2].end_ns >= next(t for i, _, t in res.commits if i == tid)
+
+
+def _data_bio_times(res, ino):
+    return [b.submit_ns for b in res.dev.bios if b.kind == "data" and b.ino == ino]
+
+
+@pytest.mark.parametrize("auto", [True, False])
+def test_rename_over_allocates_delayed_blocks_of_the_source(auto):
+    """ext4_rename: ext4_alloc_da_blocks(old.inode) before the handle when auto_da_alloc."""
+    res = simulate(sc(["create f.tmp", "write f.tmp 0 8k", "close f.tmp", "rename f.tmp f"],
+                      files=[("f", 1000)], tunables=f"auto_da_alloc: {str(auto).lower()}"))
+    ren = res.ops[3]
+    early = [t for t in _data_bio_times(res, res.inos["f"]) if t <= ren.end_ns]
+    assert bool(early) == auto
+    assert res.fs.writeback_calls.get("flush", 0) == (1 if auto else 0)
+
+
+def test_rename_to_a_new_name_does_not_flush():
+    res = simulate(sc(["create a", "write a 0 8k", "rename a b"]))
+    assert not [t for t in _data_bio_times(res, res.inos["b"]) if t <= res.ops[2].end_ns]
+
+
+@pytest.mark.parametrize("auto", [True, False])
+def test_close_after_truncate_to_zero_allocates(auto):
+    """ext4_truncate sets EXT4_STATE_DA_ALLOC_CLOSE at size 0; ext4_release_file flushes."""
+    res = simulate(sc(["open f trunc", "write f 0 8k", "close f"], files=[("f", 5000)],
+                      tunables=f"auto_da_alloc: {str(auto).lower()}"))
+    close = res.ops[2]
+    early = [t for t in _data_bio_times(res, res.inos["f"]) if t <= close.end_ns]
+    assert bool(early) == auto
+
+
+def test_no_flush_on_close_without_truncate_to_zero():
+    res = simulate(sc(["open f", "write f 0 8k", "close f"], files=[("f", 5000)]))
+    assert not [t for t in _data_bio_times(res, res.inos["f"]) if t <= res.ops[2].end_ns]
+
+
+def test_unlinked_open_file_is_an_orphan_until_the_last_close():
+    res = simulate(sc(["open f", "write f 0 100", "unlink f", "write f 100 100", "sleep 6s",
+                       "close f"], files=[("f", 1000)]))
+    ino = res.inos["f"]
+    assert [e for _, e in errors(res)] == [None] * 6
+    assert res.ops[3].ino == ino            # the write went to the open, unlinked inode
+    recs = records(res)
+    seq = [(tid, raw) for tid, r in sorted(recs.items()) for k, raw in r.items()
+           if isinstance(raw, RawOrphans)]
+    assert [ino in raw.inos for _, raw in seq] == [True, False]
+    freed = [r[ino] for tid, r in sorted(recs.items()) if ino in r][-1]
+    assert freed.nlink == 0 and freed.size == 0 and freed.extents == ()
+    # freed at the close, not at the unlink
+    t_free = res.fs.journal.tx_by_tid[seq[1][0]].created_ns
+    assert t_free >= res.ops[5].start_ns
+
+
+def test_truncate_down_uses_the_orphan_list(monkeypatch):
+    """ext4_setattr: ext4_orphan_add in the shrinking handle; ext4_truncate removes it
+    (the two handles share a transaction here, so the log holds only the final list)."""
+    from eofsim.ext4.namei import Ext4Namei
+    calls = []
+    for name in ("orphan_add", "orphan_del"):
+        orig = getattr(Ext4Namei, name)
+
+        def spy(self, handle, inode, _orig=orig, _name=name):
+            calls.append((_name, inode.ino, inode.ino in self.orphans))
+            return _orig(self, handle, inode)
+        monkeypatch.setattr(Ext4Namei, name, spy)
+    res = simulate(sc(["truncate f 100", "truncate f 200"], files=[("f", 10000)]))
+    ino = res.inos["f"]
+    assert calls == [("orphan_add", ino, False), ("orphan_del", ino, True)]
+    assert not res.fs.orphans
+
+
+def test_dsync_write_syncs_the_written_range_only(monkeypatch):
+    """generic_write_sync -> vfs_fsync_range(pos, pos + count - 1)."""
+    from eofsim.ext4.fsync import Ext4Fsync
+    seen = []
+    orig = Ext4Fsync.fsync
+
+    def spy(self, inode, datasync, start=0, end=(1 << 63) - 1):
+        seen.append((datasync, start, end))
+        return (yield from orig(self, inode, datasync, start, end))
+    monkeypatch.setattr(Ext4Fsync, "fsync", spy)
+    simulate(sc(["write f 5000 100 dsync", "open f sync", "write f 8000 10", "close f",
+                 "open f dsync", "write f 9000 10", "write f 9100 10 sync"], files=[("f", 1000)]))
+    assert seen == [(True, 5000, 5099), (False, 8000, 8009), (True, 9000, 9009),
+                    (False, 9100, 9109)]
+
+
+def test_write_to_a_missing_file_is_a_journalled_create():
+    res = simulate(sc(["write g 0 10"]))
+    ino = res.inos["g"]
+    assert ino not in res.initial_inodes
+    assert any(isinstance(r.get(2), RawDir) and ("g", ino) in r[2].entries
+               for r in records(res).values())
+
+
+def test_declared_files_under_directories_exist_at_start():
+    res = simulate(sc(["write d/e/f 0 10"], files=[("d/e/f", 100)]))
+    assert res.ops[0].error is None
+    assert res.inos["d/e/f"] in res.initial_inodes
+    assert set(res.dir_inos) == {"", "d", "d/e"}
+
+
+def test_loader_leaves_namespace_ops_to_run_time_but_checks_data_ops():
+    sc(["rename nothere x", "unlink y", "close z"])      # no error: errnos at run time
+    sc(["create a", "fsync a", "rename a b", "fsync b", "mkdir d", "fsync d"])
+    with pytest.raises(InputError, match="t.yaml:4"):
+        sc(["create a", "fsync b"])
