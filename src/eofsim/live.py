@@ -40,16 +40,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from .block import BlockDevice
-from .content import INITIAL, ZERO, byte_value
+from .content import ZERO, byte_value
 from .engine import Engine, WaitQueue
 from .errors import InputError
-from .ext4 import Ext4
+from .ext4 import Ext4, OpError
 from .fs.fs_writeback import flusher
 from .ops import Op
 from .policies import get_policy
-from .scenario import FileSpec, Scenario, ThreadSpec
+from .scenario import Scenario, ThreadSpec
 from .scenario_file import dump_text
-from .sim import OpRecord, RunResult, _size_durability, make_tunables, run_op
+from .sim import OpRecord, RunResult, make_tunables, run_op
 
 
 class LiveError(Exception):
@@ -124,10 +124,12 @@ def payload_path(trace_path) -> Path:
 
 
 class _Thread:
-    __slots__ = ("name", "task", "pending", "wq", "recs")
+    __slots__ = ("name", "task", "pending", "wq", "recs", "fds")
 
     def __init__(self, name):
         self.name = name
+        self.fds = {}
+        """path -> [(Inode or Dir, flags)]: the thread's open files, as simulate keeps them."""
         self.task = None
         self.pending = []
         self.wq = None
@@ -150,7 +152,11 @@ class LiveModel:
         self.dev = BlockDevice(eng, tun)
         self.fs = fs = Ext4(eng, self.dev, tun, pol, trace=False)
         self.res = RunResult(scenario=self.scenario, policy=pol.name, tun=tun, dev=self.dev)
-        eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.inodes.values()]),
+        # As simulate() does for a scenario without files: the root directory exists,
+        # committed, before the first request; everything else is created by requests.
+        for d in fs.dirs.values():
+            self.res.initial_inodes[d.ino] = d.raw()
+        eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.by_ino.values()]),
                   kind="daemon")
         self.time_scale = float(time_scale)
         self.clock = clock
@@ -161,9 +167,6 @@ class LiveModel:
         self.records = []
         """[OpRecord] in arrival order (record.index: arrival number, the data's src)."""
         self.payload = Payload()
-        self.created = []
-        """Files in creation order (each exists from t=0 in the trace until namespace ops
-        are modelled; see `create`)."""
         self._last_index = 0
         self.failed = []
         """Ops that raised inside the model (answered EIO, left out of the trace)."""
@@ -172,29 +175,17 @@ class LiveModel:
         self.cap_ns = 20 * tun.horizon_ns
         """A request not finished this long (virtual) after it started is a stall."""
 
-    # --- files ------------------------------------------------------------------------
-    def exists(self, name):
-        return name in self.fs.inodes
+    # --- the namespace (read-only views for stat and readdir) -----------------------------
+    def lookup(self, path):
+        """The model's Inode or Dir that `path` names now ('.': the root); OpError otherwise."""
+        return self.fs.lookup(path)
 
-    def size(self, name):
-        return self.fs.inodes[name].i_size
-
-    def names(self):
-        return list(self.created)
-
-    def create(self, name):
-        """A new, empty file. Assumption until namespace ops are in the model: the file is
-        taken to exist, empty and committed, from t=0 (as an undeclared file of a scenario
-        does), so a crash can leave it empty but never absent."""
-        self._check_live()
-        if name in self.fs.inodes:
-            return
-        inode = self.fs.new_inode(name)
-        self.res.inos[name] = inode.ino
-        self.res.initial_inodes[inode.ino] = inode.raw()
-        inode.last_raw = inode.raw()
-        inode.size_history[:] = [(0, 0, inode.i_size)]
-        self.created.append(name)
+    def entries(self, path):
+        """Names in directory `path` ('.': the root)."""
+        d = self.fs.lookup(path)
+        if hasattr(d, "mapping"):
+            raise OpError("ENOTDIR")
+        return sorted(d.entries)
 
     # --- time ---------------------------------------------------------------------------
     def _virtual_now(self):
@@ -225,8 +216,6 @@ class LiveModel:
         """Run `op` for calling thread `tid` now; return its record when the model is done.
         `data`: the bytes of a write. Raises LiveError if the model cannot finish it."""
         self._check_live()
-        if op.file is not None and op.file not in self.fs.inodes:
-            self.create(op.file)
         eng = self.eng
         t = self._advance_to(self._virtual_now())
         th = self.threads.get(tid)
@@ -276,7 +265,7 @@ class LiveModel:
             while not th.pending:
                 yield th.wq
             rec = th.pending.pop(0)
-            yield from run_op(eng, self.fs, rec)
+            yield from run_op(eng, self.fs, rec, th.fds)
 
     def read_bytes(self, rec: OpRecord) -> bytes:
         return self.payload.to_bytes(rec.runs or (), rec.op.off)
@@ -304,8 +293,8 @@ class LiveModel:
             if ops:
                 threads.append(ThreadSpec(th.name, tuple(ops)))
         tun = dict(self.overrides)
-        sc = Scenario(name=name, description=description, tunables=tun,
-                      files=tuple(FileSpec(n, 0) for n in self.created), threads=tuple(threads))
+        sc = Scenario(name=name, description=description, tunables=tun, files=(),
+                      threads=tuple(threads))
         return sc, payload
 
     def write_trace(self, path, name=None, description=""):
@@ -328,30 +317,33 @@ def _stem_name(path):
     return stem or "trace"
 
 
-def finish(model: LiveModel) -> RunResult:
-    """The live run as a RunResult (for checks straight from a mount, without replay)."""
-    res = model.res
-    res.ops = list(model.records)
-    res.end_ns = model.eng.now
-    res.commits = list(model.fs.journal.commits)
-    res.size_history = {n: list(model.fs.inodes[n].size_history) for n in model.fs.inodes}
-    res.engine = model.eng
-    res.fs = model.fs
-    _size_durability(res, model.fs)
-    return res
+def walk(fs):
+    """{path: Inode} of every regular file the namespace links now."""
+    from .ext4.namei import ROOT_INO
+    out = {}
+
+    def visit(d, prefix):
+        for leaf, ino in sorted(d.entries.items()):
+            path = prefix + leaf
+            sub = fs.dirs.get(ino)
+            if sub is not None:
+                visit(sub, path + "/")
+            else:
+                out[path] = fs.by_ino[ino]
+    visit(fs.dirs[ROOT_INO], "")
+    return out
 
 
-def final_contents(fs, payload: Payload, names=None) -> dict:
-    """name -> the bytes a read of the whole file returns at the end of a run (live or
+def final_contents(fs, payload: Payload) -> dict:
+    """path -> the bytes a read of the whole file returns at the end of a run (live or
     replayed): a model read in a task of its own, after everything else."""
     eng = fs.engine
     out = {}
 
     def reader():
-        for name in names if names is not None else list(fs.inodes):
-            inode = fs.inodes[name]
+        for path, inode in walk(fs).items():
             runs = yield from fs.read(inode, 0, inode.i_size)
-            out[name] = payload.to_bytes(runs or (), 0)
+            out[path] = payload.to_bytes(runs or (), 0)
 
     task = eng.spawn("final-read", reader(), kind="app")
     eng.run(until=eng.now + 20 * fs.tun.horizon_ns, stop=lambda: task.done)
@@ -360,4 +352,4 @@ def final_contents(fs, payload: Payload, names=None) -> dict:
     return out
 
 
-__all__ = ["final_contents", "LiveModel", "LiveError", "Payload", "payload_path", "finish", "INITIAL"]
+__all__ = ["final_contents", "walk", "LiveModel", "LiveError", "Payload", "payload_path"]

@@ -21,7 +21,7 @@ Text form (one op per line, used by scenario files and the timeline):
     mkdir DIR                     mkdir(2)
 
 FILE and DIR are paths relative to the filesystem root, with '/' between directories
-(`d/f`); `fsync DIR` syncs a directory. Ops naming a path that the thread has open act on
+(`d/f`); `fsync DIR` syncs a directory (`fsync .`: the root). Ops naming a path that the thread has open act on
 that open file (its inode, even after an unlink or rename), else on the name as it is then.
 """
 
@@ -139,7 +139,8 @@ def parse_op(line: str, where: str | None = None) -> Op:
         if not (len(sig) + 1 <= len(args) <= len(sig) + 1 + n_opt):
             raise InputError(f"{kind} takes FILE {' '.join(a.upper() for a in sig)}"
                              + (" [MODE]" if kind == "fallocate" else " [dsync|sync]" if n_opt else ""))
-        kw = {"file": check_path(args[0])}
+        # `fsync .` / `fdatasync .`: the root directory (a program's fsync of its cwd).
+        kw = {"file": args[0] if kind in ("fsync", "fdatasync") and args[0] == "." else check_path(args[0])}
         for name, text in zip(sig, args[1:]):
             if name == "new":
                 kw["new"] = check_path(text)

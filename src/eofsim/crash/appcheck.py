@@ -44,7 +44,8 @@ class TreeState:
     t: int
     p: int
     files: tuple
-    """((name, size, runs), ...) for every file with a recovered inode."""
+    """((path, size, runs), ...) for every name recovery's namespace holds (size -1: a
+    directory)."""
     older: tuple
     """((file, block offset, chosen version index), ...) blocks not at their newest option."""
 
@@ -86,7 +87,7 @@ class AppReport:
         def rj(r):
             return {"crash_time_ns": r.state.t, "first_possible_ns": r.first_t, "prefix": r.state.p, "status": r.status,
                     "first_line": r.first_line, "sha256": r.digest,
-                    "files": {n: s for n, s, _ in r.state.files},
+                    "files": {n: (s if s >= 0 else "dir") for n, s, _ in r.state.files},
                     "older_blocks": [list(o) for o in r.state.older]}
         m = self.minimal()
         return {"cmd": self.cmd, "crash_points": self.crash_points, "combinations": self.combos,
@@ -119,11 +120,11 @@ def states(ex: Explorer, per_point=256, seed=0):
         for p in groups.values():
             forced = jr.forced(p)
             per = []
-            for name in ex.files:
-                ri = jr.raw_inode(p, name)
+            for name, ri in recovered_tree(jr.inodes(p)):
                 if ri is None:
-                    continue   # no inode recovered: the file is absent
-                per.append((name, ri.size, ex.file_slots(ri, t, forced)))
+                    per.append((name, -1, []))        # a directory
+                else:
+                    per.append((name, ri.size, ex.file_slots(ri, t, forced)))
             flat = [(i, a, opts) for i, (_, _, fsl) in enumerate(per) for a, b, opts in fsl]
             sizes = [len(o) for _, _, o in flat]
             total = 1
@@ -149,17 +150,49 @@ def states(ex: Explorer, per_point=256, seed=0):
                 yield TreeState(t, p, files, tuple(older)), exhaustive
 
 
+def recovered_tree(inodes):
+    """[(path, RawInode or None for a directory)] of what recovery's namespace holds: the
+    root directory's journalled entries (jbd2.RawDir) walked down, as a mount after
+    ext4_orphan_cleanup shows them (an unlinked inode still on the orphan list has no name
+    and is freed; a file is absent until the transaction that linked it is recovered)."""
+    from ..ext4.namei import ROOT_INO
+    from ..jbd2 import RawDir
+    out = []
+
+    def visit(d, prefix, depth):
+        for leaf, ino in d.entries:
+            obj = inodes.get(ino)
+            path = prefix + leaf
+            if isinstance(obj, RawDir):
+                out.append((path, None))
+                if depth < 64:
+                    visit(obj, path + "/", depth + 1)
+            elif obj is not None:
+                out.append((path, obj))
+            # an entry whose inode was never logged cannot happen: ext4_create logs both
+            # in one handle
+    root = inodes.get(ROOT_INO)
+    if isinstance(root, RawDir):
+        visit(root, "", 0)
+    return out
+
+
 def materialise(tree: TreeState, payload, directory):
     """Write the tree's files (with their directories) under `directory`."""
     for name, data in tree_bytes(tree, payload).items():
         path = os.path.join(directory, name)
+        if data is None:
+            os.makedirs(path, exist_ok=True)
+            continue
         os.makedirs(os.path.dirname(path) or directory, exist_ok=True)
         with open(path, "wb") as f:
             f.write(data)
 
 
 def tree_bytes(tree: TreeState, payload) -> dict:
-    return {name: payload.to_bytes(runs, 0)[:size].ljust(size, b"\0") for name, size, runs in tree.files}
+    """path -> bytes for files, path -> None for directories."""
+    return {name: None if size < 0 else payload.to_bytes(runs, 0)[:size].ljust(size, b"\0")
+            for name, size, runs in tree.files}
 
 
 def app_check(result, cmd, payload, timed=False, per_point=256, max_trees=500, timeout=60.0,
@@ -227,8 +260,9 @@ def app_check(result, cmd, payload, timed=False, per_point=256, max_trees=500, t
 def _digest(content):
     h = hashlib.sha256()
     for name in sorted(content):
-        h.update(name.encode() + b"\0" + str(len(content[name])).encode() + b"\0")
-        h.update(content[name])
+        data = content[name]
+        h.update(name.encode() + b"\0" + (b"dir" if data is None else str(len(data)).encode()) + b"\0")
+        h.update(data or b"")
     return h.hexdigest()
 
 
@@ -238,7 +272,9 @@ def describe(rej: Rejection, ex_or_none=None) -> str:
              f"{s.p} transaction(s) recovered: exit {rej.status}"
              + (f": {rej.first_line}" if rej.first_line else "")]
     for name, size, _ in s.files:
-        lines.append(f"  {name}: size {size}")
+        lines.append(f"  {name}/: directory" if size < 0 else f"  {name}: size {size}")
+    if not s.files:
+        lines.append("  no files")
     if s.older:
         for name, off, c in s.older:
             lines.append(f"  {name} block at {off}: {c} version(s) older than the newest that may be on disk")

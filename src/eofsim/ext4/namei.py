@@ -60,7 +60,10 @@ class Ext4Namei:
         return d, parts[-1]
 
     def lookup(self, path):
-        """The Inode or Dir that `path` names now; OpError ENOENT/ENOTDIR otherwise."""
+        """The Inode or Dir that `path` names now ('.': the root directory); OpError
+        ENOENT/ENOTDIR otherwise."""
+        if path == ".":
+            return self.dirs[ROOT_INO]
         d, leaf = self.lookup_parent(path)
         ino = d.entries.get(leaf)
         if ino is None:

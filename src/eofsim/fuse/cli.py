@@ -22,13 +22,14 @@ Each request becomes a model op of the calling thread at virtual time
 with flusher, jbd2 commits and end-I/O running in between; reads return the model's bytes.
 
 \b
-Passed on: create/open (O_TRUNC, O_EXCL), read, write, truncate, fallocate (0, keep_size,
-punch_hole, zero_range, zero_range|keep_size), fsync/fdatasync (msync arrives as fsync),
-stat, readdir, mmap through FUSE's page cache (its write-back arrives as writes).
-Not passed on by FUSE: sync_file_range, sync(2)/syncfs, O_DIRECT semantics,
-O_SYNC/O_DSYNC (no writeback cache), per-store mmap timing.
-Not modelled yet: directories, unlink, rename (EPERM); files created in the mount
-exist, empty, from t=0 in the trace (no journalled create).
+Passed on: create/open (O_CREAT, O_EXCL, O_TRUNC), close, read, write, truncate,
+fallocate (0, keep_size, punch_hole, zero_range, zero_range|keep_size), fsync/fdatasync
+of files and directories (msync arrives as fsync), unlink (open files too), rename
+(over an existing file too), mkdir, stat, readdir, mmap through FUSE's page cache (its
+write-back arrives as writes).
+Not passed on by FUSE: sync_file_range, sync(2)/syncfs, O_DIRECT semantics, the range
+of O_SYNC/O_DSYNC writes (they arrive as write + whole-file fsync), per-store mmap timing.
+Not modelled (EPERM): rmdir, hard links, symlinks.
 
 \b
 Crash on demand: `eofsim crash MOUNTPOINT` (or writing to MOUNTPOINT/.eofsim-crash) stops
