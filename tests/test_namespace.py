@@ -186,3 +186,92 @@ def test_loader_leaves_namespace_ops_to_run_time_but_checks_data_ops():
     sc(["create a", "fsync a", "rename a b", "fsync b", "mkdir d", "fsync d"])
     with pytest.raises(InputError, match="t.yaml:4"):
         sc(["create a", "fsync b"])
+
+
+# --- crash side -------------------------------------------------------------------------
+from eofsim.crash.checkers import FOREIGN_DATA, NAME_LOST, FileHistory, NameHistory  # noqa: E402
+from eofsim.crash.explore import check  # noqa: E402
+
+REPLACE = ["create f.tmp", "write f.tmp 0 5000", "close f.tmp", "rename f.tmp f", "sleep 40s"]
+
+
+def test_a_new_file_may_be_absent_until_its_create_commits():
+    rep = check(simulate(sc(["create g", "write g 0 5000", "fsync g"])))
+    texts = {o.text() for o in rep.outcomes}
+    assert {"g: absent", "g: size=5000"} <= texts
+    assert "g: absent" in rep.as_dict()["outcomes"]
+    assert rep.ok
+
+
+def test_fsynced_new_file_lost_is_a_violation(monkeypatch):
+    """Directory entries not journalled (a broken ext4_add_entry): the fsync'd file is gone."""
+    from eofsim.ext4.namei import Ext4Namei
+    monkeypatch.setattr(Ext4Namei, "dir_dirty", lambda self, handle, d: None)
+    rep = check(simulate(sc(["create g", "write g 0 5000", "fsync g", "sleep 1s"])))
+    assert NAME_LOST in rep.kinds()
+
+
+def test_directory_fsync_obliges_its_entries(monkeypatch):
+    res = simulate(sc(["mkdir d", "create d/x", "fsync d", "sleep 1s"]))
+    nh = NameHistory(res, "d/x")
+    fs_end = res.ops[2].end_ns
+    assert nh.allowed(fs_end)[0] == {res.inos["d/x"]}
+    assert None in nh.allowed(fs_end - 1)[0]
+
+
+def test_rename_over_must_leave_old_or_new():
+    res = simulate(sc(REPLACE, files=[("f", 1000)]))
+    nh = NameHistory(res, "f")
+    old, new = res.name_history["f"][0][2], res.inos["f"]
+    t = res.end_ns
+    assert nh.allowed(t)[0] == {old, new}
+    assert nh.check(t, old) == [] and nh.check(t, new) == []
+    (kind, detail), = nh.check(t, None)
+    assert kind == NAME_LOST and "rename" in detail
+    assert nh.check(t, 999)[0][0] == "name-wrong"
+
+
+def test_unlink_allows_absence_only_after_it():
+    res = simulate(sc(["sleep 1s", "unlink f", "sleep 1s"], files=[("f", 10)]))
+    nh = NameHistory(res, "f")
+    assert nh.check(res.ops[1].start_ns - 1, None)
+    assert nh.check(res.end_ns, None) == []
+
+
+def test_data_of_another_inode_is_foreign():
+    res = simulate(sc(REPLACE, files=[("f", 1000)]))
+    old = res.name_history["f"][0][2]
+    fh = FileHistory(res, "f", 4096, ino=old)
+    ctx = fh.context(res.end_ns, 1)
+    vl, _, _ = ctx.check_runs(((0, 100, 2),))        # op #2 wrote f.tmp's inode
+    assert [v[0] for v in vl] == [FOREIGN_DATA]
+    fh_new = FileHistory(res, "f", 4096, ino=res.inos["f"])
+    vl, _, _ = fh_new.context(res.end_ns, 1).check_runs(((0, 100, 2),))
+    assert FOREIGN_DATA not in [v[0] for v in vl]
+
+
+def test_orphan_cleanup_frees_an_unlinked_open_file():
+    """ext4_orphan_cleanup: an orphan without links is freed at mount."""
+    from eofsim.crash.explore import Explorer
+    res = simulate(sc(["open f", "unlink f", "fsync f", "sleep 10s", "close f"], files=[("f", 9000)]))
+    ex = Explorer(res)
+    jr = ex.journal
+    ino = res.name_history["f"][0][2]
+    # the prefix that holds the unlink but not the eviction
+    p = next(p for p in range(len(jr.tids) + 1)
+             if jr.inodes(p).get(0) is not None and ino in jr.inodes(p)[0].inos)
+    assert jr.inodes(p)[ino].nlink == 0 and jr.inodes(p)[ino].extents
+    assert jr.recovered(p)[ino].extents == () and jr.recovered(p)[ino].size == 0
+    assert jr.lookup(p, "f") is None
+
+
+@pytest.mark.parametrize("auto,zero_length", [(True, False), (False, True)])
+def test_replace_via_rename_without_fsync(auto, zero_length):
+    """bh-ordered: auto_da_alloc (the 2009 fix) removes the zero-length outcome."""
+    res = simulate(sc(REPLACE, files=[("f", 1000)], tunables=f"auto_da_alloc: {str(auto).lower()}"))
+    rep = check(res)
+    new = res.inos["f"]
+    got = {(ino == new, size) for name, ino, size, g, z in rep.name_outcomes if name == "f"}
+    assert (False, 1000) in got and (True, 5000) in got
+    assert ((True, 0) in got) == zero_length
+    assert rep.ok

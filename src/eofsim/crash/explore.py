@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from ..content import ZERO
 from ..outcome import Outcome
-from .checkers import FSYNC_SIZE, IMPOSSIBLE_SIZE, FileHistory, Violation
+from .checkers import FILE_LEVEL, FileHistory, NameHistory, Violation
 from .recover import Journal, cut_shift, slots
 from .states import NEVER, SECTOR, DiskModel
 
@@ -64,6 +64,9 @@ class CheckReport:
     zeros_instead_of_data: int = 0
     """States (counted like crash_states) in which some file shows zeros instead of data."""
     outcomes: set = field(default_factory=set)
+    name_outcomes: set = field(default_factory=set)
+    """(name, ino, size, garbage, zeros instead of data) per name (exact mode): which inode
+    a name held, for replace-via-rename outcomes."""
     counterexample: object = None
     witness: dict = field(default_factory=dict)
     """(kind, crash_time_ns, file, offset, length) -> Witness"""
@@ -99,19 +102,54 @@ class Explorer:
         self.bs = result.dev.bs
         self.disk = DiskModel(result.dev, timed=timed, torn=torn)
         self.journal = Journal(result.dev, self.disk, result.initial_inodes, result.inos)
-        self.files = list(files) if files is not None else list(result.inos)
-        self.fh = {n: FileHistory(result, n, self.bs) for n in self.files}
+        names = getattr(result, "name_history", None) or {}
+        self.namespace = self.journal.namespace and bool(names)
+        """Names resolve through the recovered directories; histories are per inode."""
+        self.files = list(files) if files is not None else list(names or result.inos)
+        if self.namespace:
+            self.nh = {n: NameHistory(result, n) for n in self.files}
+            self._fh_ino = {}
+            self.fh = {}
+            for n in self.files:
+                for _, _, ino in self.nh[n].links:
+                    if ino is not None:
+                        self.fh.setdefault(n, self.history(ino, n))
+        else:
+            self.nh = {}
+            self.fh = {n: FileHistory(result, n, self.bs) for n in self.files}
         self.torn = torn
         self._cut = {}
         self._res = {}
         self._ndist = {}
+
+    def history(self, ino, name):
+        """The FileHistory of inode `ino` (namespace runs), made once."""
+        fh = self._fh_ino.get(ino)
+        if fh is None:
+            fh = self._fh_ino[ino] = FileHistory(self.result, name, self.bs, ino=ino)
+        return fh
+
+    def file_history(self, name, ri):
+        if not self.namespace:
+            return self.fh[name]
+        return self.history(ri.ino, name)
 
     def crash_times(self):
         ts = {0, self.result.end_ns or 0}
         ts |= self.disk.event_times()
         for fh in self.fh.values():
             ts.update(fh.event_times)
-        return sorted(t for t in ts if t >= 0)
+        if self.namespace:
+            first = {}
+            for n, nh in self.nh.items():
+                for _, _, ino in nh.links:
+                    first.setdefault(ino, n)
+            for ino in self.result.ino_history:
+                ts.update(self.history(ino, first.get(ino, f"ino {ino}")).event_times)
+            for nh in self.nh.values():
+                ts.update(nh.times)
+        until = getattr(self.result, "until_ns", None)
+        return sorted(t for t in ts if t >= 0 and (until is None or t <= until))
 
     # --- one slot's possible views ----------------------------------------------------
     def slot_options(self, a, b, pb, unw, t, forced=0):
@@ -193,8 +231,16 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
             forced = jr.forced(p)
             per_file = []
             for name in files:
-                fh = fhs[name]
                 ri = jr.raw_inode(p, name)
+                if ex.namespace:
+                    for kind, detail in ex.nh[name].check(t, None if ri is None else ri.ino):
+                        k = (kind, t, name, 0, 0, detail)
+                        if k not in viol:
+                            viol[k] = Witness(t, p, name)
+                    if ri is None:
+                        rep.outcomes.add(Outcome(name, 0, False, False, absent=True))
+                        continue
+                fh = ex.file_history(name, ri)
                 R = ri.size if ri is not None else 0
                 ctx = fh.context(t, fh.reflected_count(t, B, last_tid))
                 for kind, detail in ctx.check_file(R, t):
@@ -215,7 +261,7 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
                         n_nz = 0
                         sgz = set()
                         for okey, runs in opts:
-                            rk = (name, ck, okey, b)
+                            rk = (name, fh.ino, ck, okey, b)
                             r = res_cache.get(rk)
                             if r is None:
                                 r = res_cache[rk] = ctx.check_runs(runs)
@@ -237,6 +283,7 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
                     nozid_total *= nz_f
                     for g, z in gz:
                         rep.outcomes.add(Outcome(name, R, g, z))
+                        rep.name_outcomes.add((name, ri.ino if ri is not None else None, R, g, z))
                 rep.crash_states += total
                 rep.zeros_instead_of_data += total - nozid_total
             else:
@@ -300,7 +347,7 @@ def _merge(viol):
     keys = sorted(viol, key=lambda k: (k[1], k[2], k[0], k[5], k[3]))
     out = []
     for kind, t, name, off, ln, detail in keys:
-        if kind in (FSYNC_SIZE, IMPOSSIBLE_SIZE):
+        if kind in FILE_LEVEL:
             out.append(Violation(kind, t, off, ln, name, detail))
             continue
         if out:

@@ -10,6 +10,9 @@ modelled exactly (a transaction then needs its commit and every log block on dis
 """
 
 from ..content import ZERO
+from ..jbd2 import ORPHAN_KEY, RawDir, RawInode
+
+ROOT_INO = 2
 
 ZERO_BLOCK = None  # marker: a slot that reads zero whatever the disk holds
 
@@ -87,6 +90,10 @@ class Journal:
             init[ri.ino] = ri
         self.initial = init
         self.inos = dict(inos)
+        self.namespace = isinstance(init.get(ROOT_INO), RawDir)
+        """Names resolve through the replayed directories (else through `inos`)."""
+        self._recovered = {}
+        self._lookup = {}
         self._prefix_cache = {0: init}
         self._forced_cache = {}
         for b in bios:
@@ -179,9 +186,55 @@ class Journal:
             return -1
         return self.first_submit.get(self.tids[p - 1], -1)
 
+    def recovered(self, p):
+        """ino -> raw record after replaying p transactions and ext4_orphan_cleanup at mount:
+        an orphan without links is freed (ext4_free_inode after truncating it to 0), one
+        still linked (a truncate that crashed) loses the blocks past its size."""
+        got = self._recovered.get(p)
+        if got is None:
+            m = self.inodes(p)
+            orph = m.get(ORPHAN_KEY)
+            if orph is not None and orph.inos:
+                m = dict(m)
+                for ino in orph.inos:
+                    ri = m.get(ino)
+                    if not isinstance(ri, RawInode):
+                        continue
+                    if ri.nlink == 0:
+                        m[ino] = RawInode(ino, 0, (), 0)
+                    else:
+                        keep = (ri.size + self.disk.bs - 1) // self.disk.bs
+                        m[ino] = RawInode(ino, ri.size, tuple(e for e in ri.extents if e[0] < keep),
+                                          ri.nlink)
+                m[ORPHAN_KEY] = None
+            got = self._recovered[p] = m
+        return got
+
+    def lookup(self, p, name):
+        """The ino `name` resolves to after recovery of p transactions, or None (absent)."""
+        if not self.namespace:
+            return self.inos.get(name)
+        m = self.recovered(p)
+        key = (id(m), name)
+        if key in self._lookup:
+            return self._lookup[key][1]
+        ino = ROOT_INO
+        for c in name.split("/"):
+            d = m.get(ino)
+            if not isinstance(d, RawDir):
+                ino = None
+                break
+            ino = next((i for n, i in d.entries if n == c), None)
+            if ino is None:
+                break
+        if ino is not None and not isinstance(m.get(ino), RawInode):
+            ino = None
+        self._lookup[key] = (m, ino)
+        return ino
+
     def raw_inode(self, p, name):
-        ino = self.inos.get(name)
-        return None if ino is None else self.inodes(p).get(ino)
+        ino = self.lookup(p, name)
+        return None if ino is None else self.recovered(p).get(ino)
 
 
 def slots(ri, bs: int, torn: bool = False):
