@@ -34,9 +34,62 @@ def _load(scenario):
     return load_scenario(scenario)
 
 
-def _overrides(sets):
+def _overrides(sets, device=None):
     from .params import parse_set
-    return parse_set(sets)
+    ov = parse_set(sets)
+    if device:
+        ov["device"] = device
+    return ov
+
+
+def _device_option(f):
+    return click.option("--device", default=None, metavar="NAME",
+                        help="Device preset: nvme (default), sata-ssd, hdd, throttled, ideal "
+                             "(same as --set device=NAME).")(f)
+
+
+def _scale_options(f):
+    """The scaling workload's knobs (workload.scaling.ScaleSpec), shared by scale and compare."""
+    opts = [
+        click.option("--files-per-thread", "files", type=click.IntRange(1, 4096), default=1, show_default=True,
+                     help="Files each worker thread grows."),
+        click.option("--rounds", type=click.IntRange(1, 100000), default=8, show_default=True,
+                     help="Times each file is grown."),
+        click.option("--size", "size", default="1000", show_default=True,
+                     help="Initial file size (its last block is written; size mod block = EOF alignment)."),
+        click.option("--gap", default="100", show_default=True, help="Bytes past EOF where each op starts."),
+        click.option("--len", "length", default="200", show_default=True,
+                     help="Bytes each op writes / allocates (truncate-up grows by gap + len)."),
+        click.option("--think", default="1ms", show_default=True, help="Time between one thread's ops."),
+        click.option("--stagger", default="10ms", show_default=True, help="Thread starts spread over this."),
+        click.option("--neighbour/--no-neighbour", default=True, show_default=True,
+                     help="Run a neighbour thread: small appends + fdatasync on its own file."),
+        click.option("--neighbour-append", default="4096", show_default=True, help="Bytes per neighbour append."),
+        click.option("--neighbour-period", default="1ms", show_default=True, help="Neighbour append period."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _scale_spec(kw, seed=0):
+    from .units import parse_size, parse_time
+    from .workload.scaling import ScaleSpec
+    return ScaleSpec(files=kw["files"], rounds=kw["rounds"], size=parse_size(kw["size"], "--size"),
+                     gap=parse_size(kw["gap"], "--gap"), length=parse_size(kw["length"], "--len"),
+                     think_ns=parse_time(kw["think"], "--think"), stagger_ns=parse_time(kw["stagger"], "--stagger"),
+                     neighbour=kw["neighbour"], nb_append=parse_size(kw["neighbour_append"], "--neighbour-append"),
+                     nb_period_ns=parse_time(kw["neighbour_period"], "--neighbour-period"), seed=seed).check()
+
+
+def _int_list(text, what, lo=1, hi=4096):
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{what} {text!r}: expected comma-separated integers") from None
+    if not vals or any(n < lo or n > hi for n in vals):
+        raise InputError(f"{what} {text!r}: each must be {lo}..{hi}")
+    return vals
 
 
 @main.command()
@@ -77,6 +130,7 @@ def run_json(res) -> dict:
             "size_durable_ns": r.size_durable_ns,
         } for r in res.ops],
         "io": st.as_dict(),
+        "device": res.dev.device,
         "commits": [{"tid": t, "commit_bio": b, "time_ns": ns} for t, b, ns in res.commits],
         "deadlocks": [d.text() for d in res.deadlocks],
         "stall": res.stall.text() if res.stall else None,
@@ -88,16 +142,17 @@ def run_json(res) -> dict:
 @click.argument("scenario")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to run.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def run(scenario, policy, sets, as_json):
+def run(scenario, policy, sets, device, as_json):
     """Run SCENARIO (a built-in name or a file) and print its timeline."""
     from .sim import simulate
     sc = _load(scenario)
-    res = simulate(sc, policy, _overrides(sets), trace=not as_json)
+    res = simulate(sc, policy, _overrides(sets, device), trace=not as_json)
     if as_json:
         click.echo(json.dumps(run_json(res), sort_keys=True))
         return
-    click.echo(f"scenario {sc.name} under {res.policy}")
+    click.echo(f"scenario {sc.name} under {res.policy} on device {res.dev.device}")
     for t, lane, text in res.events:
         click.echo(f"{t / 1e9:12.6f} s  {lane:5}  {text}")
     click.echo("")
@@ -111,6 +166,10 @@ def run(scenario, policy, sets, as_json):
     click.echo(f"I/O: {st.writes} writes ({st.data_writes} data, {st.journal_writes} journal), "
                f"{st.flushes} flushes, {st.preflush} preflush, {st.fua} FUA, "
                f"{st.zero_block_writes} zero-block writes")
+    click.echo(f"device {res.dev.device}: {st.requests} write requests after merging "
+               f"({st.req_random} random, {st.req_sequential} sequential, {st.merged_bios} bios merged), "
+               f"{st.device_flushes} flush commands, medium busy {st.busy_ns / 1e6:.3f} ms "
+               f"({st.zero_busy_ns / 1e6:.3f} ms on zeroed EOF blocks)")
     for d in res.deadlocks:
         click.echo(f"DEADLOCK at {fmt_time(d.time_ns)}: {d.text()}")
     if res.stall:
@@ -136,15 +195,16 @@ def run(scenario, policy, sets, as_json):
               help="Seconds CMD may take on one tree.")
 @click.option("--app-keep", default=None, metavar="DIR",
               help="Copy the minimal rejected tree here.")
+@_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def check(scenario, policy, sets, samples, timed, schedules, torn, app_cmd, app_states, app_timeout,
-          app_keep, as_json):
+          app_keep, device, as_json):
     """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation
     (or, with --app-check, on a crash state the application rejects)."""
     from .crash.explore import check as crash_check, check_schedules
     from .sim import simulate
     sc = _load(scenario)
-    ov = _overrides(sets)
+    ov = _overrides(sets, device)
     res = simulate(sc, policy, ov)
     if app_cmd is not None:
         from .crash.appcheck import run_cli
@@ -183,16 +243,32 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, app_cmd, app_
 @click.option("--scenarios", default=None, help="Comma-separated built-in names or files (default: all built-ins).")
 @click.option("--policies", "pols", default=None, help="Comma-separated policies (default: all).")
 @click.option("--threads", default="1,8,64", show_default=True, help="Thread counts for the scaling runs.")
+@click.option("--scale-ops", default="append,truncate-up", show_default=True,
+              help="Growing operations of the scaling runs: append (extending write), truncate-up, fallocate.")
+@_scale_options
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@_device_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the HTML report and JSON here.")
 @click.option("--samples", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def compare(scenarios, pols, threads, sets, out, samples, as_json):
+def compare(scenarios, pols, threads, scale_ops, sets, device, out, samples, as_json, **kw):
     """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock."""
-    _compare(scenarios, pols, threads, sets, out, samples, as_json)
+    _compare(scenarios, pols, threads, sets, out, samples, as_json, device=device,
+             scale_spec=_scale_spec(kw), scale_kinds=_kinds(scale_ops))
 
 
-def _compare(scenarios, pols, threads, sets, out, samples, as_json):
+def _kinds(text):
+    from .workload.scaling import grow_op
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    if not kinds:
+        raise InputError("--scale-ops: give at least one operation")
+    for k in kinds:
+        grow_op(k)
+    return kinds
+
+
+def _compare(scenarios, pols, threads, sets, out, samples, as_json, device=None, scale_spec=None,
+             scale_kinds=None):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from .policies import POLICIES, get_policy
@@ -203,23 +279,23 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
     policy_names = [p.strip() for p in pols.split(",")] if pols else list(POLICIES)
     for p in policy_names:
         get_policy(p)
-    try:
-        thread_counts = [int(x) for x in threads.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"--threads {threads!r}: expected comma-separated integers") from None
-    if not thread_counts or any(n < 1 or n > 4096 for n in thread_counts):
-        raise InputError(f"--threads {threads!r}: each count must be 1..4096")
-    ov = _overrides(sets)
+    from .workload.scaling import KINDS
+    thread_counts = _int_list(threads, "--threads")
+    scale_kinds = scale_kinds or list(KINDS)
+    ov = _overrides(sets, device)
+    from .params import Tunables
+    Tunables().with_values(ov, "--set")
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True,
                   disable=not console.is_terminal) as prog:
-        task = prog.add_task("compare", total=grid_steps(scs, policy_names, thread_counts))
+        task = prog.add_task("compare", total=grid_steps(scs, policy_names, thread_counts, scale_kinds))
 
         def tick(text):
             prog.update(task, advance=1, description=text[:48])
 
-        data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick)
+        data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick,
+                        scale_spec=scale_spec, scale_kinds=scale_kinds)
     path = None
     if out:
         from .report.html import write_report
@@ -231,6 +307,71 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
         print_tables(data)
     if path:
         console.print(f"HTML report: {path} (JSON beside it: results.json)")
+
+
+@main.command()
+@click.option("--policies", "pols", default="bh-ordered,iomap-v4,iomap-deferred,iomap-pending", show_default=True,
+              help="Comma-separated designs.")
+@click.option("--threads", default="1,8,64,256", show_default=True, help="Comma-separated thread counts.")
+@click.option("--op", "ops", default="truncate-up", show_default=True,
+              help="Growing operation(s), comma-separated: truncate-up, extending-write (append), fallocate.")
+@click.option("--device", "devices", default="nvme", show_default=True,
+              help="Device preset(s), comma-separated: nvme, sata-ssd, hdd, throttled, ideal.")
+@_scale_options
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed of the thread start times.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Write the HTML report (plots per device) and results.json here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+def scale(pols, threads, ops, devices, seed, sets, out, as_json, **kw):
+    """Many threads growing their files past an unaligned EOF, and a neighbour's fdatasync:
+    blocked time, throughput, device time on zeroed blocks, durability, interference."""
+    from rich.console import Console
+    from .block import PRESETS
+    from .params import Tunables
+    from .policies import get_policy
+    from .report.scale import run_scale, scale_steps
+    from .workload.scaling import grow_op
+    spec = _scale_spec(kw, seed)
+    policy_names = [p.strip() for p in pols.split(",") if p.strip()]
+    for p in policy_names:
+        get_policy(p)
+    thread_counts = _int_list(threads, "--threads")
+    op_names = [grow_op(o) for o in ops.split(",") if o.strip()]
+    dev_names = [d.strip() for d in devices.split(",") if d.strip()]
+    for d in dev_names:
+        if d not in PRESETS:
+            raise InputError(f"--device {d!r}: use one of {', '.join(PRESETS)}")
+    if not op_names or not dev_names or not policy_names:
+        raise InputError("scale: give at least one --op, --device and policy")
+    ov = _overrides(sets)
+    Tunables().with_values(ov, "--set")
+    if out:
+        _check_out_dir(out)
+    console = Console(stderr=True)
+    total = scale_steps(policy_names, thread_counts, op_names, dev_names)
+    with _progress(console, total) as prog:
+        task = prog.add_task("scale", total=total)
+        data = run_scale(spec, policy_names, thread_counts, op_names, dev_names, ov,
+                         progress=lambda text: prog.update(task, advance=1, description=text[:48]))
+    path = None
+    if out:
+        from .report.scale_html import write_scale_report
+        path = write_scale_report(data, out)
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    else:
+        from .report.scale_table import print_scale
+        print_scale(data)
+    if path:
+        console.print(f"HTML report: {path} (JSON beside it: results.json)")
+
+
+def _check_out_dir(out):
+    import os
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise InputError(f"--out {out!r} exists and is not a directory")
 
 
 def _mount_opts(text, policy):

@@ -34,17 +34,50 @@ class Tunables:
     """Flusher wakeup period (dirty_writeback_centisecs=500)."""
     dirty_expire_ns: int = 30 * S
     """Per-inode dirty age before kupdate writeback (dirty_expire_centisecs=3000)."""
-    dev_write_ns: int = 200 * US
-    """Device write latency, submit to completion into the volatile cache."""
-    dev_flush_ns: int = 1 * MS
-    """Device cache flush latency (REQ_PREFLUSH / blkdev_issue_flush)."""
-    dev_read_ns: int = 100 * US
-    """Device read latency."""
-    dev_service_ns: int = 0
-    """Time one request occupies the device (a single-server queue); 0 = unlimited parallelism.
-    Set it to see small random I/O queue up behind each other."""
-    dev_seek_ns: int = 0
-    """Extra service time for a data write that does not continue the previous one (a seek)."""
+    device: str = "nvme"
+    """Device preset (block.PRESETS): nvme, sata-ssd, hdd, throttled, ideal. Every dev_* and
+    throttle_* tunable left unset takes the preset's value; block.py cites each figure."""
+    dev_write_ns: int | None = None
+    """Latency of a small write taken into the device's cache (unloaded; QD1 4 KiB write)."""
+    dev_flush_ns: int | None = None
+    """Cache flush command time beyond destaging what the cache holds."""
+    dev_read_ns: int | None = None
+    """Device read latency (flat: reads are not queued)."""
+    dev_service_ns: int | None = None
+    """Per-request time at the medium (command overhead), besides transfer and positioning."""
+    dev_bandwidth: int | None = None
+    """Medium bandwidth, bytes per second (0 = unlimited)."""
+    dev_seek_ns: int | None = None
+    """Positioning cost of the shortest move (a request not continuing the previous one)."""
+    dev_seek_max_ns: int | None = None
+    """Positioning cost of a full-stroke move (distance >= dev_span_bytes); sqrt in between."""
+    dev_rotation_ns: int | None = None
+    """Average rotational latency added to every non-contiguous request (disks)."""
+    dev_span_bytes: int | None = None
+    """Distance at which the positioning cost reaches dev_seek_max_ns (the device's size)."""
+    dev_cache_bytes: int | None = None
+    """Volatile write cache size; 0 = write-through (flush/FUA stripped, as without
+    QUEUE_FLAG_WC)."""
+    dev_queue_depth: int | None = None
+    """Requests at the device at once (tags; 0 = unlimited)."""
+    dev_scheduler: str | None = None
+    """I/O scheduler: none or mq-deadline."""
+    dev_fua: bool | None = None
+    """The device supports FUA natively; otherwise blk-flush adds a post-flush."""
+    dev_flush_exclusive: bool | None = None
+    """A flush runs alone at the device (ATA FLUSH CACHE is not queued)."""
+    dev_reorder: str | None = None
+    """Order the cache destages in: fifo or elevator (ascending blocks from the head)."""
+    dev_max_request_bytes: int | None = None
+    """Largest merged request (max_sectors_kb)."""
+    dev_merge: bool | None = None
+    """Merge adjacent writes into one request (plug and elevator merge)."""
+    throttle_wiops: int | None = None
+    """cgroup io.max wiops for the workload's cgroup (0 = no limit)."""
+    throttle_wbps: int | None = None
+    """cgroup io.max wbps, bytes per second (0 = no limit)."""
+    delay_bio: str = ""
+    """Extra latency for chosen bios: 'ID=DURATION,...' (block.BlockDevice.extra_latency)."""
     barrier: bool = True
     """Mount option barrier (set_opt(BARRIER)): commit block with PREFLUSH|FUA."""
     max_txn_buffers: int = 8192
@@ -87,6 +120,14 @@ class Tunables:
             raise InputError(f"block_size {bs}: must be a power of two from 1024 to 65536")
         if fs < bs or fs % bs or fs & (fs - 1) or fs > 1 << 21:
             raise InputError(f"folio_size {fs}: must be a power of two >= block_size ({bs}), at most 2 MiB")
+        from .block import PRESETS, REORDERS, SCHEDULERS, parse_delays
+        if self.device not in PRESETS:
+            raise InputError(f"device {self.device!r}: use one of {', '.join(PRESETS)}")
+        if self.dev_scheduler is not None and self.dev_scheduler not in SCHEDULERS:
+            raise InputError(f"dev_scheduler {self.dev_scheduler!r}: use {' or '.join(SCHEDULERS)}")
+        if self.dev_reorder is not None and self.dev_reorder not in REORDERS:
+            raise InputError(f"dev_reorder {self.dev_reorder!r}: use {' or '.join(REORDERS)}")
+        parse_delays(self.delay_bio)
         if self.writeback_order not in ("index", "reverse", "random"):
             raise InputError(f"writeback_order {self.writeback_order!r}: use index, reverse or random")
         for f in fields(self):
@@ -116,7 +157,17 @@ class Tunables:
             raise InputError(e.message, where) from None
 
 
+_DEV_SIZES = ("dev_bandwidth", "dev_span_bytes", "dev_cache_bytes", "dev_max_request_bytes",
+              "throttle_wbps")
+
+
 def _convert(key, typ, raw):
+    if typ == int | None:
+        typ = int
+    elif typ == str | None:
+        typ = str
+    elif typ == bool | None:
+        typ = bool
     if typ in (bool, "bool"):
         if isinstance(raw, bool):
             return raw
@@ -132,6 +183,8 @@ def _convert(key, typ, raw):
         return parse_time(raw, key)
     if key in ("block_size", "folio_size", "max_bio_bytes"):
         return parse_size(raw, key)
+    if key in _DEV_SIZES:
+        return parse_size(raw, key, limit=1 << 60)
     if isinstance(raw, bool):
         raise InputError(f"{key}: expected an integer, got {raw!r}")
     try:

@@ -12,7 +12,7 @@ _TIME_MULT = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 MAX_FILE_BYTES = 1 << 40
 
 
-def parse_size(text, what: str = "size") -> int:
+def parse_size(text, what: str = "size", limit: int = MAX_FILE_BYTES) -> int:
     """'4096', '0x1000', '4k', '4KiB', '1M' -> bytes. Raises InputError."""
     if isinstance(text, bool):
         raise InputError(f"{what} must be a byte count, got {text!r}")
@@ -27,8 +27,8 @@ def parse_size(text, what: str = "size") -> int:
         value = base * _SIZE_MULT[unit]
     if value < 0:
         raise InputError(f"{what} must not be negative, got {value}")
-    if value > MAX_FILE_BYTES:
-        raise InputError(f"{what} {value} is absurd (limit {MAX_FILE_BYTES} bytes)")
+    if value > limit:
+        raise InputError(f"{what} {value} is absurd (limit {limit} bytes)")
     return value
 
 

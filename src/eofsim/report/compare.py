@@ -10,7 +10,7 @@ import random
 
 from ..ops import SIZE_CHANGING
 from ..sim import simulate
-from ..workload.scaling import KINDS, append_stream, scaling_scenario, shifted
+from ..workload.scaling import KINDS, NEIGHBOUR, ScaleSpec, append_stream, grow_op, scale_scenario, shifted
 
 DIST_SCENARIOS = ("truncate-up", "append-fallocate", "append-write")
 
@@ -72,15 +72,23 @@ def latency_distribution(sc, policy, n=24, seed=0, overrides=None, span_ns=10_00
     return out
 
 
-def scaling_row(kind, threads, policy, overrides=None) -> dict:
-    res = simulate(scaling_scenario(kind, threads), policy, overrides)
+def scaling_row(kind, threads, policy, overrides=None, spec: ScaleSpec | None = None) -> dict:
+    """One scaling run (workload.scaling.ScaleSpec with `kind` and `threads`), measured:
+    the issue-4 figures plus report.scale.scale_metrics."""
+    from dataclasses import replace
+    from .scale import scale_metrics
+    spec = replace(spec or ScaleSpec(), op=grow_op(kind), threads=threads)
+    res = simulate(scale_scenario(spec), policy, overrides)
     eng = res.engine
-    apps = [t for t in eng.tasks if t.kind == "app"]
-    durs = [r.end_ns - r.start_ns for r in res.ops if r.end_ns is not None]
-    lats = [x["latency_ns"] for x in _latencies(res) if x["latency_ns"] is not None]
+    apps = [t for t in eng.tasks if t.kind == "app" and t.name != NEIGHBOUR]
+    mine = [r for r in res.ops if r.thread != NEIGHBOUR]
+    durs = [r.end_ns - r.start_ns for r in mine if r.end_ns is not None]
+    lat_all = [x for x in _latencies(res) if res.ops[x["index"] - 1].thread != NEIGHBOUR]
+    lats = [x["latency_ns"] for x in lat_all if x["latency_ns"] is not None]
     st = res.dev.stats
-    return {
-        "kind": kind, "threads": threads, "policy": policy,
+    row = scale_metrics(res)
+    row.update({
+        "kind": kind, "threads": threads, "policy": policy, "device": res.dev.device,
         "zero_block_writes": st.zero_block_writes,
         "data_writes": st.data_writes, "random_writes": st.random,
         "writeback_calls": sum(res.fs.writeback_calls.values()),
@@ -88,10 +96,11 @@ def scaling_row(kind, threads, policy, overrides=None) -> dict:
         "blocked_ns_per_thread": sum(t.blocked_ns for t in apps) // max(1, len(apps)),
         "op_latency_ns_mean": sum(durs) // max(1, len(durs)),
         "durable_latency_ns_mean": sum(lats) // max(1, len(lats)) if lats else None,
-        "durable_never": sum(1 for x in _latencies(res) if x["latency_ns"] is None),
+        "durable_never": sum(1 for x in lat_all if x["latency_ns"] is None),
         "deadlocks": [d.text() for d in res.deadlocks],
         "stall": res.stall.text() if res.stall else None,
-    }
+    })
+    return row
 
 
 def io_per_gib(policy, overrides=None, total=16 << 20) -> dict:
@@ -108,12 +117,14 @@ def io_per_gib(policy, overrides=None, total=16 << 20) -> dict:
 
 
 def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True,
-             samples=20000, dist_n=24, progress=None) -> dict:
+             samples=20000, dist_n=24, progress=None, scale_spec=None, scale_kinds=KINDS) -> dict:
     """The whole comparison. `progress(step_text)` is called once per unit of work."""
+    from ..block import DEFAULT_DEVICE
     tick = progress or (lambda text: None)
     out = {"scenarios": [s.name for s in scenarios], "policies": list(policies),
            "threads": list(threads), "cells": [], "latency_dist": [], "io_cost": [],
-           "scaling": []}
+           "scaling": [], "device": (overrides or {}).get("device", DEFAULT_DEVICE),
+           "scaling_workload": (scale_spec or ScaleSpec()).text()}
     for sc in scenarios:
         for pol in policies:
             tick(f"{sc.name} / {pol}")
@@ -130,15 +141,15 @@ def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True
     for pol in policies:
         tick(f"I/O per GiB / {pol}")
         out["io_cost"].append(io_per_gib(pol, overrides))
-    for kind in KINDS:
+    for kind in scale_kinds:
         for n in threads:
             for pol in policies:
                 tick(f"scaling {kind} x{n} / {pol}")
-                out["scaling"].append(scaling_row(kind, n, pol, overrides))
+                out["scaling"].append(scaling_row(kind, n, pol, overrides, scale_spec))
     return out
 
 
-def grid_steps(scenarios, policies, threads) -> int:
+def grid_steps(scenarios, policies, threads, scale_kinds=KINDS) -> int:
     names = {s.name for s in scenarios}
     return (len(scenarios) * len(policies) + sum(1 for n in DIST_SCENARIOS if n in names) * len(policies)
-            + len(policies) + len(KINDS) * len(threads) * len(policies))
+            + len(policies) + len(scale_kinds) * len(threads) * len(policies))

@@ -628,7 +628,9 @@ def render(data, out_dir) -> str:
              "<title>eofsim compare</title>", f"<style>{CSS}</style>", "</head>", "<body>",
              "<h1>eofsim compare: EOF designs side by side</h1>",
              f"<p>Scenarios: {esc(', '.join(scen))}.<br>Policies: {esc(', '.join(pols))}.<br>"
-             f"Scaling thread counts: {esc(', '.join(str(t) for t in data.get('threads', [])))}.<br>"
+             f"Device: {esc(data.get('device', 'nvme'))} (block.py presets).<br>"
+             f"Scaling thread counts: {esc(', '.join(str(t) for t in data.get('threads', [])))}; "
+             f"workload: {esc(data.get('scaling_workload', ''))}.<br>"
              f"Cells failing the crash check: {n_fail} of {len(data.get('cells', []))}. "
              'Raw data: <a href="results.json">results.json</a>.</p>',
              '<nav><a href="#summary">summary</a><a href="#counterexamples">counterexamples</a>'
