@@ -643,5 +643,13 @@ def _add_mount_commands():
 _add_mount_commands()
 
 
+def _add_study_command():
+    from .study.cli import study
+    main.add_command(study)
+
+
+_add_study_command()
+
+
 if __name__ == "__main__":
     main()

@@ -227,6 +227,7 @@ class Ext4Inode:
         length = min(end - start, self.bs - (start & (self.bs - 1)))
         did_zero, written = yield from self.block_zero_range(inode, start, length, eof=True)
         if did_zero:
+            self.eof_zeroings[written] += 1
             yield from self.policy.zeroed_eof(self.ctx, handle, inode, start, length, written)
         return did_zero
 

@@ -68,6 +68,9 @@ class Ext4Super:
         self.zeroed = set()
         """(ino, lblk) of EOF blocks zeroed and not yet written: their next write is a
         zero-block I/O in the I/O-cost figures."""
+        self.eof_zeroings = [0, 0]
+        """EOF zeroings that changed the page cache: [of a block not yet written (delayed,
+        unwritten), of an allocated and written block (its zeroes must reach disk)]."""
 
     def event(self, lane, text):
         if self.trace:
