@@ -69,6 +69,10 @@ WORKLOADS = {w.name: w for w in (
              "one INSERT per transaction, synchronous=FULL",
              ("{py}", "{here}/sqlite_txn.py", "run", "delete", "{n}", "{log}"), {"n": 40},
              check=("{py}", "{here}/sqlite_txn.py", "check", "{log}")),
+    Workload("sqlite-rollback-extra", "the same with synchronous=EXTRA (the journal's unlink "
+             "is followed by a directory fsync)",
+             ("{py}", "{here}/sqlite_txn.py", "run", "delete", "{n}", "{log}", "EXTRA"), {"n": 40},
+             check=("{py}", "{here}/sqlite_txn.py", "check", "{log}")),
     Workload("sqlite-wal", "Python sqlite3 in WAL mode, one INSERT per transaction, "
              "synchronous=FULL",
              ("{py}", "{here}/sqlite_txn.py", "run", "wal", "{n}", "{log}"), {"n": 40},

@@ -3,7 +3,8 @@ synchronous=FULL, in rollback-journal (delete) or WAL mode. After each COMMIT re
 appends "i VIRTUAL_NS" to LOG (outside the mount; the model's virtual clock is read from
 /.eofsim-clock), so the checker can demand every transaction committed before a crash.
 
-usage: python3 sqlite_txn.py run MODE N LOG     (the workload, in the mount)
+usage: python3 sqlite_txn.py run MODE N LOG [SYNC]   (the workload, in the mount; SYNC is
+                                                  PRAGMA synchronous, default FULL)
        python3 sqlite_txn.py check LOG          (the --app-check, in a recovered tree)
 """
 
@@ -20,10 +21,10 @@ def vclock():
         return 0
 
 
-def run(mode, n, log):
+def run(mode, n, log, sync="FULL"):
     con = sqlite3.connect("t.db", isolation_level=None)
     con.execute(f"PRAGMA journal_mode={mode}")
-    con.execute("PRAGMA synchronous=FULL")
+    con.execute(f"PRAGMA synchronous={sync}")
     con.execute("CREATE TABLE IF NOT EXISTS kv (k INTEGER PRIMARY KEY, v TEXT)")
     with open(log, "w") as out:
         for i in range(1, n + 1):
@@ -67,6 +68,6 @@ def check(log):
 
 if __name__ == "__main__":
     if sys.argv[1] == "run":
-        run(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        run(sys.argv[2], int(sys.argv[3]), sys.argv[4], *sys.argv[5:6])
     else:
         sys.exit(check(sys.argv[2]))
