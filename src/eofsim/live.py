@@ -301,9 +301,9 @@ class LiveModel:
         """Write the scenario YAML and its payload file. Returns (yaml path, payload path)."""
         path = Path(path)
         sc, payload = self.scenario_of(name or _stem_name(path), description)
-        text = dump_text(sc)
         if self.until_ns is not None:
-            text += f"until: {self.until_ns}ns\n"
+            sc = replace(sc, until_ns=self.until_ns)
+        text = dump_text(sc)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)

@@ -23,6 +23,9 @@ A scenario file is one YAML mapping:
 
 Instead of `threads:`, a top-level `ops:` list is shorthand for one thread named t0.
 
+`until: TIME` (optional) ends the run, and crash exploration, at that virtual time: ops not
+finished then are cut off (as a trace of `eofsim mount` ends at `eofsim crash`).
+
 Checks, each reported as InputError("FILE:LINE", ...) at the offending node: YAML syntax,
 unknown or duplicate keys, wrong types, bad tunables, duplicate file or thread names,
 plants outside the file's allocated blocks (off+len must be <= size rounded up to the
@@ -48,7 +51,7 @@ from .errors import InputError
 from .ops import NAMESPACE, parse_op
 from .params import Tunables
 from .scenario import FileSpec, Plant, Scenario, ThreadSpec
-from .units import parse_size
+from .units import fmt_dur, parse_size, parse_time
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 CREATING_OPS = ("write", "truncate", "fallocate")
@@ -169,7 +172,8 @@ class _Loader:
     # -- the scenario ---------------------------------------------------
 
     def scenario(self, root) -> Scenario:
-        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads", "ops"))
+        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads", "ops",
+                                              "until"))
         name = self.ident(top["name"][1], "name") if "name" in top else Path(self.name).stem
         desc = self.typed(top["description"][1], "description", str, "text") if "description" in top else ""
         raw, tun = self.tunables(top["tunables"][1]) if "tunables" in top else ({}, Tunables())
@@ -182,8 +186,16 @@ class _Loader:
             threads = self.threads(top["threads"][1], files)
         else:
             self.fail(root, "scenario has no operations: give 'threads:' or 'ops:'")
+        until = None
+        if "until" in top:
+            try:
+                until = parse_time(self.scalar(top["until"][1], "until"), "until")
+            except InputError as e:
+                self.fail(top["until"][1], e.message)
+            if until == 0:
+                self.fail(top["until"][1], "until must be after 0 (nothing could happen before it)")
         return Scenario(name=name, description=desc, tunables=raw, files=files,
-                        threads=threads, where=self.name)
+                        threads=threads, where=self.name, until_ns=until)
 
     def tunables(self, node):
         """Raw {key: value} plus the validated Tunables (needed for block_size).
@@ -308,4 +320,6 @@ def dump_text(sc: Scenario) -> str:
                     d[key] = getattr(f, key)
             doc["files"].append(d)
     doc["threads"] = [{"name": t.name, "ops": [op.text() for op in t.ops]} for t in sc.threads]
+    if sc.until_ns is not None:
+        doc["until"] = fmt_dur(sc.until_ns)
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)

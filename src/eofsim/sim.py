@@ -137,13 +137,20 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
     # passes over them only cost time, so it waits until the run is over.
     was_enabled = gc.isenabled()
     gc.disable()
+    until = getattr(scenario, "until_ns", None)
     try:
-        eng.run(until=cap, stop=lambda: live[0] == 0)
-        if live[0]:
-            res.stall = eng.stalls()
-        eng.run(until=eng.now + tun.horizon_ns)
-        if res.stall is None:
-            res.stall = eng.stalls()
+        if until is not None:
+            # `until:` the world stops there (a power cut at that instant); ops still
+            # running or not yet started are cut off, not stalled.
+            eng.run(until=until)
+            eng.now = max(eng.now, until)
+        else:
+            eng.run(until=cap, stop=lambda: live[0] == 0)
+            if live[0]:
+                res.stall = eng.stalls()
+            eng.run(until=eng.now + tun.horizon_ns)
+            if res.stall is None:
+                res.stall = eng.stalls()
     finally:
         if was_enabled:
             gc.enable()
