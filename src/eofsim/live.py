@@ -224,7 +224,11 @@ class LiveModel:
             th.wq = WaitQueue(eng, f"{th.name} waits for the program's next request",
                               "live_idle", idle=True)
         self._last_index += 1
-        rec = OpRecord(index=self._last_index, thread=th.name, op=replace(op, at_ns=t))
+        # Op is frozen: set the start time on a copy without dataclasses.replace's cost
+        timed = object.__new__(Op)
+        timed.__dict__.update(op.__dict__)
+        object.__setattr__(timed, "at_ns", t)
+        rec = OpRecord(index=self._last_index, thread=th.name, op=timed)
         self.records.append(rec)
         th.recs.append(rec)
         if op.kind == "write" and data is not None:

@@ -208,7 +208,8 @@ def run_op(eng, fs, rec, fds):
     inode = _target(fs, op, fds)
     if inode is not None and hasattr(inode, "mapping"):
         rec.i_size_before = inode.i_size
-    fs.event("op", f"#{rec.index} {op.text()} starts")
+    if fs.trace:   # the text costs more than many ops: build it only for a timeline
+        fs.event("op", f"#{rec.index} {op.text()} starts")
     if fs.tun.syscall_ns and op.kind != "sleep":
         yield fs.tun.syscall_ns
     try:
@@ -221,7 +222,8 @@ def run_op(eng, fs, rec, fds):
         if hasattr(inode, "mapping"):
             rec.i_size_after = inode.i_size
             rec.i_disksize_after = inode.i_disksize
-    fs.event("op", f"#{rec.index} {op.kind} ends" + (f" ({rec.error})" if rec.error else ""))
+    if fs.trace:
+        fs.event("op", f"#{rec.index} {op.kind} ends" + (f" ({rec.error})" if rec.error else ""))
 
 
 def _target(fs, op, fds):
