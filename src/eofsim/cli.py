@@ -81,7 +81,18 @@ def run_json(res) -> dict:
         "deadlocks": [d.text() for d in res.deadlocks],
         "stall": res.stall.text() if res.stall else None,
         "end_ns": res.end_ns,
+        "until_ns": res.until_ns,
+        "cut_off": list(res.cut_off),
     }
+
+
+def cut_off_text(res) -> str | None:
+    """One line naming the ops a run ended by `until` cut off (None without until)."""
+    if res.until_ns is None:
+        return None
+    by = {r.index: r for r in res.ops}
+    names = ", ".join(f"#{i} {by[i].op.text()}" for i in res.cut_off) or "none"
+    return f"run ended at until={fmt_time(res.until_ns)}; ops cut off: {names}"
 
 
 @main.command()
@@ -113,8 +124,10 @@ def run(scenario, policy, sets, as_json):
                f"{st.zero_block_writes} zero-block writes")
     for d in res.deadlocks:
         click.echo(f"DEADLOCK at {fmt_time(d.time_ns)}: {d.text()}")
-    if res.stall:
+    if res.stall and res.until_ns is None:
         click.echo(f"STALL at {fmt_time(res.stall.time_ns)}: {res.stall.text()}")
+    if cut_off_text(res):
+        click.echo(cut_off_text(res))
 
 
 @main.command()
@@ -150,6 +163,8 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
             d["counterexample"] = {"kind": minimal.kind, "ops": [f"{th}: {t}" for th, t in minimal.ops],
                                    "timeline": minimal.timeline, "state": d["counterexample"]}
         d["schedules"] = schedules
+        d["until_ns"] = res.until_ns
+        d["cut_off"] = list(res.cut_off)
         d["failing_schedule"] = None if failing is None else {
             "perturb_seed": failing[0], "violations": [v.as_dict() for v in failing[1].violations],
             "counterexample": failing[1].as_dict()["counterexample"]}
@@ -157,6 +172,8 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, as_json):
     else:
         _report_text(rep, sc.name, res.policy, samples, timed=timed, minimal=minimal,
                      no_violation=not bad)
+        if cut_off_text(res):
+            click.echo(cut_off_text(res))
         if schedules:
             click.echo(f"schedules: {schedules} perturbed reruns, "
                        + ("none failed" if failing is None else f"perturb_seed={failing[0]} fails: "

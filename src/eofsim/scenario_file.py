@@ -15,6 +15,7 @@ A scenario file is one YAML mapping:
           - {off: 1000, len: 3096, byte: 0x5a}   # byte defaults to 0x5a
         dax: false                     # optional; default: the tunable of the same name
         encrypted_nokey: false         # optional; likewise
+    until: 6s                          # optional; end the run and crash exploration here
     threads:                           # concurrent application threads
       - name: t0                       # optional; defaults to t<index>
         ops:                           # one op per item, in ops.parse_op's text form
@@ -169,10 +170,20 @@ class _Loader:
     # -- the scenario ---------------------------------------------------
 
     def scenario(self, root) -> Scenario:
-        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads", "ops"))
+        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads",
+                                              "ops", "until"))
         name = self.ident(top["name"][1], "name") if "name" in top else Path(self.name).stem
         desc = self.typed(top["description"][1], "description", str, "text") if "description" in top else ""
         raw, tun = self.tunables(top["tunables"][1]) if "tunables" in top else ({}, Tunables())
+        if "until" in top:
+            if "until" in raw:
+                self.fail(top["until"][0], "until given twice (top level and under tunables)")
+            value = self.scalar(top["until"][1], "until")
+            try:
+                Tunables().with_values({"until": value})
+            except InputError as e:
+                self.fail(top["until"][1], e.message)
+            raw = {**raw, "until": value}
         files = self.files(top["files"][1], tun.block_size) if "files" in top else ()
         if "threads" in top and "ops" in top:
             self.fail(top["ops"][0], "give either 'threads:' or 'ops:' (shorthand for one thread), not both")
