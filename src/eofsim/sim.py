@@ -260,14 +260,19 @@ def _do(fs, rec, op, inode, fds):
     n = rec.index
     if k in ("create", "open"):
         flags = op.flags
+        created = False
         if k == "create":
             inode = yield from fs.create(op.file, n, excl=True)
+            created = True
         elif inode is None or "excl" in flags:
             if "creat" not in flags:
                 fs.lookup(op.file)          # the errno (ENOENT, ENOTDIR)
+            before = inode
             inode = yield from fs.create(op.file, n, excl="excl" in flags)
+            created = inode is not before
         if hasattr(inode, "mapping"):
-            if "trunc" in flags:
+            if "trunc" in flags and not created:
+                # do_open: O_TRUNC is dropped for a file this open created (FMODE_CREATED).
                 # do_open -> handle_truncate -> do_truncate(0): ext4_setattr(ATTR_SIZE).
                 yield from fs.truncate(inode, 0, n)
             inode.opens += 1
