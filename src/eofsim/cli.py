@@ -235,21 +235,25 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
         console.print(f"HTML report: {path} (JSON beside it: results.json)")
 
 
-def _mount_opts(text, policy):
-    """'data=ordered,nodelalloc' -> (policy, delalloc)."""
+def _mount_opts(text, policy, sc=None):
+    """'data=ordered,nodelalloc,noauto_da_alloc' -> (policy, delalloc, scenario); auto_da_alloc
+    goes into the scenario's tunables, which both sides read."""
     delalloc = True
     for word in (w.strip() for w in (text or "").split(",") if w.strip()):
-        if word in ("data=ordered", "data=writeback"):
+        if word in ("auto_da_alloc", "noauto_da_alloc") and sc is not None:
+            from dataclasses import replace
+            sc = replace(sc, tunables={**sc.tunables, "auto_da_alloc": word == "auto_da_alloc"})
+        elif word in ("data=ordered", "data=writeback"):
             policy = "bh-ordered" if word.endswith("ordered") else "bh-writeback"
         elif word in ("delalloc", "nodelalloc"):
             delalloc = word == "delalloc"
         else:
             raise InputError(f"--mount-opts: {word!r} not supported "
-                             "(use data=ordered|data=writeback and delalloc|nodelalloc)")
+                             "(use data=ordered|data=writeback, delalloc|nodelalloc, [no]auto_da_alloc)")
     if policy not in ("bh-ordered", "bh-writeback"):
         raise InputError(f"kernel-check compares the kernel's own paths: policy {policy!r} "
                          "must be bh-ordered or bh-writeback")
-    return policy, delalloc
+    return (policy, delalloc) if sc is None else (policy, delalloc, sc)
 
 
 def model_outcomes(scenario, policy, delalloc):
@@ -275,8 +279,7 @@ def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
     and compare the outcome classes of their crash states."""
     from .kernel import preflight
     from .kernel.check import kernel_check, text
-    policy, delalloc = _mount_opts(mount_opts, policy)
-    sc = _load(scenario)
+    policy, delalloc, sc = _mount_opts(mount_opts, policy, _load(scenario))
     why = preflight.reason()
     if why:
         raise InputError(f"kernel-check cannot run here: {why}")
