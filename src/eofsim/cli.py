@@ -412,9 +412,12 @@ def _progress(console, total):
               help="Local process-pool workers (ignored with --dask).")
 @click.option("--repro-dir", default=None, metavar="DIR",
               help="Also write each reproducer here (POLICY-SEED-KIND.yaml and .fsxops).")
+@click.option("--namespace", is_flag=True,
+              help="Workloads also replace files by rename, unlink and re-create them and "
+                   "truncate them with O_TRUNC (without it: one name per file, as before).")
 @click.pass_context
 def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, dask_timeout, workers,
-             repro_dir):
+             repro_dir, namespace):
     """Random fsx-style workloads under each policy, crash-checked, one row per (policy,
     seed) in a SQLite database. Resumable: rerun the same command after any interruption.
     `eofsim campaign report --db FILE` summarises a database."""
@@ -431,7 +434,7 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
     from .params import Tunables, parse_set
     ov = parse_set(sets)
     Tunables().with_values(ov, "--set")
-    params = Params(ops=ops, threads=threads, samples=samples,
+    params = Params(ops=ops, threads=threads, samples=samples, namespace=namespace,
                     tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())))
     if repro_dir:
         try:
