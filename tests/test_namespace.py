@@ -275,3 +275,12 @@ def test_replace_via_rename_without_fsync(auto, zero_length):
     assert (False, 1000) in got and (True, 5000) in got
     assert ((True, 0) in got) == zero_length
     assert rep.ok
+
+
+def test_o_trunc_of_an_empty_file_arms_auto_da_alloc_but_not_on_create():
+    """ext4_setattr calls ext4_truncate even at an unchanged size 0; do_open drops O_TRUNC
+    for a file it created."""
+    res = simulate(sc(["open f trunc", "write f 0 8k", "close f"], files=[("f", 0)]))
+    assert [t for t in _data_bio_times(res, res.inos["f"]) if t <= res.ops[2].end_ns]
+    res = simulate(sc(["open g creat trunc", "write g 0 8k", "close g"]))
+    assert not [t for t in _data_bio_times(res, res.inos["g"]) if t <= res.ops[2].end_ns]

@@ -81,7 +81,18 @@ def run_json(res) -> dict:
         "deadlocks": [d.text() for d in res.deadlocks],
         "stall": res.stall.text() if res.stall else None,
         "end_ns": res.end_ns,
+        "until_ns": res.until_ns,
+        "cut_off": list(res.cut_off),
     }
+
+
+def cut_off_text(res) -> str | None:
+    """One line naming the ops a run ended by `until` cut off (None without until)."""
+    if res.until_ns is None:
+        return None
+    by = {r.index: r for r in res.ops}
+    names = ", ".join(f"#{i} {by[i].op.text()}" for i in res.cut_off) or "none"
+    return f"run ended at until={fmt_time(res.until_ns)}; ops cut off: {names}"
 
 
 @main.command()
@@ -113,8 +124,10 @@ def run(scenario, policy, sets, as_json):
                f"{st.zero_block_writes} zero-block writes")
     for d in res.deadlocks:
         click.echo(f"DEADLOCK at {fmt_time(d.time_ns)}: {d.text()}")
-    if res.stall:
+    if res.stall and res.until_ns is None:
         click.echo(f"STALL at {fmt_time(res.stall.time_ns)}: {res.stall.text()}")
+    if cut_off_text(res):
+        click.echo(cut_off_text(res))
 
 
 @main.command()
@@ -165,6 +178,8 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, app_cmd, app_
             d["counterexample"] = {"kind": minimal.kind, "ops": [f"{th}: {t}" for th, t in minimal.ops],
                                    "timeline": minimal.timeline, "state": d["counterexample"]}
         d["schedules"] = schedules
+        d["until_ns"] = res.until_ns
+        d["cut_off"] = list(res.cut_off)
         d["failing_schedule"] = None if failing is None else {
             "perturb_seed": failing[0], "violations": [v.as_dict() for v in failing[1].violations],
             "counterexample": failing[1].as_dict()["counterexample"]}
@@ -172,6 +187,8 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, app_cmd, app_
     else:
         _report_text(rep, sc.name, res.policy, samples, timed=timed, minimal=minimal,
                      no_violation=not bad)
+        if cut_off_text(res):
+            click.echo(cut_off_text(res))
         if schedules:
             click.echo(f"schedules: {schedules} perturbed reruns, "
                        + ("none failed" if failing is None else f"perturb_seed={failing[0]} fails: "
@@ -233,21 +250,25 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
         console.print(f"HTML report: {path} (JSON beside it: results.json)")
 
 
-def _mount_opts(text, policy):
-    """'data=ordered,nodelalloc' -> (policy, delalloc)."""
+def _mount_opts(text, policy, sc=None):
+    """'data=ordered,nodelalloc,noauto_da_alloc' -> (policy, delalloc, scenario); auto_da_alloc
+    goes into the scenario's tunables, which both sides read."""
     delalloc = True
     for word in (w.strip() for w in (text or "").split(",") if w.strip()):
-        if word in ("data=ordered", "data=writeback"):
+        if word in ("auto_da_alloc", "noauto_da_alloc") and sc is not None:
+            from dataclasses import replace
+            sc = replace(sc, tunables={**sc.tunables, "auto_da_alloc": word == "auto_da_alloc"})
+        elif word in ("data=ordered", "data=writeback"):
             policy = "bh-ordered" if word.endswith("ordered") else "bh-writeback"
         elif word in ("delalloc", "nodelalloc"):
             delalloc = word == "delalloc"
         else:
             raise InputError(f"--mount-opts: {word!r} not supported "
-                             "(use data=ordered|data=writeback and delalloc|nodelalloc)")
+                             "(use data=ordered|data=writeback, delalloc|nodelalloc, [no]auto_da_alloc)")
     if policy not in ("bh-ordered", "bh-writeback"):
         raise InputError(f"kernel-check compares the kernel's own paths: policy {policy!r} "
                          "must be bh-ordered or bh-writeback")
-    return policy, delalloc
+    return (policy, delalloc) if sc is None else (policy, delalloc, sc)
 
 
 def model_outcomes(scenario, policy, delalloc):
@@ -273,8 +294,7 @@ def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
     and compare the outcome classes of their crash states."""
     from .kernel import preflight
     from .kernel.check import kernel_check, text
-    policy, delalloc = _mount_opts(mount_opts, policy)
-    sc = _load(scenario)
+    policy, delalloc, sc = _mount_opts(mount_opts, policy, _load(scenario))
     why = preflight.reason()
     if why:
         raise InputError(f"kernel-check cannot run here: {why}")
@@ -407,9 +427,12 @@ def _progress(console, total):
               help="Local process-pool workers (ignored with --dask).")
 @click.option("--repro-dir", default=None, metavar="DIR",
               help="Also write each reproducer here (POLICY-SEED-KIND.yaml and .fsxops).")
+@click.option("--namespace", is_flag=True,
+              help="Workloads also replace files by rename, unlink and re-create them and "
+                   "truncate them with O_TRUNC (without it: one name per file, as before).")
 @click.pass_context
 def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, dask_timeout, workers,
-             repro_dir):
+             repro_dir, namespace):
     """Random fsx-style workloads under each policy, crash-checked, one row per (policy,
     seed) in a SQLite database. Resumable: rerun the same command after any interruption.
     `eofsim campaign report --db FILE` summarises a database."""
@@ -426,7 +449,7 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
     from .params import Tunables, parse_set
     ov = parse_set(sets)
     Tunables().with_values(ov, "--set")
-    params = Params(ops=ops, threads=threads, samples=samples,
+    params = Params(ops=ops, threads=threads, samples=samples, namespace=namespace,
                     tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())))
     if repro_dir:
         try:

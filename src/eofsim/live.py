@@ -306,7 +306,8 @@ class LiveModel:
         path = Path(path)
         sc, payload = self.scenario_of(name or _stem_name(path), description)
         if self.until_ns is not None:
-            sc = replace(sc, until_ns=self.until_ns)
+            # the `until` tunable (issue 11): the run and crash exploration end there
+            sc = replace(sc, tunables={**sc.tunables, "until": f"{self.until_ns}ns"})
         text = dump_text(sc)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")

@@ -80,6 +80,10 @@ class Tunables:
     """Seed for every random choice (schedules, random writeback order)."""
     horizon_ns: int = 120 * S
     """How long after the last operation the simulation keeps running background work."""
+    until: int | None = None
+    """End the run, and crash exploration, at this virtual time (a kernel recording that
+    stops at a point in time); ops not finished by then are reported as cut off. None: run
+    to the horizon. Also a top-level `until:` in the scenario file."""
 
     def check(self) -> "Tunables":
         bs, fs = self.block_size, self.folio_size
@@ -93,6 +97,9 @@ class Tunables:
             v = getattr(self, f.name)
             if isinstance(v, int) and not isinstance(v, bool) and v < 0:
                 raise InputError(f"{f.name} must not be negative")
+        if self.horizon_ns == 0 and self.until is None:
+            raise InputError("horizon_ns: 0 leaves no time for any op to finish "
+                             "(to end the run at a time, set until instead)")
         for name in ("commit_interval_ns", "dirty_writeback_ns", "max_txn_buffers", "endio_workers",
                      "writeback_chunk_folios", "ioend_batch_folios"):
             if getattr(self, name) <= 0:
@@ -117,6 +124,10 @@ class Tunables:
 
 
 def _convert(key, typ, raw):
+    if key == "until":
+        if raw is None or str(raw).lower() in ("", "none"):
+            return None
+        return parse_time(raw, key)
     if typ in (bool, "bool"):
         if isinstance(raw, bool):
             return raw

@@ -49,9 +49,6 @@ class Scenario:
     threads: tuple[ThreadSpec, ...] = ()
     where: str | None = None
     """Source file of the scenario, for messages."""
-    until_ns: int | None = None
-    """`until:` the run, and crash exploration, end at this virtual time (a recording or a
-    crash on demand ends there); None: the horizon after the last op."""
 
     def all_ops(self):
         """(thread index, op index within thread, op) in scenario order."""

@@ -15,6 +15,7 @@ A scenario file is one YAML mapping:
           - {off: 1000, len: 3096, byte: 0x5a}   # byte defaults to 0x5a
         dax: false                     # optional; default: the tunable of the same name
         encrypted_nokey: false         # optional; likewise
+    until: 6s                          # optional; end the run and crash exploration here
     threads:                           # concurrent application threads
       - name: t0                       # optional; defaults to t<index>
         ops:                           # one op per item, in ops.parse_op's text form
@@ -22,9 +23,6 @@ A scenario file is one YAML mapping:
           - fsync f
 
 Instead of `threads:`, a top-level `ops:` list is shorthand for one thread named t0.
-
-`until: TIME` (optional) ends the run, and crash exploration, at that virtual time: ops not
-finished then are cut off (as a trace of `eofsim mount` ends at `eofsim crash`).
 
 Checks, each reported as InputError("FILE:LINE", ...) at the offending node: YAML syntax,
 unknown or duplicate keys, wrong types, bad tunables, duplicate file or thread names,
@@ -51,7 +49,7 @@ from .errors import InputError
 from .ops import NAMESPACE, parse_op
 from .params import Tunables
 from .scenario import FileSpec, Plant, Scenario, ThreadSpec
-from .units import fmt_dur, parse_size, parse_time
+from .units import parse_size
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 CREATING_OPS = ("write", "truncate", "fallocate")
@@ -172,11 +170,20 @@ class _Loader:
     # -- the scenario ---------------------------------------------------
 
     def scenario(self, root) -> Scenario:
-        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads", "ops",
-                                              "until"))
+        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads",
+                                              "ops", "until"))
         name = self.ident(top["name"][1], "name") if "name" in top else Path(self.name).stem
         desc = self.typed(top["description"][1], "description", str, "text") if "description" in top else ""
         raw, tun = self.tunables(top["tunables"][1]) if "tunables" in top else ({}, Tunables())
+        if "until" in top:
+            if "until" in raw:
+                self.fail(top["until"][0], "until given twice (top level and under tunables)")
+            value = self.scalar(top["until"][1], "until")
+            try:
+                Tunables().with_values({"until": value})
+            except InputError as e:
+                self.fail(top["until"][1], e.message)
+            raw = {**raw, "until": value}
         files = self.files(top["files"][1], tun.block_size) if "files" in top else ()
         if "threads" in top and "ops" in top:
             self.fail(top["ops"][0], "give either 'threads:' or 'ops:' (shorthand for one thread), not both")
@@ -186,16 +193,8 @@ class _Loader:
             threads = self.threads(top["threads"][1], files)
         else:
             self.fail(root, "scenario has no operations: give 'threads:' or 'ops:'")
-        until = None
-        if "until" in top:
-            try:
-                until = parse_time(self.scalar(top["until"][1], "until"), "until")
-            except InputError as e:
-                self.fail(top["until"][1], e.message)
-            if until == 0:
-                self.fail(top["until"][1], "until must be after 0 (nothing could happen before it)")
         return Scenario(name=name, description=desc, tunables=raw, files=files,
-                        threads=threads, where=self.name, until_ns=until)
+                        threads=threads, where=self.name)
 
     def tunables(self, node):
         """Raw {key: value} plus the validated Tunables (needed for block_size).
@@ -320,6 +319,4 @@ def dump_text(sc: Scenario) -> str:
                     d[key] = getattr(f, key)
             doc["files"].append(d)
     doc["threads"] = [{"name": t.name, "ops": [op.text() for op in t.ops]} for t in sc.threads]
-    if sc.until_ns is not None:
-        doc["until"] = fmt_dur(sc.until_ns)
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)

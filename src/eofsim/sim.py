@@ -8,6 +8,7 @@ from .block import BlockDevice
 from .content import INITIAL, ZERO, fill, garbage, overlay, to_bytes
 from .engine import Engine
 from .errors import InputError
+from .units import fmt_dur
 from .ext4 import WRITTEN, Ext4, OpError
 from .fs.fs_writeback import flusher
 from .fs.sync import ksys_sync, sync_file_range
@@ -80,6 +81,10 @@ class RunResult:
     events: list = field(default_factory=list)
     """Timeline: [(time_ns, lane, text)]; lanes: op, cache, io, jbd2, size."""
     end_ns: int = 0
+    until_ns: int | None = None
+    """The `until` tunable: the run (and crash exploration) ended there."""
+    cut_off: list = field(default_factory=list)
+    """Indices of ops not finished by `until` (cut off)."""
 
 
 def make_tunables(scenario, overrides=None) -> Tunables:
@@ -133,27 +138,39 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
         live[0] += 1
         eng.spawn(th.name, _thread(eng, fs, recs, live, {}), kind="app")
     cap = latest + 20 * tun.horizon_ns
+    until = tun.until
+    if until is not None:
+        late = [r for r in res.ops if r.op.at_ns is not None and r.op.at_ns > until]
+        if late:
+            r = late[0]
+            raise InputError(f"op #{r.index} ({r.op.text()}) is scheduled after until="
+                             f"{fmt_dur(until)}: it can never run", r.op.where or scenario.where)
     # Reference counting frees the engine's short-lived generators; the cyclic collector's
     # passes over them only cost time, so it waits until the run is over.
     was_enabled = gc.isenabled()
     gc.disable()
-    until = getattr(scenario, "until_ns", None)
     try:
         if until is not None:
-            # `until:` the world stops there (a power cut at that instant); ops still
-            # running or not yet started are cut off, not stalled.
             eng.run(until=until)
-            eng.now = max(eng.now, until)
+            res.stall = eng.stalls() if live[0] else None
         else:
             eng.run(until=cap, stop=lambda: live[0] == 0)
             if live[0]:
                 res.stall = eng.stalls()
+                if not eng.deadlocks and _out_of_time(eng):
+                    unfinished = [r for r in res.ops if r.end_ns is None]
+                    raise InputError(f"{len(unfinished)} op(s) (first: #{unfinished[0].index} "
+                                     f"{unfinished[0].op.text()}) cannot finish within "
+                                     f"horizon_ns={fmt_dur(tun.horizon_ns)} (raise it, or set until "
+                                     f"to end the run and report them as cut off)", scenario.where)
             eng.run(until=eng.now + tun.horizon_ns)
             if res.stall is None:
                 res.stall = eng.stalls()
     finally:
         if was_enabled:
             gc.enable()
+    res.until_ns = until
+    res.cut_off = [r.index for r in res.ops if r.end_ns is None] if until is not None else []
     res.end_ns = eng.now
     res.deadlocks = list(eng.deadlocks)
     res.commits = list(fs.journal.commits)
@@ -170,6 +187,12 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
     res.fs = fs
     _size_durability(res, fs)
     return res
+
+
+def _out_of_time(eng):
+    """At the cap, an application thread is runnable or sleeping (not blocked on a wait
+    queue): the run ran out of time rather than deadlocked."""
+    return any(t.kind == "app" and not t.done and t.blocked_on is None for t in eng.tasks)
 
 
 def _populate(fs, dev, inode, spec, bs):
@@ -245,14 +268,19 @@ def _do(fs, rec, op, inode, fds):
     n = rec.index
     if k in ("create", "open"):
         flags = op.flags
+        created = False
         if k == "create":
             inode = yield from fs.create(op.file, n, excl=True)
+            created = True
         elif inode is None or "excl" in flags:
             if "creat" not in flags:
                 fs.lookup(op.file)          # the errno (ENOENT, ENOTDIR)
+            before = inode
             inode = yield from fs.create(op.file, n, excl="excl" in flags)
+            created = inode is not before
         if hasattr(inode, "mapping"):
-            if "trunc" in flags:
+            if "trunc" in flags and not created:
+                # do_open: O_TRUNC is dropped for a file this open created (FMODE_CREATED).
                 # do_open -> handle_truncate -> do_truncate(0): ext4_setattr(ATTR_SIZE).
                 yield from fs.truncate(inode, 0, n)
             inode.opens += 1

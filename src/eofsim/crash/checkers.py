@@ -131,6 +131,10 @@ class FileHistory:
         self._re = [Map(((0, BIG, None),))]
         self._re_runs = ((0, BIG, None),)
         self.covering = [o for o in mine if o.op.kind in COVERING]
+        self.ranged = [o for o in mine if o.op.kind == "write" and o.sync_tid is not None]
+        """O_DSYNC/O_SYNC and RWF_DSYNC/RWF_SYNC writes: generic_write_sync ->
+        vfs_fsync_range over the written bytes, so those bytes (and the size that holds
+        them) are covered once the write returns."""
         self.zeroing = [o for o in mine if _zero_range(o) is not None]
         times = set(self.htimes)
         for o in mine:
@@ -311,7 +315,20 @@ class Context:
                 P = fh.lastw(fh.done_by(f.start_ns))
                 zok = [_zero_range(o) for o in fh.zeroing
                        if (o.end_ns is None or o.end_ns > f.start_ns) and o.start_ns <= t]
-                self.fsyncs.append((f, L, P, zok))
+                self.fsyncs.append((f, L, P, zok, 0, BIG))
+        for w in fh.ranged:
+            if w.end_ns is None or w.end_ns > t:
+                continue
+            lo, hi = w.op.off, w.op.off + w.op.len
+            L = hi
+            j = bisect_right(fh.htimes, w.end_ns)
+            k = bisect_right(fh.htimes, t)
+            for h in fh.hist[j:k]:
+                L = min(L, h[2])
+            P = fh.lastw(fh.done_by(w.end_ns))
+            zok = [_zero_range(o) for o in fh.zeroing
+                   if (o.end_ns is None or o.end_ns > w.end_ns) and o.start_ns <= t]
+            self.fsyncs.append((w, L, P, zok, lo, hi))
 
     def check_file(self, R, t):
         """File-level checks: [(kind, detail)]."""
@@ -319,7 +336,7 @@ class Context:
         fh = self.fh
         if not fh.size_ok(R, t):
             out.append((IMPOSSIBLE_SIZE, f"recovered size {R} is no size the file had by then"))
-        for f, L, P, zok in self.fsyncs:
+        for f, L, P, zok, lo, hi in self.fsyncs:
             if R < L:
                 out.append((FSYNC_SIZE, f"recovered size {R} < {L} covered by op #{f.index} "
                                         f"({f.op.kind}) completed at {f.end_ns} ns"))
@@ -353,15 +370,17 @@ class Context:
                         viol.append((RESURRECTED, a, b - a,
                                      f"{describe(src)} written before op #{ent[0]} re-extended "
                                      f"the file over it"))
-            for f, L, P, zok in self.fsyncs:
-                if s >= L:
+            for f, L, P, zok, lo, hi in self.fsyncs:
+                if s >= L or e <= lo or s >= hi:
                     continue
-                ee = min(e, L)
+                ss = s if s > lo else lo
+                ee = min(e, L, hi)
+                fend = f.end_ns if f.op.kind == "write" else f.start_ns
                 if src > 0 and src != INITIAL:
                     o = fh.ops.get(src)
-                    if o is None or o.end_ns is None or o.end_ns > f.start_ns:
+                    if o is None or o.end_ns is None or o.end_ns > fend:
                         continue  # newer data than the fsync covered
-                for a, b, p in P.over(s, ee):
+                for a, b, p in P.over(ss, ee):
                     if p is None or p == src:
                         continue
                     rest = _subtract(a, b, zok) if (src == ZERO and zok) else ((a, b),)

@@ -29,7 +29,10 @@ def kernel_check(scenario, policy="bh-ordered", delalloc=True, commit_s=1, settl
     why = preflight.reason()
     if why:
         raise RuntimeError(why)
-    opts = MountOpts.for_policy(policy, delalloc, commit_s)
+    from dataclasses import replace
+    from ..params import Tunables
+    opts = replace(MountOpts.for_policy(policy, delalloc, commit_s),
+                   auto_da_alloc=Tunables().with_values(scenario.tunables or {}).auto_da_alloc)
     settle = 2.5 * commit_s if settle_s is None else settle_s   # let the timer commit happen
     t0 = time.monotonic()
     r = run.run_scenario(scenario, opts, settle_s=settle, final_sync=final_sync)

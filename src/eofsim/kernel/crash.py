@@ -15,7 +15,10 @@ Discards and write-zeroes are treated as writing zeros (loop punches / zero-rang
 Torn (partial-block) writes are not modelled.
 
 Recovery is the real kernel's: each image is mounted (jbd2 replays committed transactions,
-ext4 processes orphans), the files are read, then unmounted. Images are rewritten into one
+ext4 processes orphans), the files are read, then unmounted. A name that does not exist
+after recovery is its own outcome class (absent). Which operations a file's bytes are held
+against follows the inode it holds after recovery ((st_ino, i_generation), as recorded per
+op), so a name replaced by rename is judged as the old or the new file it turned out to be. Images are rewritten into one
 tmpfs file under one loop device, whose buffer cache is dropped (BLKFLSBUF) before each mount.
 """
 
@@ -29,6 +32,7 @@ from .. import content
 from ..outcome import Outcome
 from . import image, sysutil
 from .image import FILL
+from .run import inode_key
 
 
 @dataclass
@@ -183,7 +187,7 @@ def explore(run, max_states=200, seed=0) -> CrashResult:
     if not exhaustive:
         res.note = (f"{possible} crash states possible; checked a seeded sample of "
                     f"{len(states)} (seed {seed}), not all")
-    names = run.scenario.file_names()
+    names = run.names or run.scenario.file_names()
     with sysutil.Cleanup() as cu:
         work = cu.tempdir("eofsim-crash-")
         path, mnt = os.path.join(work, "crash.img"), os.path.join(work, "mnt")
@@ -210,12 +214,14 @@ def explore(run, max_states=200, seed=0) -> CrashResult:
                 for name in names:
                     try:
                         with open(os.path.join(mnt, name), "rb") as f:
+                            key = inode_key(f.fileno())
                             data = f.read()
-                    except FileNotFoundError:
-                        st.error = f"{name} missing after recovery"
-                        res.failures.append((k, st.error))
+                    except (FileNotFoundError, NotADirectoryError):
+                        outs.append(Outcome(name, 0, False, False, absent=True))
                         continue
-                    outs.append(classify(run, name, data, k))
+                    except IsADirectoryError:
+                        continue
+                    outs.append(classify(run, name, data, k, key))
                 st.outcomes = tuple(outs)
                 res.outcomes.update(outs)
             finally:
@@ -226,14 +232,29 @@ def explore(run, max_states=200, seed=0) -> CrashResult:
     return res
 
 
-def expected(run, name, k):
+def _mine(run, r, name, key):
+    """Did op record r act on the file read at `name` (inode `key`, if known)?"""
+    if key is not None and r.key is not None:
+        return r.key == key
+    return r.op.file == name
+
+
+def _initial_spec(run, name, key):
+    specs = {f.name: f for f in run.scenario.files}
+    if key is not None and run.initial_keys:
+        return specs.get(run.initial_keys.get(key))
+    return specs.get(name)
+
+
+def expected(run, name, k, key=None):
     """(runs, size) the file holds by the ops completed before crash point k, applied in
-    completion order: the data a zero must not stand in for."""
-    spec = {f.name: f for f in run.scenario.files}.get(name)
+    completion order: the data a zero must not stand in for. With `key`, the ops are those
+    on that inode (whatever path they used)."""
+    spec = _initial_spec(run, name, key)
     size = spec.size if spec else 0
     runs = content.fill(size, content.INITIAL) if size else ()
     done = sorted((r for r in run.ops if r.end_rec is not None and r.end_rec < k
-                   and r.op.file == name and not r.error), key=lambda r: r.end_rec)
+                   and _mine(run, r, name, key) and not r.error), key=lambda r: r.end_rec)
     for r in done:
         op = r.op
         if op.kind == "write":
@@ -255,16 +276,16 @@ def expected(run, name, k):
     return content.cut(runs, 0, size), size
 
 
-def classify(run, name, data, k) -> Outcome:
+def classify(run, name, data, k, key=None) -> Outcome:
     size = len(data)
-    runs, _ = expected(run, name, k)
+    runs, _ = expected(run, name, k, key)
     zeros = any(src not in (content.ZERO, content.INITIAL) and 0 in data[s:min(e, size)]
                 for s, e, src in runs if s < size)
     garbage = False
-    spec = {f.name: f for f in run.scenario.files}.get(name)
+    spec = _initial_spec(run, name, key)
     init = spec.size if spec else 0
     writers = [r.index for r in run.ops if r.start_rec is not None and r.start_rec < k
-               and r.op.file == name and r.op.kind in ("write", "mwrite")]
+               and _mine(run, r, name, key) and r.op.kind in ("write", "mwrite")]
     spans = {r.index: (r.op.off, r.op.off + r.op.len) for r in run.ops}
     for b in {FILL} | set(run.plant_bytes):
         x = data.find(bytes([b]))

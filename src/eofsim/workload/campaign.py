@@ -84,7 +84,7 @@ TIMING_COLS = ("elapsed_s", "worker")
 """Columns that legitimately differ between two runs of the same campaign."""
 REPRO_COLS = ("policy", "seed", "kind", "ops_before", "ops_after", "minimal", "tests",
               "violation", "scenario_yaml", "fsxops", "fsxops_note")
-PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files", "tunables")
+PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files", "tunables", "namespace")
 
 
 # ---------------------------------------------------------------- arguments
@@ -129,6 +129,8 @@ class Params:
     files: int = 1
     tunables: str = ""
     """Tunable overrides as sorted 'key=value' pairs joined by ',' (`--set`)."""
+    namespace: bool = False
+    """Workloads draw namespace ops too (generate(namespace=True))."""
 
     def as_dict(self):
         return {k: getattr(self, k) for k in PARAM_KEYS}
@@ -270,7 +272,8 @@ def _run_task(policy: str, seed: int, params: dict) -> dict:
            "counterexample": None, "deadlocks": 0, "stall": None, "error": None,
            "notes": "[]", "reproducers": []}
     try:
-        sc = generate(seed, p.ops, files=p.file_names(), threads=p.threads, max_size=p.max_size)
+        sc = generate(seed, p.ops, files=p.file_names(), threads=p.threads, max_size=p.max_size,
+                      namespace=p.namespace)
         if p.tunables:
             sc = replace(sc, tunables=p.overrides())
         res = simulate(sc, policy)
@@ -839,7 +842,8 @@ def summary(con) -> dict:
 
 def report_text(s: dict) -> str:
     p = s["params"]
-    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS if k in p and (p[k] or k != "tunables"))
+    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS
+                                       if k in p and (p[k] or k not in ("tunables", "namespace")))
                              if p else "no parameters recorded")
              + f"; {s['workloads']} results"]
     if not s["policies"]:
