@@ -122,6 +122,11 @@ def test_a_request_never_starts_when_an_event_is_queued_at_the_same_nanosecond()
     clock.t = (due - model.v_done) / 1e9
     rec = model.call(1, Op("write", file="f", off=1, len=1), b"b")
     assert rec.start_ns != due
+    model.call(1, Op("fsync", file="f"))
+    sc, _ = model.scenario_of("t")
+    from eofsim.scenario_file import dump_text
+    res = simulate(load_text(dump_text(sc), "t.yaml"), "bh-ordered")
+    assert [(r.start_ns, r.end_ns) for r in res.ops] == [(r.start_ns, r.end_ns) for r in model.records]
 
 
 def test_bad_time_scale_is_refused():

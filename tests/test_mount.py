@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -114,6 +113,14 @@ def test_sqlite_rollback_journal_with_synchronous_full_can_lose_the_last_commit(
     assert "minimal counterexample" in r.stdout and "t.db-journal: size" in r.stdout
 
 
+def test_a_program_killed_inside_the_mount_leaves_its_trace(tmp_path):
+    trace = tmp_path / "k.yaml"
+    r = eofsim("trace", "-o", str(trace), "--", "sh", "-c", "printf abc > f; kill -9 $$")
+    assert r.returncode != 0
+    ops = [op.text().split(" ", 1)[1] for th in load_scenario(str(trace)).threads for op in th.ops]
+    assert "write f 0 3" in ops
+
+
 def test_sigterm_unmounts_and_writes_the_trace(tmp_path):
     trace = tmp_path / "t.yaml"
     m = Mount(tmp_path, trace=trace)
@@ -186,4 +193,3 @@ def test_reads_through_the_mount_are_the_models_bytes_even_for_mmap(tmp_path):
     sc = load_scenario(str(tmp_path / "m.yaml"))
     res = simulate(sc, "bh-ordered")
     assert final_contents(res.fs, Payload.load(payload_path(tmp_path / "m.yaml")))["f"] == data
-    assert time.time() > 0
