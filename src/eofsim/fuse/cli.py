@@ -103,32 +103,30 @@ def start_mount(mountpoint, policy="bh-ordered", sets=(), trace=None, time_scale
     return p
 
 
-@click.command("trace", context_settings={"ignore_unknown_options": True})
-@click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to run.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
-@click.option("--out", "-o", "out", required=True, metavar="OUT.yaml", help="The trace to write.")
-@click.option("--time-scale", type=float, default=1.0, show_default=True, metavar="K",
-              help="Virtual seconds per wall-clock second between requests.")
-@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, required=True)
-def trace(policy, sets, out, time_scale, cmd):
-    """Run CMD (after --) in a fresh temporary mount of the model, unmount, write the trace.
-    Exits with CMD's status."""
+def run_traced(cmd, out, policy="bh-ordered", sets=(), time_scale=1.0, timeout=None):
+    """Run CMD (a list) in a fresh temporary mount of the model with that directory as its
+    working directory, unmount, and return (CMD's exit status, trace path). The API behind
+    `eofsim trace` (for studies that trace workloads). Raises InputError on bad input or a
+    mount that fails."""
     from ..policies import get_policy
     from .common import check_mountpoint, stop_daemon
     get_policy(policy)        # bad input before anything is mounted
     _model(policy, sets, time_scale)
     outp = _tracepath(out)
     mp = tempfile.mkdtemp(prefix="eofsim-trace-")
-    check_mountpoint(mp)
     p = None
     rc = 127
     try:
+        check_mountpoint(mp)
         p = start_mount(mp, policy, sets, outp, time_scale)
         try:
-            rc = subprocess.call(list(cmd), cwd=mp)
+            rc = subprocess.call(list(cmd), cwd=mp, timeout=timeout)
         except OSError as e:
             click.echo(f"eofsim trace: cannot run {shlex.join(cmd)}: {e.strerror}", err=True)
             rc = 127
+        except subprocess.TimeoutExpired:
+            click.echo(f"eofsim trace: {shlex.join(cmd)} timed out after {timeout} s", err=True)
+            rc = 124
     except RuntimeError as e:
         raise InputError(str(e)) from None
     finally:
@@ -143,6 +141,20 @@ def trace(policy, sets, out, time_scale, cmd):
             click.echo(f.read().rstrip(), err=True)
     if not outp.exists():
         raise InputError("the mount wrote no trace", str(outp))
+    return rc, outp
+
+
+@click.command("trace", context_settings={"ignore_unknown_options": True})
+@click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to run.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@click.option("--out", "-o", "out", required=True, metavar="OUT.yaml", help="The trace to write.")
+@click.option("--time-scale", type=float, default=1.0, show_default=True, metavar="K",
+              help="Virtual seconds per wall-clock second between requests.")
+@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, required=True)
+def trace(policy, sets, out, time_scale, cmd):
+    """Run CMD (after --) in a fresh temporary mount of the model, unmount, write the trace.
+    Exits with CMD's status."""
+    rc, outp = run_traced(cmd, out, policy, sets, time_scale)
     click.echo(f"eofsim trace: {shlex.join(cmd)} exited {rc}; trace {outp}", err=True)
     sys.exit(rc if 0 <= rc < 256 else 1)
 

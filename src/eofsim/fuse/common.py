@@ -9,6 +9,7 @@ order, one per syscall.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -45,6 +46,8 @@ def check_mountpoint(path):
         raise InputError("mount point is not readable", p) from None
     if not os.path.exists("/dev/fuse"):
         raise InputError("no /dev/fuse on this machine (load the fuse module or run with --device /dev/fuse)")
+    if shutil.which("fusermount3") is None:
+        raise InputError("fusermount3 not found (install the Debian package fuse3)")
     if not os.access("/dev/fuse", os.R_OK | os.W_OK):
         raise InputError("/dev/fuse is not readable and writable by this user (run as root or join group fuse)")
 
