@@ -13,7 +13,7 @@ from .ext4 import WRITTEN, Ext4, OpError
 from .fs.fs_writeback import flusher
 from .fs.sync import ksys_sync, sync_file_range
 from .jbd2 import RawInode
-from .ops import SIZE_CHANGING, Op
+from .ops import NAMESPACE, SIZE_CHANGING, Op
 
 CREATING_OPS = ("write", "truncate", "fallocate")
 from .params import Tunables
@@ -245,7 +245,7 @@ def _target(fs, op, fds):
     """The file an op names: the thread's open file of that path, else the namespace's."""
     if op.file is None or op.kind in ("create", "mkdir"):
         return None
-    held = fds.get(op.file)
+    held = fds.get(op.file) if op.kind not in NAMESPACE else None
     if held:
         return held[-1][0]
     try:
@@ -313,6 +313,15 @@ def _do(fs, rec, op, inode, fds):
         else:
             fs.lookup(op.file)              # the errno (ENOENT, ENOTDIR)
     if not hasattr(inode, "mapping"):
+        held = fds.get(op.file)
+        if held and held[-1][0] is inode:
+            # A directory the thread opened (O_RDONLY | O_DIRECTORY): what the syscalls
+            # say on such a descriptor (not FMODE_WRITE: EBADF, do_sys_ftruncate: EINVAL,
+            # read: EISDIR, mmap: EACCES / ENODEV); sync_file_range accepts directories.
+            err = _DIR_FD_ERRNO.get(k)
+            if err is None:
+                return inode
+            raise OpError(err)
         raise OpError("EISDIR")
     if inode.evicted:
         raise OpError("ENOENT")
@@ -344,6 +353,10 @@ def _do(fs, rec, op, inode, fds):
     else:
         raise InputError(f"unknown operation {k!r}", op.where)
     return inode
+
+
+_DIR_FD_ERRNO = {"write": "EBADF", "fallocate": "EBADF", "truncate": "EINVAL", "read": "EISDIR",
+                 "mwrite": "EACCES", "mread": "ENODEV"}
 
 
 def _osync(held):
