@@ -91,3 +91,19 @@ def test_replace_via_rename_noauto_da_alloc_zero_length_on_the_real_kernel():
     assert "noauto_da_alloc" in rep["mount_options"]
     assert {"f: size=0", "f.tmp: absent"} <= set(rep["kernel"])
     assert rep["verdict"] == "agree", rep
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_a_window_that_ends_on_the_real_kernel():
+    """until: the commit 5 s after the truncate is inside the window, the 30 s writeback is
+    not: data=writeback recovers the new size over the planted garbage, in both."""
+    from pathlib import Path
+    from eofsim.cli import model_outcomes
+    from eofsim.kernel.check import kernel_check
+    from eofsim.scenario_file import load_scenario
+    sc = load_scenario(str(Path(__file__).parent.parent / "examples" / "truncate-up-until.yaml"))
+    rep = kernel_check(sc, "bh-writeback", True, model=model_outcomes)
+    assert "commit=5" in rep["mount_options"] and rep["cut_off"] == []
+    assert "f: size=16384 [garbage]" in rep["kernel"]
+    assert rep["verdict"] == "agree", rep
