@@ -291,3 +291,14 @@ def test_open_resolves_the_name_not_the_threads_open_file():
     res = simulate(sc(["open g creat", "unlink g", "open g", "open g creat", "write g 0 5"]))
     assert [r.error for r in res.ops] == [None, None, "ENOENT", None, None]
     assert res.ops[3].ino != res.ops[0].ino and res.ops[4].ino == res.ops[3].ino
+
+
+def test_data_writeback_reuses_freed_blocks_at_once():
+    """ext4_mb_clear_bb: under data=writeback freed data blocks are free at once (the
+    rewrite after a truncate gets them back); under data=ordered they wait for the commit."""
+    ops = ["truncate f 0", "write f 0 5000"]
+    for pol, reused in (("bh-writeback", True), ("bh-ordered", False)):
+        res = simulate(sc(ops, files=[("f", 5000)], tunables="delalloc: false"), pol)
+        old = {pb for _, pb, _ in res.initial_inodes[res.inos["f"]].extents}
+        new = {pb for _, pb, _ in res.fs.by_ino[res.inos["f"]].extents()}
+        assert bool(old & new) == reused, pol
