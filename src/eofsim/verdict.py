@@ -41,11 +41,11 @@ def sync_lines(res) -> list:
         size = None
         if fs is not None:
             tx = fs.journal.tx_by_tid.get(tid)
-            ino = res.inos.get(r.op.file)
+            ino = r.ino if getattr(r, "ino", None) is not None else res.inos.get(r.op.file)
             raw = tx.raw.get(ino) if tx is not None else None
             size = raw.size if raw is not None else None
         what = f"i_disksize {size}" if size is not None else "no inode of this file"
-        ino = res.inos.get(r.op.file)
+        ino = r.ino if getattr(r, "ino", None) is not None else res.inos.get(r.op.file)
         data = [b.id for b in res.dev.bios if b.op == "write" and b.kind == "data"
                 and b.ino == ino and b.complete_ns is not None and b.complete_ns <= r.end_ns]
         out.append(f"{head} {dur}: made durable tid {tid} ({what}) at "
