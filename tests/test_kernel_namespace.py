@@ -79,18 +79,30 @@ def test_inode_keys_tell_a_replacement_from_the_original(tmp_path):
 @pytest.mark.kernel
 @pytest.mark.skipif(REASON is not None, reason=str(REASON))
 def test_replace_via_rename_noauto_da_alloc_zero_length_on_the_real_kernel():
-    """The 2009 outcome on the real kernel, and the model agrees class for class."""
+    """The 2009 outcome on the real kernel; every class the kernel shows is the model's."""
     from dataclasses import replace
     from pathlib import Path
-    from eofsim.cli import model_outcomes
-    from eofsim.kernel.check import kernel_check
     from eofsim.scenario_file import load_scenario
     sc = load_scenario(str(Path(__file__).parent.parent / "examples" / "replace-via-rename.yaml"))
     sc = replace(sc, tunables={**sc.tunables, "auto_da_alloc": False})
-    rep = kernel_check(sc, "bh-ordered", True, model=model_outcomes)
-    assert "noauto_da_alloc" in rep["mount_options"]
-    assert {"f: size=0", "f.tmp: absent"} <= set(rep["kernel"])
-    assert rep["verdict"] == "agree", rep
+    _kernel_within_model_and_seen(sc, "bh-ordered", {"f: size=0", "f.tmp: absent"},
+                                  "noauto_da_alloc")
+
+
+def _kernel_within_model_and_seen(sc, policy, want, opt, tries=3):
+    """A real run is one schedule: its classes must all be the model's (no kernel-only
+    class in any run), and `want` must show up within `tries` runs."""
+    from eofsim.cli import model_outcomes
+    from eofsim.kernel.check import kernel_check
+    seen = set()
+    for _ in range(tries):
+        rep = kernel_check(sc, policy, True, model=model_outcomes, max_states=1000)
+        assert opt in rep["mount_options"]
+        assert rep["kernel_only"] == [], rep
+        seen |= set(rep["kernel"])
+        if want <= seen:
+            return
+    assert want <= seen, (want, seen)
 
 
 @pytest.mark.kernel
@@ -99,11 +111,6 @@ def test_a_window_that_ends_on_the_real_kernel():
     """until: the commit 5 s after the truncate is inside the window, the 30 s writeback is
     not: data=writeback recovers the new size over the planted garbage, in both."""
     from pathlib import Path
-    from eofsim.cli import model_outcomes
-    from eofsim.kernel.check import kernel_check
     from eofsim.scenario_file import load_scenario
     sc = load_scenario(str(Path(__file__).parent.parent / "examples" / "truncate-up-until.yaml"))
-    rep = kernel_check(sc, "bh-writeback", True, model=model_outcomes)
-    assert "commit=5" in rep["mount_options"] and rep["cut_off"] == []
-    assert "f: size=16384 [garbage]" in rep["kernel"]
-    assert rep["verdict"] == "agree", rep
+    _kernel_within_model_and_seen(sc, "bh-writeback", {"f: size=16384 [garbage]"}, "commit=5")
