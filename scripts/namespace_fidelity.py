@@ -38,7 +38,7 @@ def main():
             sc = base if auto else replace(base, tunables={**base.tunables, "auto_da_alloc": False})
             row = [name + ("" if auto else " (noauto_da_alloc)")]
             for pol, dl in CONFIGS:
-                rep = kernel_check(sc, pol, dl, model=model_outcomes)
+                rep = kernel_check(sc, pol, dl, model=model_outcomes, max_states=1000)
                 row.append(rep["verdict"] + ("" if rep["exhaustive"] else " (sampled)"))
                 details.append(f"- {row[0]} {rep['mount_options']}: kernel {rep['kernel']}"
                                + ("" if rep["verdict"] == "agree" else

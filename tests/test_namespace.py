@@ -284,3 +284,21 @@ def test_o_trunc_of_an_empty_file_arms_auto_da_alloc_but_not_on_create():
     assert [t for t in _data_bio_times(res, res.inos["f"]) if t <= res.ops[2].end_ns]
     res = simulate(sc(["open g creat trunc", "write g 0 8k", "close g"]))
     assert not [t for t in _data_bio_times(res, res.inos["g"]) if t <= res.ops[2].end_ns]
+
+
+def test_open_resolves_the_name_not_the_threads_open_file():
+    """After an unlink, `open f` looks the name up again (ENOENT, or a new file with creat)."""
+    res = simulate(sc(["open g creat", "unlink g", "open g", "open g creat", "write g 0 5"]))
+    assert [r.error for r in res.ops] == [None, None, "ENOENT", None, None]
+    assert res.ops[3].ino != res.ops[0].ino and res.ops[4].ino == res.ops[3].ino
+
+
+def test_data_writeback_reuses_freed_blocks_at_once():
+    """ext4_mb_clear_bb: under data=writeback freed data blocks are free at once (the
+    rewrite after a truncate gets them back); under data=ordered they wait for the commit."""
+    ops = ["truncate f 0", "write f 0 5000"]
+    for pol, reused in (("bh-writeback", True), ("bh-ordered", False)):
+        res = simulate(sc(ops, files=[("f", 5000)], tunables="delalloc: false"), pol)
+        old = {pb for _, pb, _ in res.initial_inodes[res.inos["f"]].extents}
+        new = {pb for _, pb, _ in res.fs.by_ino[res.inos["f"]].extents()}
+        assert bool(old & new) == reused, pol

@@ -352,4 +352,4 @@ def test_report_renders_in_chromium(tmp_path):
     assert "<p class=\"bad\">image failed to load" not in dom
     for name in data["scenarios"] + data["policies"]:
         assert name in dom
-    assert "Summary per scenario" in dom and "VIOLATION" in dom
+    assert "Per scenario" in dom and "VIOLATION" in dom

@@ -89,6 +89,10 @@ class BlockDevice:
         """[(time_ns, 'submit' | 'complete', bio id)] in the order things happened."""
         self.stats = IoStats()
         self._last_pblk = None
+        self.extra_delay = {}
+        """bio id -> extra ns added to that bio's latency at submission (`--delay-bio`, the
+        timing witnesses of issue 14). Bio ids are assigned in submission order, so a delay
+        changes nothing before the bio it names."""
 
     def _latency(self, ns):
         eng = self.engine
@@ -142,6 +146,8 @@ class BlockDevice:
             lat += self._latency(self.write_ns)
             if seek:
                 lat += self.seek_ns
+        if self.extra_delay:
+            lat += self.extra_delay.get(bio.id, 0)
         if self.service_ns:
             start = max(eng.now, self.busy_until)
             self.busy_until = start + self.service_ns + (self.seek_ns if seek else 0)

@@ -15,6 +15,11 @@ def _fail(e: InputError):
 
 
 class _Group(click.Group):
+    def parse_args(self, ctx, args):
+        from . import stamp
+        stamp.ARGV[:] = ["eofsim", *args]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -41,12 +46,34 @@ def _overrides(sets):
 
 @main.command()
 def scenarios():
-    """List the built-in scenarios."""
+    """List the built-in scenarios with their full descriptions."""
+    import textwrap
     from .scenario_file import builtin_names
     for name in builtin_names():
         sc = _load(name)
-        first = " ".join(sc.description.split())
-        click.echo(f"{name:28} {first[:100]}")
+        click.echo(name)
+        text = " ".join(sc.description.split()) or "(no description)"
+        click.echo(textwrap.fill(text, width=96, initial_indent="    ", subsequent_indent="    ",
+                                 break_on_hyphens=False, break_long_words=False))
+        click.echo("")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def tunables(as_json):
+    """List every tunable (`--set KEY=VALUE`, a scenario's `tunables:`): unit, default,
+    range and the kernel knob it stands for."""
+    import textwrap
+    from .tunables_info import rows
+    rs = rows()
+    if as_json:
+        click.echo(json.dumps(rs, sort_keys=True))
+        return
+    for r in rs:
+        click.echo(f"{r['name']} = {r['default']}   [{r['unit']}; range {r['range']}]")
+        click.echo(f"    kernel: {r['kernel']}")
+        click.echo(textwrap.fill(r["description"], width=96, initial_indent="    ",
+                                 subsequent_indent="    "))
 
 
 @main.command()
@@ -65,21 +92,27 @@ def policies(specs):
 
 
 def run_json(res) -> dict:
+    from .hang import analyse
+    from .stamp import make
     st = res.dev.stats
+    h = analyse(res)
     return {
         "scenario": res.scenario.name,
+        "description": res.scenario.description,
         "policy": res.policy,
         "tunables": {k: v for k, v in res.tun.__dict__.items()},
+        "stamp": make(None, res.tun),
         "ops": [{
-            "index": r.index, "thread": r.thread, "op": r.op.text(),
+            "index": r.index, "thread": r.thread, "op": r.op.text(), "where": r.op.where,
             "start_ns": r.start_ns, "end_ns": r.end_ns, "error": r.error,
             "i_size_after": r.i_size_after, "i_disksize_after": r.i_disksize_after,
-            "size_durable_ns": r.size_durable_ns,
+            "size_durable_ns": r.size_durable_ns, "sync_tid": r.sync_tid,
         } for r in res.ops],
         "io": st.as_dict(),
         "commits": [{"tid": t, "commit_bio": b, "time_ns": ns} for t, b, ns in res.commits],
-        "deadlocks": [d.text() for d in res.deadlocks],
-        "stall": res.stall.text() if res.stall else None,
+        "verdict": h["verdict"],
+        "deadlocks": h["deadlocks"],
+        "stall": h["stall"],
         "end_ns": res.end_ns,
         "until_ns": res.until_ns,
         "cut_off": list(res.cut_off),
@@ -95,39 +128,84 @@ def cut_off_text(res) -> str | None:
     return f"run ended at until={fmt_time(res.until_ns)}; ops cut off: {names}"
 
 
+def _delays(items):
+    """['3=5s', ...] -> {3: 5_000_000_000} (--delay-bio)."""
+    from .units import parse_time
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--delay-bio {item!r}: expected BIO=DURATION (e.g. 3=5s)")
+        k, v = item.split("=", 1)
+        try:
+            bid = int(k.strip())
+        except ValueError:
+            raise InputError(f"--delay-bio {item!r}: bio id {k.strip()!r} is not an integer") from None
+        if bid < 0:
+            raise InputError(f"--delay-bio {item!r}: bio id must not be negative")
+        out[bid] = out.get(bid, 0) + parse_time(v.strip(), f"--delay-bio {bid}")
+    return out
+
+
+_DELAY_HELP = ("Add DURATION to the latency of bio N (ids as `run` and the witnesses name "
+               "them); repeatable.")
+
+
+def _describe(sc):
+    import textwrap
+    if sc.description:
+        for para in sc.description.strip().split("\n\n"):
+            click.echo(textwrap.fill(" ".join(para.split()), width=96, break_on_hyphens=False,
+                                     break_long_words=False))
+        click.echo("")
+
+
 @main.command()
 @click.argument("scenario")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to run.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@click.option("--perturb-seed", type=click.IntRange(1), default=None,
+              help="Run the schedule `check --schedules` calls perturb_seed=N.")
+@click.option("--delay-bio", "delay_bio", multiple=True, metavar="N=DURATION", help=_DELAY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def run(scenario, policy, sets, as_json):
-    """Run SCENARIO (a built-in name or a file) and print its timeline."""
+def run(scenario, policy, sets, perturb_seed, delay_bio, as_json):
+    """Run SCENARIO (a built-in name or a file) and print its timeline. Exit 1 if it
+    deadlocks or stalls."""
+    from .hang import analyse, text_lines
     from .sim import simulate
+    from .stamp import line, make
+    from .verdict import flush_text, sync_lines
     sc = _load(scenario)
-    res = simulate(sc, policy, _overrides(sets), trace=not as_json)
+    res = simulate(sc, policy, _overrides(sets), trace=not as_json, perturb_seed=perturb_seed,
+                   bio_delays=_delays(delay_bio))
+    h = analyse(res)
     if as_json:
         click.echo(json.dumps(run_json(res), sort_keys=True))
-        return
+        sys.exit(1 if h["verdict"] else 0)
     click.echo(f"scenario {sc.name} under {res.policy}")
+    _describe(sc)
     for t, lane, text in res.events:
         click.echo(f"{t / 1e9:12.6f} s  {lane:5}  {text}")
     click.echo("")
     click.echo("size changes and when they became durable:")
     for r in res.ops:
-        if r.i_size_before is not None and r.i_size_after != r.i_size_before and not r.error:
+        if r.op.kind in ("fsync", "fdatasync"):
+            continue
+        if r.i_size_before is not None and r.i_size_after is not None \
+                and r.i_size_after != r.i_size_before and not r.error:
             lat = "" if r.size_durable_ns is None else f" (+{(r.size_durable_ns - r.start_ns) / 1e9:.6f} s)"
             click.echo(f"  #{r.index} {r.op.text():40} i_size {r.i_size_before} -> {r.i_size_after}: "
                        f"durable at {fmt_time(r.size_durable_ns)}{lat}")
-    st = res.dev.stats
-    click.echo(f"I/O: {st.writes} writes ({st.data_writes} data, {st.journal_writes} journal), "
-               f"{st.flushes} flushes, {st.preflush} preflush, {st.fua} FUA, "
-               f"{st.zero_block_writes} zero-block writes")
-    for d in res.deadlocks:
-        click.echo(f"DEADLOCK at {fmt_time(d.time_ns)}: {d.text()}")
-    if res.stall and res.until_ns is None:
-        click.echo(f"STALL at {fmt_time(res.stall.time_ns)}: {res.stall.text()}")
+    for text in sync_lines(res):
+        click.echo(text)
+    click.echo(f"I/O: {res.dev.stats.writes} writes ({res.dev.stats.data_writes} data, "
+               f"{res.dev.stats.journal_writes} journal), {flush_text(res.dev.stats)}, "
+               f"{res.dev.stats.zero_block_writes} zero-block writes")
+    for text in text_lines(h):
+        click.echo(text)
     if cut_off_text(res):
         click.echo(cut_off_text(res))
+    click.echo(f"stamp: {line(make(None, res.tun))}")
+    sys.exit(1 if h["verdict"] else 0)
 
 
 @main.command()
@@ -138,8 +216,15 @@ def run(scenario, policy, sets, as_json):
               help="Largest state space enumerated exhaustively; beyond it, a seeded sample of this size.")
 @click.option("--timed", is_flag=True, help="Take simulated I/O latencies as given (no guarantee semantics).")
 @click.option("--schedules", type=click.IntRange(0), default=0, show_default=True,
-              help="Also rerun under N seeded perturbations of latencies and event order.")
+              help="Also rerun under N seeded perturbations of latencies and event order; "
+                   "deadlocks and stalls count as failures.")
+@click.option("--perturb-seed", type=click.IntRange(1), default=None,
+              help="Check the one perturbed schedule perturb_seed=N.")
+@click.option("--delay-bio", "delay_bio", multiple=True, metavar="N=DURATION", help=_DELAY_HELP)
 @click.option("--torn", is_flag=True, help="Let 512-byte sectors of data writes tear.")
+@click.option("--save-counterexample", "save_ce", default=None, metavar="OUT.yaml",
+              help="Write the minimised counterexample scenario here.")
+@click.option("--no-witness", is_flag=True, help="Skip the timing witnesses and their reruns.")
 @click.option("--app-check", "app_cmd", default=None, metavar="CMD",
               help="Also run shell command CMD in a directory holding each distinct recovered "
                    "file tree (real bytes from SCENARIO's .data file); non-zero exit rejects it.")
@@ -150,50 +235,24 @@ def run(scenario, policy, sets, as_json):
 @click.option("--app-keep", default=None, metavar="DIR",
               help="Copy the minimal rejected tree here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check(scenario, policy, sets, samples, timed, schedules, torn, app_cmd, app_states, app_timeout,
-          app_keep, as_json):
-    """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation
-    (or, with --app-check, on a crash state the application rejects)."""
-    from .crash.explore import check as crash_check, check_schedules
-    from .sim import simulate
+def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay_bio, torn,
+          save_ce, no_witness, app_cmd, app_states, app_timeout, app_keep, as_json):
+    """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation,
+    a deadlock or a stall (or, with --app-check, on a crash state the application rejects)."""
+    from .verdict import check_command
     sc = _load(scenario)
-    ov = _overrides(sets)
-    res = simulate(sc, policy, ov)
     if app_cmd is not None:
         from .crash.appcheck import run_cli
+        from .crash.explore import check as crash_check
+        from .sim import simulate
+        res = simulate(sc, policy, _overrides(sets))
         sys.exit(run_cli(scenario, res, app_cmd, app_states, app_timeout, app_keep, timed,
                          as_json, lambda: crash_check(res, timed=timed, samples=samples, torn=torn)))
-    rep = crash_check(res, timed=timed, samples=samples, torn=torn)
-    failing = None
-    if schedules:
-        _, failing = check_schedules(sc, policy, ov, n=schedules, timed=timed, samples=samples, torn=torn)
-    bad = bool(rep.violations) or failing is not None
-    minimal = None
-    if rep.violations:
-        from .crash.minimize import minimize
-        minimal = minimize(sc, policy, rep.violations[0].kind, ov, timed=timed, torn=torn, samples=samples)
-    if as_json:
-        d = rep.as_dict()
-        if minimal is not None:
-            d["counterexample"] = {"kind": minimal.kind, "ops": [f"{th}: {t}" for th, t in minimal.ops],
-                                   "timeline": minimal.timeline, "state": d["counterexample"]}
-        d["schedules"] = schedules
-        d["until_ns"] = res.until_ns
-        d["cut_off"] = list(res.cut_off)
-        d["failing_schedule"] = None if failing is None else {
-            "perturb_seed": failing[0], "violations": [v.as_dict() for v in failing[1].violations],
-            "counterexample": failing[1].as_dict()["counterexample"]}
-        click.echo(json.dumps(d, sort_keys=True))
-    else:
-        _report_text(rep, sc.name, res.policy, samples, timed=timed, minimal=minimal,
-                     no_violation=not bad)
-        if cut_off_text(res):
-            click.echo(cut_off_text(res))
-        if schedules:
-            click.echo(f"schedules: {schedules} perturbed reruns, "
-                       + ("none failed" if failing is None else f"perturb_seed={failing[0]} fails: "
-                          + ", ".join(sorted({v.kind for v in failing[1].violations}))))
-    sys.exit(1 if bad else 0)
+    code = check_command(sc, scenario, policy, _overrides(sets), samples=samples, timed=timed,
+                         schedules=schedules, perturb_seed=perturb_seed,
+                         delays=_delays(delay_bio), torn=torn, save_ce=save_ce,
+                         witness=not no_witness, as_json=as_json, echo=click.echo)
+    sys.exit(code)
 
 
 @main.command()
@@ -203,13 +262,21 @@ def check(scenario, policy, sets, samples, timed, schedules, torn, app_cmd, app_
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the HTML report and JSON here.")
 @click.option("--samples", type=click.IntRange(1), default=20000, show_default=True)
+@click.option("--schedules", type=click.IntRange(0, 1000), default=8, show_default=True,
+              help="Also run each cell under N perturbed schedules, for deadlocks and stalls.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def compare(scenarios, pols, threads, sets, out, samples, as_json):
-    """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock."""
-    _compare(scenarios, pols, threads, sets, out, samples, as_json)
+def compare(scenarios, pols, threads, sets, out, samples, schedules, as_json):
+    """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock.
+    Exit 1 if any run deadlocked or stalled (crash exposures are the comparison's subject,
+    not a failure of it)."""
+    data = _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules)
+    hung = any(c.get("deadlocks") or c.get("stall") or (c.get("schedules") or {}).get("deadlock")
+               or (c.get("schedules") or {}).get("stall")
+               for c in data.get("cells", []) + data.get("scaling", []))
+    sys.exit(1 if hung else 0)
 
 
-def _compare(scenarios, pols, threads, sets, out, samples, as_json):
+def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from .policies import POLICIES, get_policy
@@ -236,7 +303,8 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
         def tick(text):
             prog.update(task, advance=1, description=text[:48])
 
-        data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick)
+        data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick,
+                        schedules=schedules)
     path = None
     if out:
         from .report.html import write_report
@@ -248,6 +316,7 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json):
         print_tables(data)
     if path:
         console.print(f"HTML report: {path} (JSON beside it: results.json)")
+    return data
 
 
 def _mount_opts(text, policy, sc=None):
@@ -300,10 +369,14 @@ def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
         raise InputError(f"kernel-check cannot run here: {why}")
     rep = kernel_check(sc, policy, delalloc, max_states=max_states, model=model_outcomes)
     rep.pop("kernel_outcomes", None)
+    from .stamp import line, make
+    stamp = make("timed", overrides={"delalloc": delalloc} if not delalloc else None)
     if as_json:
+        rep["stamp"] = stamp
         click.echo(json.dumps(rep, sort_keys=True))
     else:
         click.echo(text(rep))
+        click.echo(f"stamp: {line(stamp)}")
     sys.exit(0 if rep.get("verdict") == "agree" else 1)
 
 
@@ -363,32 +436,52 @@ def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_viola
 @click.option("--lenient", is_flag=True,
               help="Trim or skip what fsx --replay-ops would (reads past EOF, zero lengths) "
                    "instead of refusing such lines.")
+@click.option("--op-interval", default="50ms", show_default=True, metavar="DURATION",
+              help="Start one op per DURATION (or when the previous one ends, if later). fsx "
+                   "logs carry no times; replayed back to back, 2,000 ops would finish in "
+                   "milliseconds, before any commit (5 s) or writeback (30 s expiry) could "
+                   "run, and every design would pass. At 50 ms, a 1,000-op log spans 50 s: "
+                   "ten commit intervals and a dirty expiry. 0 = back to back.")
+@click.option("--timed", is_flag=True, help="Take simulated I/O latencies as given (no guarantee semantics).")
+@click.option("--save-counterexample", "save_ce", default=None, metavar="OUT.yaml",
+              help="Write the minimised counterexample scenario here.")
+@click.option("--no-minimise", is_flag=True, help="Do not shrink the log to a minimal counterexample.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def fsx(opsfile, policy, sets, samples, lenient, as_json):
-    """Crash-check an fstests fsx op log (`fsx --record-ops`) on one file 'f'. Exit 1 on a
-    violation, 2 on bad input (naming file:line)."""
+def fsx(opsfile, policy, sets, samples, lenient, op_interval, timed, save_ce, no_minimise,
+        as_json):
+    """Crash-check an fstests fsx op log (`fsx --record-ops`) on one file 'f'. Ops are
+    numbered by their log line. Exit 1 on a violation, a deadlock or a stall, 2 on bad
+    input (naming file:line)."""
     from pathlib import Path
-    from .crash.explore import check as crash_check
+    from .params import Tunables
     from .policies import get_policy
     from .scenario import FileSpec, Scenario, ThreadSpec
-    from .sim import simulate
+    from .units import fmt_dur, parse_time
+    from .verdict import check_command
     from .workload.fsxops import parse_fsxops
+    from .workload.pacing import pace, span_warning
     get_policy(policy)
     ov = _overrides(sets)
+    interval = parse_time(op_interval, "--op-interval")
     ops = parse_fsxops(_read_oplog(opsfile), str(opsfile), "f", strict=not lenient)
-    sc = Scenario(name=Path(opsfile).name, description=f"fsx op log {opsfile}",
+    ops = pace(ops, interval)
+    sc = Scenario(name=Path(opsfile).name, description=f"fsx op log {opsfile}, one op per "
+                  f"{fmt_dur(interval) if interval else '0 (back to back)'}",
                   files=(FileSpec("f"),), threads=(ThreadSpec("fsx", tuple(ops)),),
                   where=str(opsfile))
-    res = simulate(sc, policy, ov)
-    rep = crash_check(res, samples=samples)
-    if as_json:
-        d = rep.as_dict()
-        d["opsfile"] = str(opsfile)
-        d["ops"] = len(ops)
-        click.echo(json.dumps(d, sort_keys=True))
-    else:
-        _report_text(rep, sc.name, res.policy, samples)
-    sys.exit(1 if rep.violations else 0)
+    warn = span_warning(ops, Tunables().with_values(ov, "--set"), interval)
+    if warn and not as_json:
+        click.echo(f"eofsim: warning: {warn}", err=True)
+    from .counterexample import line_labels
+    code = check_command(sc, str(opsfile), policy, ov, samples=samples, timed=timed,
+                         save_ce=save_ce, as_json=as_json, echo=click.echo,
+                         minimise=not no_minimise, labels=line_labels(sc),
+                         extra_json={"opsfile": str(opsfile), "ops": len(ops),
+                                     "op_interval_ns": interval, "warning": warn},
+                         header=f"fsx log {opsfile}: {len({o.where for o in ops})} log lines, "
+                                f"{len(ops)} model ops (named by their log line), one per "
+                                f"{fmt_dur(interval) if interval else '0 (back to back)'}")
+    sys.exit(code)
 
 
 def _progress(console, total):
@@ -426,13 +519,18 @@ def _progress(console, total):
 @click.option("--workers", type=click.IntRange(1, 1024), default=2, show_default=True,
               help="Local process-pool workers (ignored with --dask).")
 @click.option("--repro-dir", default=None, metavar="DIR",
-              help="Also write each reproducer here (POLICY-SEED-KIND.yaml and .fsxops).")
+              help="Also write each reproducer here (POLICY-SEED-KIND.yaml and .fsxops; KIND "
+                   "is a violation kind, deadlock or stall).")
+@click.option("--op-interval", default="0", show_default=True, metavar="DURATION",
+              help="Start each thread's ops on this grid (see `fsx --op-interval`). 0: the "
+                   "generator already sleeps 5 s and 30 s between ops, so its workloads span "
+                   "commits and dirty expiry by themselves.")
 @click.option("--namespace", is_flag=True,
               help="Workloads also replace files by rename, unlink and re-create them and "
                    "truncate them with O_TRUNC (without it: one name per file, as before).")
 @click.pass_context
 def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, dask_timeout, workers,
-             repro_dir, namespace):
+             repro_dir, op_interval, namespace):
     """Random fsx-style workloads under each policy, crash-checked, one row per (policy,
     seed) in a SQLite database. Resumable: rerun the same command after any interruption.
     `eofsim campaign report --db FILE` summarises a database."""
@@ -449,8 +547,10 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
     from .params import Tunables, parse_set
     ov = parse_set(sets)
     Tunables().with_values(ov, "--set")
+    from .units import parse_time
     params = Params(ops=ops, threads=threads, samples=samples, namespace=namespace,
-                    tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())))
+                    tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())),
+                    op_interval_ns=parse_time(op_interval, "--op-interval"))
     if repro_dir:
         try:
             os.makedirs(repro_dir, exist_ok=True)
@@ -458,15 +558,16 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
             raise InputError(f"--repro-dir {repro_dir}: {e.strerror or e}") from None
     console = Console(stderr=True)
     total = len(seed_range) * len(policy_names)
-    found = [0, 0]
+    found = [0, 0, 0]
     with _progress(console, total) as prog:
         task = prog.add_task("campaign", total=total)
 
         def tick(row):
             found[0] += bool(row["n_violations"])
             found[1] += 1
+            found[2] += bool(row.get("deadlocks") or row.get("stall"))
             prog.update(task, advance=1,
-                        description=f"campaign ({found[0]} violating)")
+                        description=f"campaign ({found[0]} violating, {found[2]} hung)")
 
         try:
             # skipped results count as done before the rate starts
@@ -488,6 +589,7 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
     rate = out.new / out.elapsed_s if out.elapsed_s > 0 else 0.0
     click.echo(f"campaign: {out.total} (policy, seed) pairs: {out.new} run, {out.skipped} "
                f"already in {db}; {out.with_violations} of the new ones with violations"
+               + (f", {found[2]} deadlocked or stalled" if found[2] else "")
                + (f", {out.errors} errors" if out.errors else "")
                + (f"; {rate:.1f} workloads/s, {out.states_checked / out.elapsed_s:.0f} "
                   "crash states checked/s" if out.new and out.elapsed_s > 0 else ""))
@@ -507,11 +609,16 @@ def campaign_report(ctx, db, as_json):
         s = summary(con)
     finally:
         con.close()
+    from .stamp import line, make
+    tun = dict(kv.split("=", 1) for kv in ((s.get("params") or {}).get("tunables") or "").split(",") if kv)
+    stamp = make(None, overrides=tun)
     if as_json:
         s["db"] = str(db)
+        s["stamp"] = stamp
         click.echo(json.dumps(s, sort_keys=True))
     else:
         click.echo(report_text(s))
+        click.echo(f"stamp: {line(stamp)}")
 
 
 # ---------------------------------------------------------------- the model as a mount

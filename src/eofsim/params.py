@@ -112,7 +112,8 @@ class Tunables:
         types = {f.name: f.type for f in fields(self)}
         for key, raw in values.items():
             if key not in types:
-                raise InputError(f"unknown tunable {key!r} (known: {', '.join(types)})", where)
+                raise InputError(f"unknown tunable {key!r} (known: {', '.join(types)}; "
+                                 "`eofsim tunables` gives units, defaults and kernel knobs)", where)
             try:
                 kw[key] = _convert(key, types[key], raw)
             except InputError as e:

@@ -13,7 +13,7 @@ from .ext4 import WRITTEN, Ext4, OpError
 from .fs.fs_writeback import flusher
 from .fs.sync import ksys_sync, sync_file_range
 from .jbd2 import RawInode
-from .ops import SIZE_CHANGING, Op
+from .ops import NAMESPACE, SIZE_CHANGING, Op
 
 CREATING_OPS = ("write", "truncate", "fallocate")
 from .params import Tunables
@@ -95,14 +95,18 @@ def make_tunables(scenario, overrides=None) -> Tunables:
 
 
 def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None,
-             trace: bool = False, perturb_seed: int | None = None) -> RunResult:
+             trace: bool = False, perturb_seed: int | None = None,
+             bio_delays: dict | None = None) -> RunResult:
     """Run `scenario` under `policy`. `perturb_seed` reruns it with seeded perturbations of
-    I/O latencies and of the order of simultaneous events (crash exploration's schedules)."""
+    I/O latencies and of the order of simultaneous events (crash exploration's schedules).
+    `bio_delays` ({bio id: extra ns}) slows exactly those writes (issue 14's witnesses)."""
     tun = make_tunables(scenario, overrides)
     pol = get_policy(policy)
     seed = tun.seed if perturb_seed is None else perturb_seed
     eng = Engine(seed=seed, perturb=perturb_seed is not None)
     dev = BlockDevice(eng, tun)
+    if bio_delays:
+        dev.extra_delay = dict(bio_delays)
     fs = Ext4(eng, dev, tun, pol, trace=trace)
     res = RunResult(scenario=scenario, policy=pol.name, tun=tun, dev=dev)
     bs = tun.block_size
@@ -152,7 +156,7 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
     try:
         if until is not None:
             eng.run(until=until)
-            res.stall = eng.stalls() if live[0] else None
+            res.stall = None          # ops still running at `until` are cut off, not stalled
         else:
             eng.run(until=cap, stop=lambda: live[0] == 0)
             if live[0]:
@@ -253,7 +257,7 @@ def _target(fs, op, fds):
     """The file an op names: the thread's open file of that path, else the namespace's."""
     if op.file is None or op.kind in ("create", "mkdir"):
         return None
-    held = fds.get(op.file)
+    held = fds.get(op.file) if op.kind not in NAMESPACE else None
     if held:
         return held[-1][0]
     try:
@@ -321,6 +325,15 @@ def _do(fs, rec, op, inode, fds):
         else:
             fs.lookup(op.file)              # the errno (ENOENT, ENOTDIR)
     if not hasattr(inode, "mapping"):
+        held = fds.get(op.file)
+        if held and held[-1][0] is inode:
+            # A directory the thread opened (O_RDONLY | O_DIRECTORY): what the syscalls
+            # say on such a descriptor (not FMODE_WRITE: EBADF, do_sys_ftruncate: EINVAL,
+            # read: EISDIR, mmap: EACCES / ENODEV); sync_file_range accepts directories.
+            err = _DIR_FD_ERRNO.get(k)
+            if err is None:
+                return inode
+            raise OpError(err)
         raise OpError("EISDIR")
     if inode.evicted:
         raise OpError("ENOENT")
@@ -352,6 +365,10 @@ def _do(fs, rec, op, inode, fds):
     else:
         raise InputError(f"unknown operation {k!r}", op.where)
     return inode
+
+
+_DIR_FD_ERRNO = {"write": "EBADF", "fallocate": "EBADF", "truncate": "EINVAL", "read": "EISDIR",
+                 "mwrite": "EACCES", "mread": "ENODEV"}
 
 
 def _osync(held):

@@ -434,6 +434,18 @@ class NameHistory:
                                                          or cur[1] == born.get(o.ino)):
                 self.durable.append((o.start_ns, o.end_ns, o))
         self.durable.sort(key=lambda d: (d[0], d[1]))
+        self.static = len(self.links) == 1 and self.links[0][1] == 0
+        """Named the same committed inode from before the scenario to the end: nothing to
+        check (the recovered directories can only hold that entry)."""
+        # durable points by completion time, with the latest-starting one completed so far
+        by_end = sorted(self.durable, key=lambda d: (d[1], d[0], d[2].index))
+        self._ends = [d[1] for d in by_end]
+        self._best = []
+        best = None
+        for d in by_end:
+            if best is None or (d[0], d[2].index) > (best[0], best[2].index):
+                best = d
+            self._best.append(best)
 
     def at(self, t):
         """The link entry in force at t (None before the name first existed)."""
@@ -443,9 +455,9 @@ class NameHistory:
     def allowed(self, t):
         """(inos the name may hold after a crash at t, whether absent is allowed, the
         durable-point op or None)."""
-        done = [d for d in self.durable if d[1] <= t]
-        if done:
-            start, _, o = max(done, key=lambda d: (d[0], d[2].index))
+        i = bisect_right(self._ends, t)
+        if i:
+            start, _, o = self._best[i - 1]
             cur = self.at(start)
             inos = {cur[2]} if cur is not None else {None}
             lo = bisect_right(self.times, start)
@@ -465,6 +477,8 @@ class NameHistory:
 
     def check(self, t, ino):
         """[(kind, detail)] for the recovered ino (None: absent) at crash time t."""
+        if self.static and ino == self.links[0][2]:
+            return []
         inos, o = self.allowed(t)
         if ino in inos:
             return []

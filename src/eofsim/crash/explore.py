@@ -399,17 +399,18 @@ def describe_state(ex, w, v=None):
         head += f": {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) - {v.detail}"
     lines.append(head)
     ri = jr.raw_inode(p, w.file)
+    ino_now = ri.ino if ri is not None else jr.inos.get(w.file)
     # which commit gave the size
     src_tid = None
     for k in range(p, 0, -1):
-        ino = jr.inos.get(w.file)
+        ino = ino_now
         if ino in jr.record[jr.tids[k - 1]]:
             src_tid = jr.tids[k - 1]
             break
     for k in range(p):
         tid = jr.tids[k]
         c = jr.commit[tid]
-        rec = jr.record[tid].get(jr.inos.get(w.file))
+        rec = jr.record[tid].get(ino_now)
         sz = f" with i_disksize={rec.size}" if rec is not None else ""
         if tid == src_tid or k == p - 1:
             st = _durable_text(ex, c, t) if ex.disk.dur[c.id] <= t else \
@@ -421,7 +422,9 @@ def describe_state(ex, w, v=None):
         if c is not None and c.submit_ns <= t:
             lines.append(f"commit of tid {tid} (bio #{c.id}) submitted at {_fmt_t(c.submit_ns)}, "
                          f"not on disk: recovery stops before it")
-    if ri is None:
+    if ri is None and jr.namespace:
+        lines.append(f"{w.file}: absent after recovery (no directory entry replayed)")
+    elif ri is None:
         lines.append(f"{w.file}: no inode recovered (size 0)")
     else:
         lines.append(f"{w.file}: recovered size {ri.size}" + (f" from tid {src_tid}" if src_tid else " (initial inode)"))

@@ -41,6 +41,9 @@ class Ext4Super:
         self.orphans = set()
         """Inos on the orphan list (ext4_orphan_add / ext4_orphan_del)."""
         self.next_pblk = DATA_BASE
+        self.freed = []
+        """Data blocks free for reuse at once (a heap): only under data=writeback."""
+        self.reuse_freed = policy.data_mode == DataMode.WRITEBACK
         self.buffered_iomap = policy.buffered_iomap
         """Mount option buffered_iomap (the series); ext4_set_aops follows it per inode."""
         # ext4_should_order_data: data=ordered, and never on the iomap path (v4 cover letter).

@@ -180,12 +180,15 @@ def default_time_scale(opts: MountOpts, model_commit_s=MODEL_COMMIT_S) -> float:
 
 
 def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, settle_s=0.0,
-                 image_size=None, direct_io=True, final_sync=False) -> KernelRun:
+                 image_size=None, direct_io=True, final_sync=False, until_ns=None) -> KernelRun:
     """Set up the initial state, run every thread's ops on the logged ext4, tear everything
     down (also on failure / Ctrl-C) and return the log. `settle_s` real seconds are waited
     after the last op, inside the crash window (lets timer commits happen). `final_sync` then
     calls sync(2) inside the window: the flusher's 30 s expiry is not scaled, so this stands
-    in for the model's horizon, by which all dirty data has been written back."""
+    in for the model's horizon, by which all dirty data has been written back.
+    `until_ns` (the scenario's `until`) instead ends the crash window at that virtual time
+    (scaled): the END marker is written then, whatever is still running (cut off), and
+    neither settle nor final sync happens inside the window."""
     why = preflight.reason()
     if why:
         raise RuntimeError(why)
@@ -268,6 +271,10 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
         try:
             for t in threads:
                 t.start()
+            if until_ns is not None:
+                while not stop.is_set() and time.monotonic() < start + until_ns / 1e9 * scale:
+                    stop.wait(min(0.05, max(0.0, start + until_ns / 1e9 * scale - time.monotonic())))
+                mark("END")
             for t in threads:
                 while t.is_alive():
                     t.join(0.1)          # short joins keep Ctrl-C deliverable
@@ -278,12 +285,13 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
             raise
         if errors:
             raise errors[0]
-        if settle_s:
-            time.sleep(settle_s)
-        if final_sync:
-            mark("SYNC")
-            os.sync()
-        mark("END")
+        if until_ns is None:
+            if settle_s:
+                time.sleep(settle_s)
+            if final_sync:
+                mark("SYNC")
+                os.sync()
+            mark("END")
         t_run = time.monotonic()
         log = fuselog.read_log(logpath)     # complete up to END: the daemon logs before replying
     if cu.errors:

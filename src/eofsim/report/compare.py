@@ -25,16 +25,43 @@ def _latencies(res):
     return out
 
 
-def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False) -> dict:
+def _one_each(ce):
+    """A counterexample text without repeated lines (racing versions of one bio repeat)."""
+    from ..counterexample import dedupe_lines
+    if ce is None or isinstance(ce, dict):
+        return ce
+    return dedupe_lines(ce) if isinstance(ce, str) else ce.as_dict()
+
+
+def schedule_hangs(sc, policy, overrides=None, n=8) -> dict:
+    """Deadlocks and stalls in n seeded perturbed schedules (as `check --schedules`, without
+    the crash check): a design can deadlock only when completions reorder
+    (`endio-waits-zero` under iomap-v4)."""
+    from ..hang import analyse
+    out = {"n": n, "deadlock": [], "stall": []}
+    for k in range(1, n + 1):
+        v = analyse(simulate(sc, policy, overrides, perturb_seed=k))["verdict"]
+        if v:
+            out[v].append(k)
+    return out
+
+
+def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False,
+             schedules=8) -> dict:
     """One scenario under one policy: run, crash-check, and measure."""
+    from ..hang import analyse
     res = simulate(sc, policy, overrides)
+    h = analyse(res)
     cell = {
-        "scenario": sc.name, "policy": policy,
+        "scenario": sc.name, "policy": policy, "description": sc.description,
         "latency": _latencies(res),
         "io": res.dev.stats.as_dict(),
         "writeback_calls": dict(sorted(res.fs.writeback_calls.items())),
-        "deadlocks": [d.text() for d in res.deadlocks],
-        "stall": res.stall.text() if res.stall else None,
+        "hang": h["verdict"],
+        "deadlocks": h["deadlocks"],
+        "stall": h["stall"],
+        "end_ns": res.end_ns,
+        "schedules": schedule_hangs(sc, policy, overrides, schedules) if schedules else None,
         "safety": None,
     }
     if check:
@@ -48,15 +75,36 @@ def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False)
             "ok": rep.ok, "violations": dict(sorted(kinds.items())),
             "crash_points": rep.crash_points, "crash_states": rep.crash_states,
             "exhaustive": rep.exhaustive, "zeros_instead_of_data": rep.zeros_instead_of_data,
-            "counterexample": ce if ce is None or isinstance(ce, (str, dict)) else ce.as_dict(),
+            "counterexample": _one_each(ce),
             "first_violation_ns": min((v.crash_time_ns for v in rep.violations), default=None),
+            "witness": None,
         }
-        if not rep.ok:
+        if rep.violations and not timed:
+            from ..crash.witness import witness
+            tw = witness(sc, policy, overrides, rep, rep.violations[0], samples=samples)
+            cell["safety"]["witness"] = tw.as_dict()
+        if not rep.ok or h["verdict"]:
             traced = simulate(sc, policy, overrides, trace=True)
             cell["timeline"] = [[t, lane, text] for t, lane, text in traced.events]
             cell["bios"] = [[b.id, b.kind, b.why, b.submit_ns, b.complete_ns,
                              [p for p, _ in b.blocks], b.preflush, b.fua] for b in traced.dev.bios]
+    sch = cell["schedules"] or {}
+    if not h["verdict"] and (sch.get("deadlock") or sch.get("stall")):
+        cell["perturbed_hang"] = _perturbed_hang(sc, policy, overrides,
+                                                 (sch.get("deadlock") or sch.get("stall"))[0])
     return cell
+
+
+def _perturbed_hang(sc, policy, overrides, seed) -> dict:
+    """The first hanging perturbed schedule, traced, for the report's wait-for picture."""
+    from ..hang import analyse
+    res = simulate(sc, policy, overrides, trace=True, perturb_seed=seed)
+    h = analyse(res)
+    return {"scenario": sc.name, "policy": policy, "perturb_seed": seed,
+            "deadlocks": h["deadlocks"], "stall": h["stall"], "end_ns": res.end_ns,
+            "timeline": [[t, lane, text] for t, lane, text in res.events],
+            "bios": [[b.id, b.kind, b.why, b.submit_ns, b.complete_ns, [p for p, _ in b.blocks],
+                      b.preflush, b.fua] for b in res.dev.bios]}
 
 
 def latency_distribution(sc, policy, n=24, seed=0, overrides=None, span_ns=10_000_000_000) -> list:
@@ -73,7 +121,9 @@ def latency_distribution(sc, policy, n=24, seed=0, overrides=None, span_ns=10_00
 
 
 def scaling_row(kind, threads, policy, overrides=None) -> dict:
+    from ..hang import analyse
     res = simulate(scaling_scenario(kind, threads), policy, overrides)
+    hang = analyse(res)
     eng = res.engine
     apps = [t for t in eng.tasks if t.kind == "app"]
     durs = [r.end_ns - r.start_ns for r in res.ops if r.end_ns is not None]
@@ -89,16 +139,33 @@ def scaling_row(kind, threads, policy, overrides=None) -> dict:
         "op_latency_ns_mean": sum(durs) // max(1, len(durs)),
         "durable_latency_ns_mean": sum(lats) // max(1, len(lats)) if lats else None,
         "durable_never": sum(1 for x in _latencies(res) if x["latency_ns"] is None),
-        "deadlocks": [d.text() for d in res.deadlocks],
-        "stall": res.stall.text() if res.stall else None,
+        "deadlocks": hang["deadlocks"],
+        "stall": hang["stall"],
     }
 
 
+def _dirty_bytes(res) -> int:
+    return sum(len(i.mapping.dirty) for i in res.fs.inodes.values()) * res.tun.folio_size
+
+
 def io_per_gib(policy, overrides=None, total=16 << 20) -> dict:
-    res = simulate(append_stream(total), policy, overrides)
+    """I/O per GiB appended, counting every byte appended: the run goes on (a longer horizon,
+    up to 20 minutes of virtual time) until the page cache is clean, and the row states what
+    was still dirty if it never is."""
+    sc = append_stream(total)
+    base = dict(overrides or {})
+    for horizon in ("120s", "300s", "1200s"):
+        ov = dict(base)
+        ov.setdefault("horizon_ns", horizon)
+        res = simulate(sc, policy, ov)
+        if not _dirty_bytes(res) or "horizon_ns" in base:
+            break
     st = res.dev.stats
-    scale = (1 << 30) / total
-    return {"policy": policy, "appended_bytes": total,
+    appended = sum(op.len for th in sc.threads for op in th.ops)
+    scale = (1 << 30) / appended
+    return {"policy": policy, "appended_bytes": appended,
+            "data_bytes_written": st.data_bytes, "dirty_bytes_at_end": _dirty_bytes(res),
+            "run_s": round(res.end_ns / 1e9, 3),
             "writes_per_gib": round(st.writes * scale), "data_writes_per_gib": round(st.data_writes * scale),
             "bytes_written_per_gib": round(st.write_bytes * scale),
             "random_writes_per_gib": round(st.random * scale),
@@ -108,16 +175,19 @@ def io_per_gib(policy, overrides=None, total=16 << 20) -> dict:
 
 
 def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True,
-             samples=20000, dist_n=24, progress=None) -> dict:
+             samples=20000, dist_n=24, progress=None, schedules=8) -> dict:
     """The whole comparison. `progress(step_text)` is called once per unit of work."""
     tick = progress or (lambda text: None)
-    out = {"scenarios": [s.name for s in scenarios], "policies": list(policies),
+    from ..stamp import make
+    out = {"stamp": make("guarantee", overrides=overrides),
+           "scenarios": [s.name for s in scenarios], "policies": list(policies),
            "threads": list(threads), "cells": [], "latency_dist": [], "io_cost": [],
            "scaling": []}
     for sc in scenarios:
         for pol in policies:
             tick(f"{sc.name} / {pol}")
-            out["cells"].append(run_cell(sc, pol, overrides, check=check, samples=samples))
+            out["cells"].append(run_cell(sc, pol, overrides, check=check, samples=samples,
+                                         schedules=schedules))
     by_name = {s.name: s for s in scenarios}
     for name in DIST_SCENARIOS:
         if name not in by_name:

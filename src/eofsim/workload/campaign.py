@@ -84,7 +84,8 @@ TIMING_COLS = ("elapsed_s", "worker")
 """Columns that legitimately differ between two runs of the same campaign."""
 REPRO_COLS = ("policy", "seed", "kind", "ops_before", "ops_after", "minimal", "tests",
               "violation", "scenario_yaml", "fsxops", "fsxops_note")
-PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files", "tunables", "namespace")
+PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files", "tunables", "op_interval_ns",
+              "namespace")
 
 
 # ---------------------------------------------------------------- arguments
@@ -129,6 +130,10 @@ class Params:
     files: int = 1
     tunables: str = ""
     """Tunable overrides as sorted 'key=value' pairs joined by ',' (`--set`)."""
+    op_interval_ns: int = 0
+    """Think time: ops start on this grid (workload.pacing). 0 by default: the generator
+    already puts sleeps of 5 s and 30 s between ops, so its workloads span commits and
+    dirty expiry on their own."""
     namespace: bool = False
     """Workloads draw namespace ops too (generate(namespace=True))."""
 
@@ -276,6 +281,10 @@ def _run_task(policy: str, seed: int, params: dict) -> dict:
                       namespace=p.namespace)
         if p.tunables:
             sc = replace(sc, tunables=p.overrides())
+        if p.op_interval_ns:
+            from .pacing import pace
+            sc = replace(sc, threads=tuple(replace(th, ops=tuple(pace(th.ops, p.op_interval_ns)))
+                                           for th in sc.threads))
         res = simulate(sc, policy)
         rep = check(res, samples=p.samples)
         kinds = {}
@@ -314,6 +323,7 @@ def _run_task(policy: str, seed: int, params: dict) -> dict:
                 "minimal": int(minimal), "tests": tests,
                 "violation": json.dumps(hit.as_dict(), sort_keys=True),
                 "scenario_yaml": dump_text(small), "fsxops": fsx, "fsxops_note": note})
+        _hang_reproducer(row, sc, policy, res)
     except InputError as e:
         row["error"] = str(e)
     except Exception as e:  # a model crash on a random workload is a finding, not a stop
@@ -323,6 +333,32 @@ def _run_task(policy: str, seed: int, params: dict) -> dict:
     row["elapsed_s"] = time.perf_counter() - t0
     row["worker"] = f"{os.uname().nodename}:{os.getpid()}"
     return row
+
+
+def _hang_reproducer(row, sc, policy, res):
+    """A deadlocked or stalled workload gets a reproducer too (issue 14): shrunk with ddmin
+    to the fewest ops that still deadlock (or stall), as YAML and, where expressible, as an
+    fsx log; kind 'deadlock' or 'stall'."""
+    from ..hang import analyse, minimize_hang, short
+    from ..scenario_file import dump_text
+    h = analyse(res)
+    if not h["verdict"]:
+        return
+    kind = h["verdict"]
+    hm = minimize_hang(sc, policy, None, kind, budget=SHRINK_BUDGET // 4)
+    small = sc if hm is None else replace(
+        hm.scenario, description=f"{sc.description}; shrunk to "
+        f"{sum(len(t.ops) for t in hm.scenario.threads)} of "
+        f"{sum(len(t.ops) for t in sc.threads)} ops still showing a {kind} under {policy}")
+    n_after = sum(len(t.ops) for t in small.threads)
+    fsx, note = _fsxops_text(small, policy)
+    first = h["deadlocks"][0]["time_ns"] if h["deadlocks"] else h["stall"]["time_ns"]
+    row["reproducers"].append({
+        "policy": policy, "seed": row["seed"], "kind": kind,
+        "ops_before": sum(len(t.ops) for t in sc.threads), "ops_after": n_after,
+        "minimal": int(hm is not None and hm.complete), "tests": 0 if hm is None else hm.runs,
+        "violation": json.dumps({"kind": kind, "time_ns": first, "detail": short(h)}, sort_keys=True),
+        "scenario_yaml": dump_text(small), "fsxops": fsx, "fsxops_note": note})
 
 
 def warm(delay: float = 0.0) -> int:
@@ -799,7 +835,9 @@ def summary(con) -> dict:
             "workloads": 0, "workloads_with_violations": 0, "violations": 0,
             "zeros_instead_of_data": 0, "crash_points": 0, "crash_states": 0,
             "states_checked": 0, "not_exhaustive": 0, "deadlocks": 0, "stalls": 0,
-            "errors": 0, "seeds_with_violations": [], "kinds": {}})
+            "errors": 0, "seeds_with_violations": [], "kinds": {},
+            "hangs": {"deadlock": {"seeds": [], "reproducers": []},
+                      "stall": {"seeds": [], "reproducers": []}}})
         d["workloads"] += 1
         d["violations"] += nv
         d["zeros_instead_of_data"] += zid
@@ -808,7 +846,11 @@ def summary(con) -> dict:
         d["states_checked"] += sc
         d["not_exhaustive"] += 0 if exh else 1
         d["deadlocks"] += bool(dl)
-        d["stalls"] += stall is not None
+        d["stalls"] += stall is not None and not dl
+        if dl:
+            d["hangs"]["deadlock"]["seeds"].append(seed)
+        elif stall is not None:
+            d["hangs"]["stall"]["seeds"].append(seed)
         d["errors"] += err is not None
         if nv:
             d["workloads_with_violations"] += 1
@@ -825,6 +867,11 @@ def summary(con) -> dict:
             kd["violations"] += n
             kd["seeds"].append(seed)
     for (pol, seed, kind, before, after, minimal) in rep:
+        if kind in ("deadlock", "stall") and pol in pols:
+            pols[pol]["hangs"][kind]["reproducers"].append(
+                {"seed": seed, "ops_before": before, "ops_after": after,
+                 "files": f"{pol}-{seed}-{kind}.yaml / .fsxops"})
+            continue
         kd = pols.get(pol, {}).get("kinds", {}).get(kind)
         if kd is None:
             continue
@@ -833,6 +880,8 @@ def summary(con) -> dict:
         kd["smallest_reproducer_ops"] = after if s is None else min(s, after)
     for d in pols.values():
         d["seeds_with_violations"] = _ranges(d["seeds_with_violations"])
+        for hd in d["hangs"].values():
+            hd["seeds"] = _ranges(hd["seeds"])
         d["kinds"] = {k: d["kinds"][k] for k in sorted(d["kinds"], key=_kind_order)}
         for kd in d["kinds"].values():
             kd["seeds"] = _ranges(kd["seeds"])
@@ -842,8 +891,8 @@ def summary(con) -> dict:
 
 def report_text(s: dict) -> str:
     p = s["params"]
-    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS
-                                       if k in p and (p[k] or k not in ("tunables", "namespace")))
+    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS if k in p and (
+                 p[k] or k not in ("tunables", "op_interval_ns", "namespace")))
                              if p else "no parameters recorded")
              + f"; {s['workloads']} results"]
     if not s["policies"]:
@@ -861,6 +910,15 @@ def report_text(s: dict) -> str:
             lines.append("  also: " + ", ".join(extra))
         if d["seeds_with_violations"]:
             lines.append(f"  seeds with violations: {d['seeds_with_violations']}")
+        for hk, hd in (d.get("hangs") or {}).items():
+            if not hd["seeds"]:
+                continue
+            lines.append(f"  {hk + 'ed' if hk == 'stall' else 'deadlocked'} seeds: {hd['seeds']}")
+            for r in hd["reproducers"][:5]:
+                lines.append(f"    seed {r['seed']}: reproducer of {r['ops_after']} of {r['ops_before']} "
+                             f"ops ({r['files']}, written by --repro-dir)")
+            if len(hd["reproducers"]) > 5:
+                lines.append(f"    ... {len(hd['reproducers']) - 5} more (--json lists all)")
         for k, kd in d["kinds"].items():
             small = kd["smallest_reproducer_ops"]
             lines.append(f"  {k:16} {kd['workloads']:6} workloads {kd['violations']:8} "
