@@ -193,3 +193,25 @@ def test_reads_through_the_mount_are_the_models_bytes_even_for_mmap(tmp_path):
     sc = load_scenario(str(tmp_path / "m.yaml"))
     res = simulate(sc, "bh-ordered")
     assert final_contents(res.fs, Payload.load(payload_path(tmp_path / "m.yaml")))["f"] == data
+
+
+@pytest.mark.parametrize("policy", ["bh-ordered", "iomap-v4"])
+def test_replace_via_rename_with_fsync_is_old_or_new_in_every_crash_state(tmp_path, policy):
+    """The pattern POSIX programs rely on (write tmp, fsync it, rename over, fsync the
+    directory): the app check finds f holding all of the old or all of the new content in
+    every crash state, absent only before anything was durable."""
+    trace = tmp_path / "rep.yaml"
+    r = eofsim("trace", "-p", policy, "-o", str(trace), "--", sys.executable,
+               str(APPS / "replace_workload.py"), "fsync")
+    assert r.returncode == 0, r.stderr
+    r = eofsim("check", str(trace), "-p", policy, "--app-check",
+               f"{sys.executable} {APPS / 'replace_check.py'}", "--json")
+    import json
+    app = json.loads(r.stdout)["app_check"]
+    assert app["trees"] >= 3 and app["rejected"] == [], app
+    # without the fsync of f.tmp the same checker does reject a state (see the README)
+    r = eofsim("trace", "-p", policy, "-o", str(trace), "--", sys.executable,
+               str(APPS / "replace_workload.py"))
+    r = eofsim("check", str(trace), "-p", policy, "--app-check",
+               f"{sys.executable} {APPS / 'replace_check.py'}")
+    assert r.returncode == 1 and "REJECTED" in r.stdout
