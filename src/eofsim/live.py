@@ -140,8 +140,9 @@ class LiveModel:
     """One model instance served request by request (see the module docstring)."""
 
     def __init__(self, policy="bh-ordered", overrides=None, time_scale=1.0, clock=time.monotonic):
-        if not time_scale > 0:
-            raise InputError(f"--time-scale must be positive, got {time_scale}")
+        if not 0 < time_scale <= 1e6:
+            raise InputError(f"--time-scale must be in (0, 10^6] virtual seconds per wall second, "
+                             f"got {time_scale}")
         self.overrides = dict(overrides or {})
         self.scenario = Scenario(name="live")
         tun = make_tunables(self.scenario, self.overrides)

@@ -33,7 +33,8 @@ Not modelled (EPERM): rmdir, hard links, symlinks.
 
 \b
 Crash on demand: `eofsim crash MOUNTPOINT` (or writing to MOUNTPOINT/.eofsim-crash) stops
-the model there: the trace ends with `until:` and the mount turns read-only.
+the model there: the trace ends with `until:` and the mount turns read-only
+(writes EROFS; data reads EIO: the machine is off; stat and readdir still answer).
 """
 
 

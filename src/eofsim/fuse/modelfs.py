@@ -19,7 +19,8 @@ with an FSYNC request of the whole file), page-granular mmap stores (the kernel'
 writeback decides when and how much reaches the daemon).
 
 Control files, not listed in readdir: writing anything to /.eofsim-crash stops the model at
-that instant (`eofsim crash MOUNTPOINT` does so; the mount is read-only from then); reading
+that instant (`eofsim crash MOUNTPOINT` does so; from then writes get EROFS and data reads
+EIO, the machine being off, while stat and readdir still answer); reading
 /.eofsim-clock gives the virtual time (ns) at which the last request finished.
 """
 
