@@ -240,3 +240,22 @@ def test_app_check_sees_every_distinct_tree_and_rejects_what_the_checker_rejects
     assert rep.rejected[0].state.t < fsync_end
     ok = app_check(res, "true", payload)
     assert ok.ok and ok.trees == rep.trees
+
+
+def test_app_states_cap_spreads_over_crash_time(tmp_path):
+    clock = Clock()
+    model = LiveModel("bh-ordered", clock=clock)
+    for i in range(6):
+        clock.t += 6.0                  # each write lands after a commit of the one before
+        model.call(1, Op("write", file="f", off=i, len=1), b"abcdef"[i:i + 1])
+        model.call(1, Op("fsync", file="f"))
+    sc, payload = model.scenario_of("t")
+    from eofsim.scenario_file import dump_text
+    res = simulate(load_text(dump_text(sc), "t.yaml"), "bh-ordered")
+    full = app_check(res, "true", payload)
+    capped = app_check(res, "true", payload, max_trees=3)
+    assert full.trees > 3 and capped.trees == 3 and capped.capped and not capped.exhaustive
+    seen = app_check(res, 'test "$(cat f 2>/dev/null)" != abcdef', payload, max_trees=3,
+                     keep=tmp_path / "min")
+    assert len(seen.rejected) == 1       # the last tree (the whole file) is among the three
+    assert (tmp_path / "min" / "f").read_bytes() == b"abcdef"   # --app-keep

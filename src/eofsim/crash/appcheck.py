@@ -11,7 +11,8 @@ CMD runs once per distinct tree. Bytes are the program's own (live.Payload, the 
 Coverage: at each (crash time, prefix) every combination is enumerated when there are at
 most `per_point` of them; beyond that the newest and the oldest choice for every block and a
 seeded random sample are taken, and the report says it is not exhaustive. At most
-`max_trees` distinct trees are checked (in order of first crash time).
+`max_trees` distinct trees are checked, spread evenly over the crash times they first
+appear at (the first and the last always among them).
 
 CMD runs with EOFSIM_CRASH_NS (the crash time, virtual ns) and EOFSIM_PREFIX (how many
 transactions recovery replayed) in its environment, so a checker can ask "is everything
@@ -224,9 +225,12 @@ def app_check(result, cmd, payload, timed=False, per_point=256, max_trees=500, t
     # for a checker whose obligations grow with time ("committed before the crash").
     order = sorted(trees.items(), key=lambda kv: (kv[1][0].t, kv[0]))
     if len(order) > max_trees:
+        # evenly spread over crash time (first and last always in), not just the earliest
         rep.capped = True
         rep.exhaustive = False
-        order = order[:max_trees]
+        n = len(order)
+        picks = sorted({round(i * (n - 1) / max(1, max_trees - 1)) for i in range(max_trees)})
+        order = [order[i] for i in picks]
     root = tempfile.mkdtemp(prefix="eofsim-appcheck-")
     try:
         for digest, (first, last) in order:
