@@ -297,6 +297,10 @@ class LiveModel:
                     payload.data[index] = self.payload.data[rec.index]
             if ops:
                 threads.append(ThreadSpec(th.name, tuple(ops)))
+        if not threads:
+            # No request reached the model: a scenario still needs an op; this one does
+            # nothing (the trace loads, and run/check report an empty run).
+            threads.append(ThreadSpec("t0", (Op("sleep", dur_ns=0),)))
         tun = dict(self.overrides)
         sc = Scenario(name=name, description=description, tunables=tun, files=(),
                       threads=tuple(threads))
