@@ -215,3 +215,26 @@ def test_replace_via_rename_with_fsync_is_old_or_new_in_every_crash_state(tmp_pa
     r = eofsim("check", str(trace), "-p", policy, "--app-check",
                f"{sys.executable} {APPS / 'replace_check.py'}")
     assert r.returncode == 1 and "REJECTED" in r.stdout
+
+
+def test_from_dir_starts_with_its_files_and_their_bytes(tmp_path):
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "a").write_bytes(b"A" * 5000)
+    (src / "d" / "b").write_bytes(b"hello")
+    trace, seen = tmp_path / "f.yaml", tmp_path / "seen"
+    r = eofsim("trace", "--from", str(src), "-o", str(trace), "--", "sh", "-c",
+               f"cat a > {seen}; cat d/b >> {seen}; printf X | dd of=a bs=1 seek=10 conv=notrunc status=none")
+    assert r.returncode == 0, r.stderr
+    assert seen.read_bytes() == b"A" * 5000 + b"hello"
+    sc = load_scenario(str(trace))
+    assert [(f.name, f.size) for f in sc.files] == [("a", 5000), ("d/b", 5)]
+    res = simulate(sc, "bh-ordered")
+    got = final_contents(res.fs, Payload.load(payload_path(trace)))
+    assert got == {"a": b"A" * 10 + b"X" + b"A" * 4989, "d/b": b"hello"}
+    # every crash state holds the initial bytes or the new one: never the model's pattern
+    chk = "test $(tr -d 'AX' < a | wc -c) = 0 && test \"$(cat d/b)\" = hello"
+    r = eofsim("check", str(trace), "--app-check", chk)
+    assert r.returncode == 0, r.stdout
+    r = eofsim("mount", str(tmp_path / "mp"), "--from", str(tmp_path / "nope"))
+    assert r.returncode == 2
