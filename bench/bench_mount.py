@@ -125,6 +125,7 @@ def start(cmd, tag):
     with open(err, "wb") as e:
         p = subprocess.Popen(cmd + [mp], stdout=e, stderr=e, stdin=subprocess.DEVNULL,
                              env=daemon_env(), start_new_session=True)
+    p.errpath = err
     try:
         wait_mounted(p, mp, err, 20, what=tag)
     except BaseException:
@@ -157,6 +158,10 @@ def main():
         for p, mp in mounts.values():
             stop_daemon(p, mp)
             os.rmdir(mp)
+            try:
+                os.unlink(p.errpath)
+            except OSError:
+                pass
     trivial, model = best["trivial"], best["model"]
     print(f"eofsim mount (bh-ordered) vs a trivial in-memory mfusepy fs, {n} ops per workload, "
           f"best of {rounds} (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")

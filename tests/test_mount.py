@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from eofsim.fuse.cli import start_mount
+from eofsim.fuse.cli import drop_log, start_mount
 from eofsim.fuse.common import stop_daemon
 from eofsim.live import Payload, final_contents, payload_path
 from eofsim.scenario_file import load_scenario
@@ -46,6 +46,7 @@ class Mount:
 
     def __exit__(self, *exc):
         stop_daemon(self.p, self.mp)
+        drop_log(self.p)
         os.rmdir(self.mp)
 
 

@@ -139,8 +139,24 @@ def start_mount(mountpoint, policy="bh-ordered", sets=(), trace=None, time_scale
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                              env=daemon_env(), start_new_session=True)
     p.errpath = errpath
-    wait_mounted(p, str(mountpoint), errpath, timeout, what="eofsim mount")
+    p.own_log = log is None
+    try:
+        wait_mounted(p, str(mountpoint), errpath, timeout, what="eofsim mount")
+    except BaseException:
+        from .common import stop_daemon
+        stop_daemon(p, str(mountpoint))
+        drop_log(p)
+        raise
     return p
+
+
+def drop_log(p):
+    """Remove the daemon log start_mount made (not one the caller named)."""
+    if getattr(p, "own_log", False):
+        try:
+            os.unlink(p.errpath)
+        except OSError:
+            pass
 
 
 def run_traced(cmd, out, policy="bh-ordered", sets=(), time_scale=1.0, timeout=None,
@@ -177,9 +193,11 @@ def run_traced(cmd, out, policy="bh-ordered", sets=(), time_scale=1.0, timeout=N
             os.rmdir(mp)
         except OSError:
             pass
-    if p is not None and p.returncode not in (0, None):
-        with open(p.errpath, errors="replace") as f:
-            click.echo(f.read().rstrip(), err=True)
+    if p is not None:
+        if p.returncode not in (0, None):
+            with open(p.errpath, errors="replace") as f:
+                click.echo(f.read().rstrip(), err=True)
+        drop_log(p)
     if not outp.exists():
         raise InputError("the mount wrote no trace", str(outp))
     return rc, outp
