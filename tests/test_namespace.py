@@ -302,3 +302,13 @@ def test_data_writeback_reuses_freed_blocks_at_once():
         old = {pb for _, pb, _ in res.initial_inodes[res.inos["f"]].extents}
         new = {pb for _, pb, _ in res.fs.by_ino[res.inos["f"]].extents()}
         assert bool(old & new) == reused, pol
+
+
+def test_a_name_created_during_another_threads_call_is_found():
+    """The path is resolved inside the call: a create that lands first makes the read see
+    the new (empty) file, never a bogus errno."""
+    text = ("name: t\nthreads:\n  - name: a\n    ops: [\"@1ms create g\"]\n"
+            "  - name: b\n    ops: [\"@1ms read g 0 10\"]\n")
+    res = simulate(load_text(text, "t.yaml"))
+    assert [r.error for r in res.ops] == [None, None]
+    assert res.ops[1].ino == res.ops[0].ino
