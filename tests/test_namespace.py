@@ -302,3 +302,14 @@ def test_data_writeback_reuses_freed_blocks_at_once():
         old = {pb for _, pb, _ in res.initial_inodes[res.inos["f"]].extents}
         new = {pb for _, pb, _ in res.fs.by_ino[res.inos["f"]].extents()}
         assert bool(old & new) == reused, pol
+
+
+def test_a_name_created_during_another_threads_call_is_found():
+    """The path is resolved inside the call: when the owner's create lands during another
+    thread's read, the read sees the new file, never a bogus errno (found by a 3-thread
+    generated workload, seed 15: t1's read of f0 between t0's unlink and create)."""
+    from eofsim.workload.generate import generate
+    res = simulate(generate(15, 30, files=("f0", "f1", "f2"), threads=3, namespace=True))
+    assert "EISDIR" not in [r.error for r in res.ops]
+    read = next(r for r in res.ops if r.thread == "t1" and r.op.text() == "read f0 163840 55112")
+    assert read.error is None and read.ino == res.inos["f0"]

@@ -1,20 +1,132 @@
-"""The eofsim command line. Bad input is one line on stderr and exit status 2."""
+"""The eofsim command line.
 
+Exit status, every command: 0 nothing found, 1 found something (a violation, a
+disagreement), 2 bad input or a refusing environment (one line on stderr naming file:line
+where there is one, never a traceback), 130 on SIGINT and 143 on SIGTERM (one line)."""
+
+import errno
 import json
+import os
+import signal
 import sys
 
 import click
 
-from .errors import InputError
+from .errors import InputError, Interrupted, one_line
 from .units import fmt_time
+
+MAX_SAMPLES = 100_000_000
+"""--samples beyond this would enumerate state spaces no run can finish."""
+
+
+def _say(text: str):
+    """One line on stderr, whatever `text` holds."""
+    try:
+        click.echo(one_line(text), err=True)
+    except OSError:
+        pass
 
 
 def _fail(e: InputError):
-    click.echo(f"eofsim: {e}", err=True)
+    _say(f"eofsim: {e}")
     sys.exit(2)
 
 
+def _silence_stdout():
+    """stdout failed (a full disk, /dev/full, a closed pipe): point its descriptor at
+    /dev/null so the interpreter's final flush of what is still buffered cannot fail again
+    and print a second message."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _os_code(e: OSError) -> int:
+    """Report an OSError in one line; the exit status (0 for a reader that closed the pipe,
+    as `eofsim ... | head` expects)."""
+    from .inputs import os_message
+    if e.errno == errno.EPIPE:
+        _silence_stdout()
+        return 0
+    if e.filename is None:
+        _silence_stdout()
+        _say(f"eofsim: cannot write output: {os_message(e)}")
+    else:
+        _say(f"eofsim: {e.filename}: {os_message(e)}")
+    return 2
+
+
+def _os_fail(e: OSError):
+    sys.exit(_os_code(e))
+
+
+def _interrupted(e: KeyboardInterrupt):
+    signum = getattr(e, "signum", signal.SIGINT)
+    _say(f"eofsim: interrupted by {signal.Signals(signum).name}")
+    sys.exit(128 + signum)
+
+
 class _Group(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        """click's main without its multi-line usage errors and "Aborted!": usage errors
+        are one line and exit 2; SIGTERM is handled like Ctrl-C (the exit status is 128 +
+        the signal); a failing stdout is reported once."""
+        code = self._main(args, prog_name, complete_var, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _main(self, args, prog_name, complete_var, **extra):
+        import threading
+        old = None
+        if threading.current_thread() is threading.main_thread():
+            def on_term(signum, frame):
+                # One orderly stop: a second SIGTERM must not break off the clean-up the
+                # first one started (unmounting, detaching loop devices, storing rows).
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                raise Interrupted(signum)
+            old = signal.signal(signal.SIGTERM, on_term)
+        try:
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                  **extra)
+                code = rv if isinstance(rv, int) else 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+                if not isinstance(e.code, (int, type(None))):
+                    _say(f"eofsim: {e.code}")
+            except click.exceptions.UsageError as e:
+                cmd = e.ctx.command_path if e.ctx else "eofsim"
+                _say(f"{cmd}: {e.format_message()} (see '{cmd} --help')")
+                code = 2
+            except click.ClickException as e:
+                _say(f"eofsim: {e.format_message()}")
+                code = 2
+            except (click.Abort, KeyboardInterrupt) as e:
+                signum = getattr(e, "signum", getattr(e.__cause__, "signum", signal.SIGINT))
+                _say(f"eofsim: interrupted by {signal.Signals(signum).name}")
+                code = 128 + signum
+            except InputError as e:
+                _say(f"eofsim: {e}")
+                code = 2
+            except OSError as e:  # e.g. --help to a full stdout
+                code = _os_code(e)
+            try:
+                sys.stdout.flush()
+            except OSError as e:
+                from .inputs import os_message
+                _silence_stdout()
+                _say(f"eofsim: cannot write output: {os_message(e)}")
+                code = 2
+            return code
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
+
     def parse_args(self, ctx, args):
         from . import stamp
         stamp.ARGV[:] = ["eofsim", *args]
@@ -25,8 +137,36 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except InputError as e:
             _fail(e)
-        except BrokenPipeError:
-            sys.exit(0)
+        except KeyboardInterrupt as e:
+            _interrupted(e)
+        except OSError as e:
+            _os_fail(e)
+        except MemoryError:
+            _say("eofsim: out of memory")
+            sys.exit(2)
+
+
+def _finite(ctx, param, value):
+    """FloatRange lets NaN through (every comparison with it is false)."""
+    if value is not None and value != value:
+        raise click.BadParameter("nan is not a number of seconds", ctx, param)
+    return value
+
+
+class _OutDir(click.ParamType):
+    """An output directory: a path the kernel accepts that is not an existing non-directory
+    (whether it can be written is checked, with a probe file, before the work starts)."""
+    name = "DIR"
+
+    def convert(self, value, param, ctx):
+        from .inputs import check_path
+        try:
+            path = check_path(value, "directory")
+        except InputError as e:
+            self.fail(e.message, param, ctx)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            self.fail(f"{path!r} exists and is not a directory", param, ctx)
+        return path
 
 
 @click.group(cls=_Group)
@@ -136,12 +276,11 @@ def _delays(items):
         if "=" not in item:
             raise InputError(f"--delay-bio {item!r}: expected BIO=DURATION (e.g. 3=5s)")
         k, v = item.split("=", 1)
+        from .units import parse_int
         try:
-            bid = int(k.strip())
-        except ValueError:
-            raise InputError(f"--delay-bio {item!r}: bio id {k.strip()!r} is not an integer") from None
-        if bid < 0:
-            raise InputError(f"--delay-bio {item!r}: bio id must not be negative")
+            bid = parse_int(k.strip(), "bio id", 0, (1 << 63) - 1)
+        except InputError as e:
+            raise InputError(f"--delay-bio {item!r}: {e.message}") from None
         out[bid] = out.get(bid, 0) + parse_time(v.strip(), f"--delay-bio {bid}")
     return out
 
@@ -163,7 +302,7 @@ def _describe(sc):
 @click.argument("scenario")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to run.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
-@click.option("--perturb-seed", type=click.IntRange(1), default=None,
+@click.option("--perturb-seed", type=click.IntRange(1, (1 << 64) - 1), default=None,
               help="Run the schedule `check --schedules` calls perturb_seed=N.")
 @click.option("--delay-bio", "delay_bio", multiple=True, metavar="N=DURATION", help=_DELAY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -212,13 +351,13 @@ def run(scenario, policy, sets, perturb_seed, delay_bio, as_json):
 @click.argument("scenario")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to check.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
-@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=20000, show_default=True,
               help="Largest state space enumerated exhaustively; beyond it, a seeded sample of this size.")
 @click.option("--timed", is_flag=True, help="Take simulated I/O latencies as given (no guarantee semantics).")
-@click.option("--schedules", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--schedules", type=click.IntRange(0, 100_000), default=0, show_default=True,
               help="Also rerun under N seeded perturbations of latencies and event order; "
                    "deadlocks and stalls count as failures.")
-@click.option("--perturb-seed", type=click.IntRange(1), default=None,
+@click.option("--perturb-seed", type=click.IntRange(1, (1 << 64) - 1), default=None,
               help="Check the one perturbed schedule perturb_seed=N.")
 @click.option("--delay-bio", "delay_bio", multiple=True, metavar="N=DURATION", help=_DELAY_HELP)
 @click.option("--torn", is_flag=True, help="Let 512-byte sectors of data writes tear.")
@@ -240,6 +379,9 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
     """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation,
     a deadlock or a stall (or, with --app-check, on a crash state the application rejects)."""
     from .verdict import check_command
+    if save_ce:
+        from .inputs import check_path
+        save_ce = check_path(save_ce, "--save-counterexample")
     sc = _load(scenario)
     if app_cmd is not None:
         from .crash.appcheck import run_cli
@@ -260,8 +402,8 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
 @click.option("--policies", "pols", default=None, help="Comma-separated policies (default: all).")
 @click.option("--threads", default="1,8,64", show_default=True, help="Thread counts for the scaling runs.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the HTML report and JSON here.")
-@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True)
+@click.option("--out", type=_OutDir(), default=None, help="Write the HTML report and JSON here.")
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=20000, show_default=True)
 @click.option("--schedules", type=click.IntRange(0, 1000), default=8, show_default=True,
               help="Also run each cell under N perturbed schedules, for deadlocks and stalls.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
@@ -287,13 +429,20 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8)
     policy_names = [p.strip() for p in pols.split(",")] if pols else list(POLICIES)
     for p in policy_names:
         get_policy(p)
+    from .units import parse_int
     try:
-        thread_counts = [int(x) for x in threads.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"--threads {threads!r}: expected comma-separated integers") from None
-    if not thread_counts or any(n < 1 or n > 4096 for n in thread_counts):
+        thread_counts = [parse_int(x, "count", 1, 4096) for x in threads.split(",") if x.strip()]
+    except InputError as e:
+        raise InputError(f"--threads {threads!r}: each count must be an integer 1..4096 "
+                         f"({e.message})") from None
+    if not thread_counts:
         raise InputError(f"--threads {threads!r}: each count must be 1..4096")
     ov = _overrides(sets)
+    from .params import Tunables
+    Tunables().with_values(ov, "--set")
+    if out:
+        from .inputs import check_out_dir
+        out = check_out_dir(out, "--out")
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True,
@@ -305,18 +454,34 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8)
 
         data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick,
                         schedules=schedules)
-    path = None
-    if out:
-        from .report.html import write_report
-        path = write_report(data, out)
+    # Results reach stdout first: a report directory that fails now (a full disk) cannot
+    # lose them.
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
     else:
         from .report.table import print_tables
         print_tables(data)
-    if path:
-        console.print(f"HTML report: {path} (JSON beside it: results.json)")
+    sys.stdout.flush()
+    if out:
+        _write_report(data, out, console)
     return data
+
+
+def _write_report(data, out, console):
+    """The HTML report and results.json into `out`; if that fails, results.json goes to a
+    fresh file in the temporary directory and the one-line error names it (exit 2)."""
+    from .inputs import os_message, rescue_json
+    from .report.html import write_report
+    try:
+        path = write_report(data, out)
+    except OSError as e:
+        saved = rescue_json(json.dumps(data, sort_keys=True, indent=1))
+        where = f"{e.filename}: " if e.filename else ""
+        raise InputError(f"--out {out}: cannot write the report ({where}{os_message(e)}); "
+                         + (f"the results are saved in {saved}" if saved else
+                            "the results could not be saved anywhere either: rerun with "
+                            "--json to print them")) from None
+    console.print(f"HTML report: {path} (JSON beside it: results.json)")
 
 
 def _mount_opts(text, policy, sc=None):
@@ -355,7 +520,7 @@ def model_outcomes(scenario, policy, delalloc):
               help="bh-ordered (data=ordered) or bh-writeback (data=writeback).")
 @click.option("--mount-opts", default=None, metavar="OPTS",
               help="Mount options, e.g. data=writeback,nodelalloc (override --policy).")
-@click.option("--max-states", type=click.IntRange(1), default=200, show_default=True,
+@click.option("--max-states", type=click.IntRange(1, 100_000), default=200, show_default=True,
               help="Crash images to mount at most; beyond it a seeded sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
@@ -381,7 +546,7 @@ def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False), default="out/report", show_default=True)
+@click.option("--out", type=_OutDir(), default="out/report", show_default=True)
 def demo(out):
     """The main job on built-in defaults: `compare` over every built-in scenario and policy."""
     _compare(None, None, "1,8,64,256", (), out, 20000, False)
@@ -391,18 +556,10 @@ def demo(out):
 # ---------------------------------------------------------------- fsx op logs and campaigns
 
 def _read_oplog(path):
-    """The op log's text; bytes that are not UTF-8 are bad input naming file:line."""
-    from pathlib import Path
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read op log: {e.strerror or e}", str(path)) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise InputError(f"not a text op log: byte 0x{data[e.start]:02x} is not UTF-8 "
-                         "(corrupt or binary file?)", f"{path}:{line}") from None
+    """The op log's text: a regular file of bounded size; bytes that are not UTF-8 are bad
+    input naming file:line."""
+    from .inputs import OPLOG_MAX_BYTES, read_text
+    return read_text(path, "op log", OPLOG_MAX_BYTES)
 
 
 def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_violation=None):
@@ -431,7 +588,7 @@ def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_viola
 @click.argument("opsfile")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to check.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
-@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=20000, show_default=True,
               help="Largest state space enumerated exhaustively; beyond it, a seeded sample of this size.")
 @click.option("--lenient", is_flag=True,
               help="Trim or skip what fsx --replay-ops would (reads past EOF, zero lengths) "
@@ -505,7 +662,7 @@ def _progress(console, total):
               help="Operations per workload.")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Threads per workload.")
-@click.option("--samples", type=click.IntRange(1), default=20000, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=20000, show_default=True,
               help="Crash-check sample size (see `check --samples`).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a tunable for every workload (recorded with the campaign).")
@@ -514,7 +671,7 @@ def _progress(console, total):
 @click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
               help="Run on this Dask distributed scheduler (e.g. tcp://host:8786) instead of "
                    "a local process pool; its workers need eofsim installed.")
-@click.option("--dask-timeout", type=click.FloatRange(0.1), default=5.0, show_default=True,
+@click.option("--dask-timeout", type=click.FloatRange(0.1, 3600), callback=_finite, default=5.0, show_default=True,
               help="Seconds to wait for the Dask scheduler to answer.")
 @click.option("--workers", type=click.IntRange(1, 1024), default=2, show_default=True,
               help="Local process-pool workers (ignored with --dask).")
@@ -551,11 +708,10 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
     params = Params(ops=ops, threads=threads, samples=samples, namespace=namespace,
                     tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())),
                     op_interval_ns=parse_time(op_interval, "--op-interval"))
+    from .inputs import check_out_dir, regular_or_absent
+    db = regular_or_absent(db, "--db")
     if repro_dir:
-        try:
-            os.makedirs(repro_dir, exist_ok=True)
-        except OSError as e:
-            raise InputError(f"--repro-dir {repro_dir}: {e.strerror or e}") from None
+        repro_dir = check_out_dir(repro_dir, "--repro-dir")
     console = Console(stderr=True)
     total = len(seed_range) * len(policy_names)
     found = [0, 0, 0]
@@ -581,11 +737,13 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
             out = run_campaign(db, policy_names, seed_range, params, workers=workers,
                                dask=dask_address, dask_timeout=dask_timeout,
                                repro_dir=repro_dir, progress=tick)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            import signal
             prog.stop()
-            click.echo(f"eofsim: interrupted after {found[1]} new results, all stored in {db}; "
-                       "rerun the same command to resume", err=True)
-            sys.exit(130)
+            signum = getattr(e, "signum", signal.SIGINT)
+            _say(f"eofsim: interrupted by {signal.Signals(signum).name} after {found[1]} new "
+                 f"results, all stored in {db}; rerun the same command to resume")
+            sys.exit(128 + signum)
     rate = out.new / out.elapsed_s if out.elapsed_s > 0 else 0.0
     click.echo(f"campaign: {out.total} (policy, seed) pairs: {out.new} run, {out.skipped} "
                f"already in {db}; {out.with_violations} of the new ones with violations"
@@ -603,7 +761,8 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
 def campaign_report(ctx, db, as_json):
     """Summarise a campaign database by policy and violation kind."""
     from .workload.campaign import open_db, report_text, summary
-    db = db or ctx.parent.params.get("db")
+    from .inputs import check_path
+    db = check_path(db or ctx.parent.params.get("db"), "--db")
     con = open_db(db, create=False)
     try:
         s = summary(con)

@@ -14,9 +14,9 @@ from .fs.fs_writeback import flusher
 from .fs.sync import ksys_sync, sync_file_range
 from .jbd2 import RawInode
 from .ops import NAMESPACE, SIZE_CHANGING, Op
+from .params import Tunables, check_span
 
 CREATING_OPS = ("write", "truncate", "fallocate")
-from .params import Tunables
 from .policies import get_policy
 
 
@@ -101,6 +101,7 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
     I/O latencies and of the order of simultaneous events (crash exploration's schedules).
     `bio_delays` ({bio id: extra ns}) slows exactly those writes (issue 14's witnesses)."""
     tun = make_tunables(scenario, overrides)
+    check_span(tun, scenario)
     pol = get_policy(policy)
     seed = tun.seed if perturb_seed is None else perturb_seed
     eng = Engine(seed=seed, perturb=perturb_seed is not None)
@@ -323,7 +324,10 @@ def _do(fs, rec, op, inode, fds):
             inode = yield from fs.create(op.file, n, excl=False)
             rec.i_size_before = 0
         else:
-            fs.lookup(op.file)              # the errno (ENOENT, ENOTDIR)
+            # Looked up again inside the call: another thread may have created it since.
+            inode = fs.lookup(op.file)      # or the errno (ENOENT, ENOTDIR)
+            if hasattr(inode, "mapping"):
+                rec.i_size_before = inode.i_size
     if not hasattr(inode, "mapping"):
         held = fds.get(op.file)
         if held and held[-1][0] is inode:

@@ -122,8 +122,9 @@ def generate(seed: int, n_ops: int, files=("f",), threads: int = 1,
     DEFAULT_MIX; `block_size` is what "aligned" means; `max_size` bounds every size and
     range end (fsx's -l). Threads get ops round-robin, so each has about n_ops/threads.
     `namespace` adds NAMESPACE_MIX (files replaced by rename, unlinked and re-created,
-    truncated by O_TRUNC); without it the workload is the single-name one of before, op for
-    op. A replace counts as one op of n_ops though it emits four or five.
+    truncated by O_TRUNC; only the file's owner does these, so another thread's read or
+    fsync may meet ENOENT between the unlink and the create, as on a real system); without
+    it the workload is the single-name one of before, op for op. A replace counts as one op of n_ops though it emits four or five.
     """
     files = tuple(files)
     if not files or len(set(files)) != len(files):
