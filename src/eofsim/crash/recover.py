@@ -96,8 +96,14 @@ class Journal:
         self.inos = dict(inos)
         self.namespace = isinstance(init.get(ROOT_INO), RawDir)
         """Names resolve through the replayed directories (else through `inos`)."""
+        self.names_change = self.namespace and any(
+            isinstance(r, RawDir) for rec in self.record.values() for r in rec.values())
+        """Some transaction changed a directory. If none did, every name holds its initial
+        inode whatever is replayed, and orphan cleanup can only trim blocks past a linked
+        file's size (invisible): names resolve as they did before the scenario."""
         self._recovered = {}
         self._lookup = {}
+        self._static = {}
         self._prefix_list = [init]
         self._forced_list = [0]
         self._trimmed = 1
@@ -309,6 +315,12 @@ class Journal:
         return ino
 
     def raw_inode(self, p, name):
+        if not self.names_change:
+            ino = self._static.get(name, -1)
+            if ino == -1:
+                ino = self._static[name] = self.lookup(0, name) if self.namespace \
+                    else self.inos.get(name)
+            return None if ino is None else self.inodes(p).get(ino)
         ino = self.lookup(p, name)
         return None if ino is None else self.recovered(p).get(ino)
 
