@@ -88,8 +88,9 @@ def _witness_lines(ws, viols, scenario_arg, policy, echo, labels=None):
 def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=False, schedules=0,
                   perturb_seed=None, delays=None, torn=False, save_ce=None, witness=True,
                   as_json=False, echo=print, minimise=True, extra_json=None, header=None,
-                  labels=None) -> int:
-    """Run, crash-check and report; returns the exit status (1 on any failure)."""
+                  labels=None, progress=None) -> int:
+    """Run, crash-check and report; returns the exit status (1 on any failure).
+    `progress(done, total)` follows the crash points of the main check."""
     from .counterexample import save, standalone
     from .counterexample import text as ce_text
     from .crash.explore import check as crash_check
@@ -110,7 +111,7 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
     sim = partial(simulate, perturb_seed=perturb_seed)
     res = sim(sc, policy, overrides, bio_delays=delays)
     h = analyse(res)
-    rep = crash_check(res, timed=timed, samples=samples, torn=torn)
+    rep = crash_check(res, timed=timed, samples=samples, torn=torn, progress=progress)
     ws = [None] * len(rep.violations)
     if witness and not timed and rep.violations:
         from .crash.witness import witnesses

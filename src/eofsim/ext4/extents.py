@@ -101,7 +101,10 @@ class Ext4Extents:
 
     def update_disksize_before_punch(self, inode, off, length):
         """ext4_update_disksize_before_punch: a size waiting for delalloc writeback is made
-        on-disk before the page cache of the range is dropped."""
+        on-disk before the page cache of the range is dropped. Skipped for a design with
+        punch_logs_disksize False (XFS: xfs_free_file_space logs no size)."""
+        if not self.policy.punch_logs_disksize:
+            return
         size = min(inode.i_size, off + length)
         if size <= inode.i_disksize:
             return
@@ -124,9 +127,12 @@ class Ext4Extents:
         yield from truncate_pagecache_range(m, off, end)
         handle = yield from self.journal.start(credits=8)
         yield from self.zero_partial_blocks(handle, inode, off, length)
-        for lblk in range((off + self.bs - 1) >> self.bshift, end >> self.bshift):
-            if lblk in inode.map:
-                self.set_state(inode, lblk, HOLE)
+        lo, hi = (off + self.bs - 1) >> self.bshift, end >> self.bshift
+        # the mapped blocks in range, ascending: O(mapped), not O(range) (a 1 TiB punch)
+        mapped = [b for b in range(lo, hi) if b in inode.map] if hi - lo < len(inode.map) \
+            else sorted(b for b in inode.map if lo <= b < hi)
+        for lblk in mapped:
+            self.set_state(inode, lblk, HOLE)
         self.mark_inode_dirty(handle, inode)
         inode.i_datasync_tid = handle.tx.tid
         self.journal.stop(handle)
