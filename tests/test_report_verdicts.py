@@ -72,7 +72,12 @@ def test_matrix_shows_deadlocks_of_perturbed_schedules():
     cells = {c["policy"]: c for c in data["cells"]}
     v = cell_verdict(cells["iomap-v4"])
     assert not cells["iomap-v4"]["deadlocks"] and v["verdict"] == "deadlocks" and v["perturbed"]
-    assert cells["iomap-v4"]["schedules"]["deadlock"] == [2, 3, 4, 6, 8]
+    # oracle: the perturbed schedules simulated directly (which seeds deadlock depends on
+    # the device model's latencies and event order)
+    from eofsim.sim import simulate
+    sc = load_scenario("endio-waits-zero")
+    direct = [k for k in range(1, 9) if simulate(sc, "iomap-v4", {}, perturb_seed=k).deadlocks]
+    assert direct and cells["iomap-v4"]["schedules"]["deadlock"] == direct
     assert cell_verdict(cells["bh-ordered"])["verdict"] == "not checked"
 
 

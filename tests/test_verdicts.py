@@ -47,7 +47,10 @@ def test_schedule_counts_match_direct_simulation():
     sc = load_scenario("endio-waits-zero")
     direct = [k for k in range(1, 30) if simulate(sc, "iomap-v4", {}, perturb_seed=k).deadlocks]
     s = summary(run_schedules(sc, "iomap-v4", n=29))
-    assert s["deadlock"] == direct and len(direct) == 16
+    # Which seeds deadlock depends on the device model's latencies and event order (16 of
+    # 29 on the fixed-latency device before issue 15, 13 on the nvme default): the oracle
+    # is the direct simulation, and the share stays large.
+    assert s["deadlock"] == direct and len(direct) >= 8
 
 
 def test_run_exits_1_on_deadlock_and_names_the_kernel_wait():

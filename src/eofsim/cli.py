@@ -179,9 +179,75 @@ def _load(scenario):
     return load_scenario(scenario)
 
 
-def _overrides(sets):
+def _overrides(sets, device=None):
     from .params import parse_set
-    return parse_set(sets)
+    ov = parse_set(sets)
+    if device:
+        ov["device"] = device
+    return ov
+
+
+def _device_option(f):
+    return click.option("--device", default=None, metavar="NAME",
+                        help="Device preset: nvme (default), sata-ssd, hdd, throttled, ideal "
+                             "(same as --set device=NAME).")(f)
+
+
+def _scale_options(f=None, tail="45s"):
+    """The scaling workload's knobs (workload.scaling.ScaleSpec), shared by scale and compare
+    (whose neighbour has no tail by default: the main job stays quick)."""
+    if f is None:
+        return lambda g: _scale_options(g, tail)
+    opts = [
+        click.option("--files-per-thread", "files", type=click.IntRange(1, 4096), default=1, show_default=True,
+                     help="Files each worker thread grows."),
+        click.option("--rounds", type=click.IntRange(1, 100000), default=8, show_default=True,
+                     help="Times each file is grown."),
+        click.option("--size", "size", default="1000", show_default=True,
+                     help="Initial file size (its last block is written; size mod block = EOF alignment)."),
+        click.option("--gap", default="100", show_default=True, help="Bytes past EOF where each op starts."),
+        click.option("--len", "length", default="200", show_default=True,
+                     help="Bytes each op writes / allocates (truncate-up grows by gap + len)."),
+        click.option("--think", default="1ms", show_default=True, help="Time between one thread's ops."),
+        click.option("--stagger", default="10ms", show_default=True, help="Thread starts spread over this."),
+        click.option("--neighbour/--no-neighbour", default=True, show_default=True,
+                     help="Run a neighbour thread: small appends + fdatasync on its own file."),
+        click.option("--neighbour-append", default="4096", show_default=True, help="Bytes per neighbour append."),
+        click.option("--neighbour-period", default="1ms", show_default=True,
+                     help="Neighbour append period while the workers run."),
+        click.option("--neighbour-tail", default=tail, show_default=True,
+                     help="How long the neighbour goes on after them (meets the background writeback)."),
+        click.option("--neighbour-tail-period", default="100ms", show_default=True,
+                     help="Neighbour append period in that tail."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _scale_spec(kw, seed=0):
+    from .units import parse_size, parse_time
+    from .workload.scaling import ScaleSpec
+    return ScaleSpec(files=kw["files"], rounds=kw["rounds"], size=parse_size(kw["size"], "--size"),
+                     gap=parse_size(kw["gap"], "--gap"), length=parse_size(kw["length"], "--len"),
+                     think_ns=parse_time(kw["think"], "--think"), stagger_ns=parse_time(kw["stagger"], "--stagger"),
+                     neighbour=kw["neighbour"], nb_append=parse_size(kw["neighbour_append"], "--neighbour-append"),
+                     nb_period_ns=parse_time(kw["neighbour_period"], "--neighbour-period"),
+                     nb_tail_ns=parse_time(kw["neighbour_tail"], "--neighbour-tail"),
+                     nb_tail_period_ns=parse_time(kw["neighbour_tail_period"], "--neighbour-tail-period"),
+                     seed=seed).check()
+
+
+def _int_list(text, what, lo=1, hi=4096):
+    from .units import parse_int
+    try:
+        vals = [parse_int(x.strip(), "count", lo, hi) for x in text.split(",") if x.strip()]
+    except InputError as e:
+        raise InputError(f"{what} {text!r}: each count must be an integer {lo}..{hi} "
+                         f"({e.message})") from None
+    if not vals:
+        raise InputError(f"{what} {text!r}: each count must be {lo}..{hi}")
+    return vals
 
 
 @main.command()
@@ -249,6 +315,7 @@ def run_json(res) -> dict:
             "size_durable_ns": r.size_durable_ns, "sync_tid": r.sync_tid,
         } for r in res.ops],
         "io": st.as_dict(),
+        "device": res.dev.device,
         "commits": [{"tid": t, "commit_bio": b, "time_ns": ns} for t, b, ns in res.commits],
         "verdict": h["verdict"],
         "deadlocks": h["deadlocks"],
@@ -291,11 +358,12 @@ def _describe(sc):
 @click.argument("scenario")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to run.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@_device_option
 @click.option("--perturb-seed", type=click.IntRange(1, (1 << 64) - 1), default=None,
               help="Run the schedule `check --schedules` calls perturb_seed=N.")
 @click.option("--delay-bio", "delay_bio", multiple=True, metavar="N=DURATION", help=_DELAY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def run(scenario, policy, sets, perturb_seed, delay_bio, as_json):
+def run(scenario, policy, sets, device, perturb_seed, delay_bio, as_json):
     """Run SCENARIO (a built-in name or a file) and print its timeline. Exit 1 if it
     deadlocks or stalls."""
     from .hang import analyse, text_lines
@@ -303,13 +371,13 @@ def run(scenario, policy, sets, perturb_seed, delay_bio, as_json):
     from .stamp import line, make
     from .verdict import flush_text, sync_lines
     sc = _load(scenario)
-    res = simulate(sc, policy, _overrides(sets), trace=not as_json, perturb_seed=perturb_seed,
+    res = simulate(sc, policy, _overrides(sets, device), trace=not as_json, perturb_seed=perturb_seed,
                    bio_delays=_delays(delay_bio))
     h = analyse(res)
     if as_json:
         click.echo(json.dumps(run_json(res), sort_keys=True))
         sys.exit(1 if h["verdict"] else 0)
-    click.echo(f"scenario {sc.name} under {res.policy}")
+    click.echo(f"scenario {sc.name} under {res.policy} on device {res.dev.device}")
     _describe(sc)
     for t, lane, text in res.events:
         click.echo(f"{t / 1e9:12.6f} s  {lane:5}  {text}")
@@ -325,9 +393,14 @@ def run(scenario, policy, sets, perturb_seed, delay_bio, as_json):
                        f"durable at {fmt_time(r.size_durable_ns)}{lat}")
     for text in sync_lines(res):
         click.echo(text)
-    click.echo(f"I/O: {res.dev.stats.writes} writes ({res.dev.stats.data_writes} data, "
-               f"{res.dev.stats.journal_writes} journal), {flush_text(res.dev.stats)}, "
-               f"{res.dev.stats.zero_block_writes} zero-block writes")
+    st = res.dev.stats
+    click.echo(f"I/O: {st.writes} writes ({st.data_writes} data, "
+               f"{st.journal_writes} journal), {flush_text(st)}, "
+               f"{st.zero_block_writes} zero-block writes")
+    click.echo(f"device {res.dev.device}: {st.requests} write requests after merging "
+               f"({st.req_random} random, {st.req_sequential} sequential, {st.merged_bios} bios merged), "
+               f"{st.device_flushes} flush commands, medium busy {st.busy_ns / 1e6:.3f} ms "
+               f"({st.zero_busy_ns / 1e6:.3f} ms on zeroed EOF blocks)")
     for text in text_lines(h):
         click.echo(text)
     click.echo(f"stamp: {line(make(None, res.tun))}")
@@ -351,9 +424,10 @@ def run(scenario, policy, sets, perturb_seed, delay_bio, as_json):
 @click.option("--save-counterexample", "save_ce", default=None, metavar="OUT.yaml",
               help="Write the minimised counterexample scenario here.")
 @click.option("--no-witness", is_flag=True, help="Skip the timing witnesses and their reruns.")
+@_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay_bio, torn,
-          save_ce, no_witness, as_json):
+          save_ce, no_witness, device, as_json):
     """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation,
     a deadlock or a stall."""
     from .verdict import check_command
@@ -362,7 +436,7 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
         save_ce = check_path(save_ce, "--save-counterexample")
     sc = _load(scenario)
     with _check_progress(sc.name) as tick:
-        code = check_command(sc, scenario, policy, _overrides(sets), samples=samples, timed=timed,
+        code = check_command(sc, scenario, policy, _overrides(sets, device), samples=samples, timed=timed,
                              schedules=schedules, perturb_seed=perturb_seed,
                              delays=_delays(delay_bio), torn=torn, save_ce=save_ce,
                              witness=not no_witness, as_json=as_json, echo=click.echo,
@@ -374,7 +448,11 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
 @click.option("--scenarios", default=None, help="Comma-separated built-in names or files (default: all built-ins).")
 @click.option("--policies", "pols", default=None, help="Comma-separated policies (default: all).")
 @click.option("--threads", default="1,8,64", show_default=True, help="Thread counts for the scaling runs.")
+@click.option("--scale-ops", default="append,truncate-up", show_default=True,
+              help="Growing operations of the scaling runs: append (extending write), truncate-up, fallocate.")
+@_scale_options(tail="0s")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@_device_option
 @click.option("--out", type=_OutDir(), default=None, help="Write the HTML report and JSON here.")
 @click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=20000, show_default=True)
 @click.option("--schedules", type=click.IntRange(0, 1000), default=8, show_default=True,
@@ -382,18 +460,30 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 @click.option("--jobs", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: one per core); the output does not depend on it.")
-def compare(scenarios, pols, threads, sets, out, samples, schedules, as_json, jobs):
+def compare(scenarios, pols, threads, scale_ops, sets, device, out, samples, schedules, as_json, jobs, **kw):
     """The designs side by side: safety, durability latency, I/O cost, scaling, deadlock.
     Exit 1 if any run deadlocked or stalled (crash exposures are the comparison's subject,
     not a failure of it)."""
-    data = _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules, jobs)
+    data = _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules, device=device,
+                    scale_spec=_scale_spec(kw), scale_kinds=_kinds(scale_ops), jobs=jobs)
     hung = any(c.get("deadlocks") or c.get("stall") or (c.get("schedules") or {}).get("deadlock")
                or (c.get("schedules") or {}).get("stall")
                for c in data.get("cells", []) + data.get("scaling", []))
     sys.exit(1 if hung else 0)
 
 
-def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8, jobs=None):
+def _kinds(text):
+    from .workload.scaling import grow_op
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    if not kinds:
+        raise InputError("--scale-ops: give at least one operation")
+    for k in kinds:
+        grow_op(k)
+    return kinds
+
+
+def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8, device=None,
+             scale_spec=None, scale_kinds=None, jobs=None):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from .policies import POLICIES, get_policy
@@ -404,15 +494,10 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8,
     policy_names = [p.strip() for p in pols.split(",")] if pols else list(POLICIES)
     for p in policy_names:
         get_policy(p)
-    from .units import parse_int
-    try:
-        thread_counts = [parse_int(x, "count", 1, 4096) for x in threads.split(",") if x.strip()]
-    except InputError as e:
-        raise InputError(f"--threads {threads!r}: each count must be an integer 1..4096 "
-                         f"({e.message})") from None
-    if not thread_counts:
-        raise InputError(f"--threads {threads!r}: each count must be 1..4096")
-    ov = _overrides(sets)
+    from .workload.scaling import KINDS
+    thread_counts = _int_list(threads, "--threads")
+    scale_kinds = scale_kinds or list(KINDS)
+    ov = _overrides(sets, device)
     from .params import Tunables
     Tunables().with_values(ov, "--set")
     if out:
@@ -422,13 +507,14 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8,
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True,
                   disable=not console.is_terminal) as prog:
-        task = prog.add_task("compare", total=grid_steps(scs, policy_names, thread_counts))
+        task = prog.add_task("compare", total=grid_steps(scs, policy_names, thread_counts, scale_kinds))
 
         def tick(text):
             prog.update(task, advance=1, description=text[:48])
 
         data = run_grid(scs, policy_names, thread_counts, ov, samples=samples, progress=tick,
-                        schedules=schedules, jobs=default_jobs() if jobs is None else jobs)
+                        schedules=schedules, scale_spec=scale_spec, scale_kinds=scale_kinds,
+                        jobs=default_jobs() if jobs is None else jobs)
     # Results reach stdout first: a report directory that fails now (a full disk) cannot
     # lose them.
     if as_json:
@@ -442,11 +528,74 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8,
     return data
 
 
-def _write_report(data, out, console):
+@main.command()
+@click.option("--policies", "pols", default="bh-ordered,iomap-v4,iomap-deferred,iomap-pending", show_default=True,
+              help="Comma-separated designs.")
+@click.option("--threads", default="1,8,64,256", show_default=True, help="Comma-separated thread counts.")
+@click.option("--op", "ops", default="truncate-up", show_default=True,
+              help="Growing operation(s), comma-separated: truncate-up, extending-write (append), fallocate.")
+@click.option("--device", "devices", default="nvme", show_default=True,
+              help="Device preset(s), comma-separated: nvme, sata-ssd, hdd, throttled, ideal.")
+@_scale_options
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed of the thread start times.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@click.option("--out", type=_OutDir(), default=None,
+              help="Write the HTML report (plots per device) and results.json here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+@click.option("--markdown", is_flag=True, help="Print the tables as markdown (compact, then full).")
+def scale(pols, threads, ops, devices, seed, sets, out, as_json, markdown, **kw):
+    """Many threads growing their files past an unaligned EOF, and a neighbour's fdatasync:
+    blocked time, throughput, device time on zeroed blocks, durability, interference."""
+    from rich.console import Console
+    from .block import PRESETS
+    from .params import Tunables
+    from .policies import get_policy
+    from .report.scale import run_scale, scale_steps
+    from .workload.scaling import grow_op
+    spec = _scale_spec(kw, seed)
+    policy_names = [p.strip() for p in pols.split(",") if p.strip()]
+    for p in policy_names:
+        get_policy(p)
+    thread_counts = _int_list(threads, "--threads")
+    op_names = [grow_op(o) for o in ops.split(",") if o.strip()]
+    dev_names = [d.strip() for d in devices.split(",") if d.strip()]
+    for d in dev_names:
+        if d not in PRESETS:
+            raise InputError(f"--device {d!r}: use one of {', '.join(PRESETS)}")
+    if not op_names or not dev_names or not policy_names:
+        raise InputError("scale: give at least one --op, --device and policy")
+    ov = _overrides(sets)
+    Tunables().with_values(ov, "--set")
+    if out:
+        from .inputs import check_out_dir
+        out = check_out_dir(out, "--out")
+    console = Console(stderr=True)
+    total = scale_steps(policy_names, thread_counts, op_names, dev_names)
+    with _progress(console, total) as prog:
+        task = prog.add_task("scale", total=total)
+        data = run_scale(spec, policy_names, thread_counts, op_names, dev_names, ov,
+                         progress=lambda text: prog.update(task, advance=1, description=text[:48]))
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    elif markdown:
+        from .report.scale_table import compact_markdown, markdown as full_markdown
+        click.echo(f"Workload: {data['workload_text']}.\n")
+        click.echo(compact_markdown(data))
+        click.echo(full_markdown(data))
+    else:
+        from .report.scale_table import print_scale
+        print_scale(data)
+    sys.stdout.flush()
+    if out:
+        from .report.scale_html import write_scale_report
+        _write_report(data, out, console, write_scale_report)
+def _write_report(data, out, console, write_report=None):
     """The HTML report and results.json into `out`; if that fails, results.json goes to a
     fresh file in the temporary directory and the one-line error names it (exit 2)."""
     from .inputs import os_message, rescue_json
-    from .report.html import write_report
+    if write_report is None:
+        from .report.html import write_report
     try:
         path = write_report(data, out)
     except OSError as e:
@@ -487,24 +636,44 @@ def model_outcomes(scenario, policy, delalloc):
 
 @main.command("kernel-check")
 @click.argument("scenario")
-@click.option("--policy", "-p", default="bh-ordered", show_default=True,
-              help="bh-ordered (data=ordered) or bh-writeback (data=writeback).")
+@click.option("--fs", "fstype", type=click.Choice(["ext4", "xfs"]), default="ext4",
+              show_default=True,
+              help="Real filesystem: ext4 (policies bh-ordered, bh-writeback) or xfs "
+                   "(compared with the model's xfs policy; XFS's default mount options).")
+@click.option("--policy", "-p", default=None,
+              help="ext4: bh-ordered (data=ordered, the default) or bh-writeback "
+                   "(data=writeback). xfs: only xfs.")
 @click.option("--mount-opts", default=None, metavar="OPTS",
-              help="Mount options, e.g. data=writeback,nodelalloc (override --policy).")
+              help="ext4 mount options, e.g. data=writeback,nodelalloc (override --policy).")
 @click.option("--max-states", type=click.IntRange(1, 100_000), default=200, show_default=True,
-              help="Crash images to mount at most; beyond it a seeded sample.")
+              help="Crash images to mount at most (per run); beyond it a seeded sample.")
+@click.option("--runs", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Real runs whose outcome classes are united (each is one schedule; on a "
+                   "busy machine other processes' sync(2) can close a window in one).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def kernel_check_cmd(scenario, policy, mount_opts, max_states, as_json):
-    """Run SCENARIO on the real kernel (ext4 on a FUSE-logged loop device) and in the model,
-    and compare the outcome classes of their crash states."""
+def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, runs, as_json):
+    """Run SCENARIO on the real kernel (ext4 or XFS on a FUSE-logged loop device) and in the
+    model, and compare the outcome classes of their crash states.
+
+    XFS runs set fs.xfs.xfssyncd_centisecs (the log worker's period, machine-wide, XFS
+    mounts only) to 1 s for the run and restore it: scenario time runs at 1/30 real second
+    per model second (the model's 30 s log worker period)."""
     from .kernel import preflight
     from .kernel.check import kernel_check, text
-    policy, delalloc = _mount_opts(mount_opts, policy)
+    if fstype == "xfs":
+        if mount_opts:
+            raise InputError("--mount-opts: XFS runs with its default mount options only")
+        if policy not in (None, "xfs"):
+            raise InputError(f"--fs xfs compares with the model's xfs policy, not {policy!r}")
+        policy, delalloc = "xfs", True
+    else:
+        policy, delalloc = _mount_opts(mount_opts, policy or "bh-ordered")
     sc = _load(scenario)
-    why = preflight.reason()
+    why = preflight.reason(fstype)
     if why:
         raise InputError(f"kernel-check cannot run here: {why}")
-    rep = kernel_check(sc, policy, delalloc, max_states=max_states, model=model_outcomes)
+    rep = kernel_check(sc, policy, delalloc, max_states=max_states, model=model_outcomes,
+                       runs=runs)
     rep.pop("kernel_outcomes", None)
     from .stamp import line, make
     stamp = make("timed", overrides={"delalloc": delalloc} if not delalloc else None)
@@ -534,10 +703,11 @@ def _read_oplog(path):
     return read_text(path, "op log", OPLOG_MAX_BYTES)
 
 
-def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_violation=None):
+def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_violation=None, device=None):
     """A CheckReport as `check` and `fsx` print it; `minimal` replaces the raw counterexample."""
     mode = "timed" if timed else "guarantee"
-    click.echo(f"{name} under {policy} ({mode} semantics): {rep.crash_points} crash points, "
+    on = f" on device {device}" if device else ""
+    click.echo(f"{name} under {policy}{on} ({mode} semantics): {rep.crash_points} crash points, "
                f"{rep.crash_states} crash states"
                + ("" if rep.exhaustive else f" (NOT exhaustive: seeded sample of {samples})"))
     click.echo(f"zeros instead of data (allowed without fsync): {rep.zeros_instead_of_data} states")

@@ -23,6 +23,8 @@ BOUNDS = {
     "commit_interval_ns": (1 * US, INT_MAX // HZ * S,
                            "ext4 commit=SECONDS: at most INT_MAX/HZ s (ext4_parse_param, "
                            "Opt_commit); below 1 s is a what-if the mount option cannot set"),
+    "xfs_syncd_ns": (1 * S, 7200 * S, "fs.xfs.xfssyncd_centisecs, 100..720000 centiseconds "
+                                      "(xfs_params.syncd_timer in fs/xfs/xfs_globals.c)"),
     "max_batch_ns": (0, U32_MAX * US, "ext4 max_batch_time=USECS, a u32 (Opt_max_batch_time)"),
     "min_batch_ns": (0, U32_MAX * US, "ext4 min_batch_time=USECS, a u32 (Opt_min_batch_time)"),
     "dirty_writeback_ns": (1 * CS, INT_MAX * CS,
@@ -37,6 +39,21 @@ BOUNDS = {
     "dev_read_ns": (0, 600 * S, "as dev_write_ns"),
     "dev_service_ns": (0, 600 * S, "as dev_write_ns"),
     "dev_seek_ns": (0, 600 * S, "as dev_write_ns"),
+    "dev_seek_max_ns": (0, 600 * S, "as dev_write_ns"),
+    "dev_rotation_ns": (0, 600 * S, "as dev_write_ns"),
+    "dev_bandwidth": (0, 1 << 50, "bytes per second, 0 = unlimited; 2^50 (1 PiB/s) is a what-if "
+                                  "ceiling"),
+    "dev_span_bytes": (1, 1 << 60, "device capacity: sector_t counts 512-byte sectors in 64 bits; "
+                                   "2^60 bytes is a ceiling"),
+    "dev_cache_bytes": (0, 1 << 60, "volatile write cache; 0 = write-through (no QUEUE_FLAG_WC)"),
+    "dev_queue_depth": (0, 10240, "tags: BLK_MQ_MAX_DEPTH = 10240 (include/linux/blk-mq.h); "
+                                  "0 = unlimited"),
+    "dev_max_request_bytes": (512, U32_MAX, "max_sectors_kb: a request's size is an unsigned "
+                                            "int of bytes (rq->__data_len); one sector at least"),
+    "throttle_wiops": (0, U32_MAX, "io.max wiops: unsigned int iops[2] (block/blk-throttle.h); "
+                                   "0 = no limit"),
+    "throttle_wbps": (0, (1 << 64) - 1, "io.max wbps: uint64_t bps[2] (block/blk-throttle.h); "
+                                        "0 = no limit"),
     "max_txn_buffers": (1, 1 << 30, "j_max_transaction_buffers = journal blocks / 4 "
                                     "(jbd2_journal_get_max_txn_bufs); s_maxlen is a __be32, "
                                     "so at most 2^32 journal blocks"),
@@ -73,6 +90,9 @@ class Tunables:
     (ext4_should_dioread_nolock; default when block size <= page size)."""
     commit_interval_ns: int = 5 * S
     """jbd2 transaction lifetime from creation (JBD2_DEFAULT_MAX_COMMIT_AGE, commit=)."""
+    xfs_syncd_ns: int = 30 * S
+    """XFS log worker period (xfs_log_worker requeued by xfs_log_work_queue every
+    fs.xfs.xfssyncd_centisecs=3000): designs with XFS log timing commit at its ticks."""
     max_batch_ns: int = 15 * MS
     """Sync-commit batching upper bound (EXT4_DEF_MAX_BATCH_TIME)."""
     min_batch_ns: int = 0
@@ -81,17 +101,50 @@ class Tunables:
     """Flusher wakeup period (dirty_writeback_centisecs=500)."""
     dirty_expire_ns: int = 30 * S
     """Per-inode dirty age before kupdate writeback (dirty_expire_centisecs=3000)."""
-    dev_write_ns: int = 200 * US
-    """Device write latency, submit to completion into the volatile cache."""
-    dev_flush_ns: int = 1 * MS
-    """Device cache flush latency (REQ_PREFLUSH / blkdev_issue_flush)."""
-    dev_read_ns: int = 100 * US
-    """Device read latency."""
-    dev_service_ns: int = 0
-    """Time one request occupies the device (a single-server queue); 0 = unlimited parallelism.
-    Set it to see small random I/O queue up behind each other."""
-    dev_seek_ns: int = 0
-    """Extra service time for a data write that does not continue the previous one (a seek)."""
+    device: str = "nvme"
+    """Device preset (block.PRESETS): nvme, sata-ssd, hdd, throttled, ideal. Every dev_* and
+    throttle_* tunable left unset takes the preset's value; block.py cites each figure."""
+    dev_write_ns: int | None = None
+    """Latency of a small write taken into the device's cache (unloaded; QD1 4 KiB write)."""
+    dev_flush_ns: int | None = None
+    """Cache flush command time beyond destaging what the cache holds."""
+    dev_read_ns: int | None = None
+    """Device read latency (flat: reads are not queued)."""
+    dev_service_ns: int | None = None
+    """Per-request time at the medium (command overhead), besides transfer and positioning."""
+    dev_bandwidth: int | None = None
+    """Medium bandwidth, bytes per second (0 = unlimited)."""
+    dev_seek_ns: int | None = None
+    """Positioning cost of the shortest move (a request not continuing the previous one)."""
+    dev_seek_max_ns: int | None = None
+    """Positioning cost of a full-stroke move (distance >= dev_span_bytes); sqrt in between."""
+    dev_rotation_ns: int | None = None
+    """Average rotational latency added to every non-contiguous request (disks)."""
+    dev_span_bytes: int | None = None
+    """Distance at which the positioning cost reaches dev_seek_max_ns (the device's size)."""
+    dev_cache_bytes: int | None = None
+    """Volatile write cache size; 0 = write-through (flush/FUA stripped, as without
+    QUEUE_FLAG_WC)."""
+    dev_queue_depth: int | None = None
+    """Requests at the device at once (tags; 0 = unlimited)."""
+    dev_scheduler: str | None = None
+    """I/O scheduler: none or mq-deadline."""
+    dev_fua: bool | None = None
+    """The device supports FUA natively; otherwise blk-flush adds a post-flush."""
+    dev_flush_exclusive: bool | None = None
+    """A flush runs alone at the device (ATA FLUSH CACHE is not queued)."""
+    dev_reorder: str | None = None
+    """Order the cache destages in: fifo or elevator (ascending blocks from the head)."""
+    dev_max_request_bytes: int | None = None
+    """Largest merged request (max_sectors_kb)."""
+    dev_merge: bool | None = None
+    """Merge adjacent writes into one request (plug and elevator merge)."""
+    throttle_wiops: int | None = None
+    """cgroup io.max wiops for the workload's cgroup (0 = no limit)."""
+    throttle_wbps: int | None = None
+    """cgroup io.max wbps, bytes per second (0 = no limit)."""
+    delay_bio: str = ""
+    """Extra latency for chosen bios: 'ID=DURATION,...' (block.BlockDevice.extra_latency)."""
     barrier: bool = True
     """Mount option barrier (set_opt(BARRIER)): commit block with PREFLUSH|FUA."""
     max_txn_buffers: int = 8192
@@ -130,6 +183,14 @@ class Tunables:
             raise InputError(f"block_size {bs}: must be a power of two from 1024 to 65536")
         if fs < bs or fs % bs or fs & (fs - 1) or fs > 1 << 21:
             raise InputError(f"folio_size {fs}: must be a power of two >= block_size ({bs}), at most 2 MiB")
+        from .block import PRESETS, REORDERS, SCHEDULERS, parse_delays
+        if self.device not in PRESETS:
+            raise InputError(f"device {self.device!r}: use one of {', '.join(PRESETS)}")
+        if self.dev_scheduler is not None and self.dev_scheduler not in SCHEDULERS:
+            raise InputError(f"dev_scheduler {self.dev_scheduler!r}: use {' or '.join(SCHEDULERS)}")
+        if self.dev_reorder is not None and self.dev_reorder not in REORDERS:
+            raise InputError(f"dev_reorder {self.dev_reorder!r}: use {' or '.join(REORDERS)}")
+        parse_delays(self.delay_bio)
         if self.writeback_order not in ("index", "reverse", "random"):
             raise InputError(f"writeback_order {self.writeback_order!r}: use index, reverse or random")
         for f in fields(self):
@@ -140,6 +201,8 @@ class Tunables:
             if name.endswith("_ns") and hi > MAX_TIME_NS:
                 hi, why = MAX_TIME_NS, why + "; the model's times end at 10^15 ns"
             v = getattr(self, name)
+            if v is None:           # a device tunable left to its preset (block.PRESETS)
+                continue
             if not lo <= v <= hi:
                 unit = _fmt(name, lo), _fmt(name, hi)
                 raise InputError(f"{name} {_fmt(name, v)} is out of range [{unit[0]}, "
@@ -168,6 +231,10 @@ class Tunables:
             raise InputError(e.message, where) from None
 
 
+_DEV_SIZES = ("dev_bandwidth", "dev_span_bytes", "dev_cache_bytes", "dev_max_request_bytes",
+              "throttle_wbps")
+
+
 def _fmt(name, v):
     from .units import fmt_dur
     return fmt_dur(v) if name.endswith("_ns") else str(v)
@@ -194,6 +261,12 @@ def check_span(tun: "Tunables", scenario):
 
 
 def _convert(key, typ, raw):
+    if typ == int | None:
+        typ = int
+    elif typ == str | None:
+        typ = str
+    elif typ == bool | None:
+        typ = bool
     if typ in (bool, "bool"):
         if isinstance(raw, bool):
             return raw
@@ -209,6 +282,8 @@ def _convert(key, typ, raw):
         return parse_time(raw, key)
     if key in ("block_size", "folio_size", "max_bio_bytes"):
         return parse_size(raw, key)
+    if key in _DEV_SIZES:
+        return parse_size(raw, key, limit=1 << 60)
     return parse_int(raw, key, 0, (1 << 64) - 1)
 
 

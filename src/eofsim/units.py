@@ -44,7 +44,7 @@ def parse_int(text, what: str, lo: int = 0, hi: int = (1 << 63) - 1) -> int:
     return value
 
 
-def parse_size(text, what: str = "size") -> int:
+def parse_size(text, what: str = "size", limit: int = MAX_FILE_BYTES) -> int:
     """'4096', '0x1000', '4k', '4KiB', '1M' -> bytes. Raises InputError."""
     if isinstance(text, bool):
         raise InputError(f"{what} must be a byte count, got {text!r}")
@@ -67,9 +67,9 @@ def parse_size(text, what: str = "size") -> int:
         value = base * _SIZE_MULT[unit]
     if value < 0:
         raise InputError(f"{what} must not be negative, got {value}")
-    if value > MAX_FILE_BYTES:
-        raise InputError(f"{what} {_absurd(value, MAX_FILE_BYTES)} is absurd "
-                         f"(limit {MAX_FILE_BYTES} bytes)")
+    if value > limit:
+        raise InputError(f"{what} {_absurd(value, limit)} is absurd "
+                         f"(limit {limit} bytes)")
     return value
 
 

@@ -89,7 +89,10 @@ class Ext4Extents:
 
     def update_disksize_before_punch(self, inode, off, length):
         """ext4_update_disksize_before_punch: a size waiting for delalloc writeback is made
-        on-disk before the page cache of the range is dropped."""
+        on-disk before the page cache of the range is dropped. Skipped for a design with
+        punch_logs_disksize False (XFS: xfs_free_file_space logs no size)."""
+        if not self.policy.punch_logs_disksize:
+            return
         size = min(inode.i_size, off + length)
         if size <= inode.i_disksize:
             return

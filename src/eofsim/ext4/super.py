@@ -38,7 +38,8 @@ class Ext4Super:
         self.bh_aops = Ext4Aops(self)
         self.iomap_aops = Ext4IomapAops(self)
         self.ctx = DesignContext(self)
-        self.journal = Journal(engine, dev, tun, self.submit_inode_data, self.event)
+        self.journal = Journal(engine, dev, tun, self.submit_inode_data, self.event,
+                               tun.xfs_syncd_ns if policy.xfs_log_timing else None)
         self.endio_queue = []
         self.endio_kick = WaitQueue(engine, "end-I/O worker idle", "endio_idle", idle=True)
         self.endio_workers = [engine.spawn("ext4-endio" if tun.endio_workers == 1 else f"ext4-endio/{i}",

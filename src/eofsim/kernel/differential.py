@@ -1,5 +1,5 @@
-"""Differential runs (no crash): one op list on a real file -- tmpfs, or ext4 on a loop
-device -- recording after every op what a user sees, to hold the model against.
+"""Differential runs (no crash): one op list on a real file -- tmpfs, or ext4 or XFS on a
+loop device -- recording after every op what a user sees, to hold the model against.
 
 Per op: the error (errno name), bytes returned by read/mread, then the file's size (fstat),
 its whole content (pread) and its EOF page as seen through a shared mmap, including the bytes
@@ -68,7 +68,7 @@ def eof_page(fd, size):
 
 
 def run_ops(ops, where="tmpfs", files=None, opts=MountOpts(), bs=4096):
-    """Run `ops` on real files under `where` ('tmpfs' or 'ext4'); [Snapshot] per op.
+    """Run `ops` on real files under `where` ('tmpfs', 'ext4' or 'xfs'); [Snapshot] per op.
     `files`: {name: initial size} (initial bytes are content INITIAL); every op file exists."""
     files = dict(files or {})
     for op in ops:
@@ -77,14 +77,16 @@ def run_ops(ops, where="tmpfs", files=None, opts=MountOpts(), bs=4096):
     with sysutil.Cleanup() as cu:
         work = cu.tempdir("eofsim-diff-")
         root = work
-        if where == "ext4":
+        if where in ("ext4", "xfs"):
+            if opts.fs != where:
+                opts = MountOpts(fs=where)
             img = os.path.join(work, "disk.img")
-            image.make_image(img, image.image_size_for((), ops), bs)
+            image.make_image(img, image.image_size_for((), ops), bs, where)
             dev = image.losetup(img, cu, direct_io=False)
             root = os.path.join(work, "mnt")
-            image.mount(dev, root, opts.text(), cu)
+            image.mount(dev, root, opts.text(), cu, where)
         elif where != "tmpfs":
-            raise ValueError(f"where={where!r}: tmpfs or ext4")
+            raise ValueError(f"where={where!r}: tmpfs, ext4 or xfs")
         fds = {}
         for name, size in files.items():
             fds[name] = os.open(os.path.join(root, name), os.O_CREAT | os.O_RDWR, 0o644)
@@ -131,15 +133,20 @@ def compare_with_model(ops, model_records, snaps):
     return None
 
 
-def with_probes(ops, length=None):
+def with_probes(ops, length=None, mmap=False):
     """Insert `read FILE 0 L` after every op with a file, so the model's reads expose the whole
-    content for comparison (L = largest offset the ops touch)."""
+    content for comparison (L = largest offset the ops touch). With `mmap`, also
+    `mread FILE 0 L`: a load through a shared mapping up to the end of the EOF page, so the
+    bytes past EOF in the EOF page (what EOF zeroing is about) are compared too, and the
+    SIGBUS beyond it."""
     length = length or max([o.off + o.len for o in ops] + [o.size for o in ops] + [1])
     out = []
     for op in ops:
         out.append(op)
         if op.file is not None and op.kind not in ("read", "mread"):
             out.append(Op("read", op.file, 0, length))
+            if mmap:
+                out.append(Op("mread", op.file, 0, length))
     return out
 
 

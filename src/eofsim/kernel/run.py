@@ -1,4 +1,5 @@
-"""Run a scenario's operations with real syscalls on an ext4 whose device writes are logged.
+"""Run a scenario's operations with real syscalls on an ext4 or XFS whose device writes are
+logged.
 
 Setup: 0xE5 image -> mkfs -> initial files committed -> sentinels planted (image.prepare);
 that image is `base`. Then the FUSE log daemon serves a copy, a loop device sits on it, ext4
@@ -66,7 +67,8 @@ class KernelRun:
     timings: dict = field(default_factory=dict)
     loop_direct_io: bool = False
     journal_blocks: list = field(default_factory=list)
-    """Physical blocks of the journal inode (8), first = journal superblock."""
+    """Physical blocks of the journal inode (8), first = journal superblock; for XFS the
+    internal log's blocks."""
 
 
 def data_for(index, off, length) -> bytes:
@@ -128,7 +130,46 @@ def _mmap_op(fd, index, op):
 
 
 def default_time_scale(opts: MountOpts, model_commit_s=MODEL_COMMIT_S) -> float:
+    """ext4: commit=N stands for the model's 5 s commit, so gaps scale by N / 5 s. XFS has no
+    mount option for its log timing (xfs_log_worker runs every fs.xfs.xfssyncd_centisecs, a
+    machine-wide sysctl left alone here), so XFS runs in real time."""
+    if opts.fs == "xfs":
+        return opts.xfs_syncd_cs / XFS_SYNCD_DEFAULT_CS
     return opts.commit_s / model_commit_s
+
+
+XFS_SYNCD = "/proc/sys/fs/xfs/xfssyncd_centisecs"
+XFS_SYNCD_DEFAULT_CS = 3000
+XFS_SYNCD_LOCK = "/dev/shm/.eofsim-xfssyncd.lock"
+
+
+def xfs_syncd(centisecs, cleanup):
+    """Set XFS's log worker period (xfs_log_worker is requeued by xfs_log_work_queue every
+    xfs_syncd_centisecs; the first one is queued at mount, so call this before mounting) for
+    the duration of a run, and restore it through `cleanup`. The sysctl is machine-wide but
+    touches only XFS mounts: refused (RuntimeError) when an XFS not mounted by eofsim is
+    mounted. An exclusive flock serialises eofsim's XFS runs, so the value restored is the
+    one found. Without this, XFS's 30 s period would make every run last 30 s of real time
+    (and other engineers' sync(2) calls would land inside the window)."""
+    import fcntl
+    lk = os.open(XFS_SYNCD_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    cleanup.push("unlock xfssyncd", os.close, lk)
+    fcntl.flock(lk, fcntl.LOCK_EX)
+    with open("/proc/mounts") as f:
+        foreign = [ln.split()[1] for ln in f if ln.split()[2:3] == ["xfs"]
+                   and "/eofsim-" not in ln.split()[1]]
+    if foreign:
+        raise RuntimeError(f"an XFS is mounted at {foreign[0]}: not changing the machine-wide "
+                           "fs.xfs.xfssyncd_centisecs under it")
+    with open(XFS_SYNCD) as f:
+        old = f.read().strip()
+    cleanup.push(f"restore xfssyncd_centisecs={old}", _write, XFS_SYNCD, old)
+    _write(XFS_SYNCD, str(centisecs))
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
 
 
 def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, settle_s=0.0,
@@ -136,9 +177,10 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
     """Set up the initial state, run every thread's ops on the logged ext4, tear everything
     down (also on failure / Ctrl-C) and return the log. `settle_s` real seconds are waited
     after the last op, inside the crash window (lets timer commits happen). `final_sync` then
-    calls sync(2) inside the window: the flusher's 30 s expiry is not scaled, so this stands
-    in for the model's horizon, by which all dirty data has been written back."""
-    why = preflight.reason()
+    syncs the filesystem inside the window: the flusher's 30 s expiry is not scaled, so this
+    stands in for the model's horizon, by which all dirty data has been written back
+    (syncfs(2): what sync(2) does to this filesystem, without touching other users')."""
+    why = preflight.reason(opts.fs)
     if why:
         raise RuntimeError(why)
     sysutil.install_signal_handlers()
@@ -149,20 +191,32 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
     with sysutil.Cleanup() as cu:
         work = cu.tempdir()
         base_path = os.path.join(work, "base.img")
-        image.make_image(base_path, image_size or image.image_size_for(scenario.files, all_ops), bs)
-        blocks = image.prepare(base_path, scenario.files, names, bs, cu, work)
-        journal = image.file_blocks(base_path, "<8>")      # inode 8: the jbd2 journal
+        image.make_image(base_path, image_size or image.image_size_for(scenario.files, all_ops),
+                         bs, opts.fs)
+        blocks = image.prepare(base_path, scenario.files, names, bs, cu, work, opts.fs)
+        if opts.fs == "xfs":
+            journal = image.xfs_log_blocks(base_path)      # the internal log
+        else:
+            journal = image.file_blocks(base_path, "<8>")  # inode 8: the jbd2 journal
         with open(base_path, "rb") as f:
             base = f.read()
         os.rename(base_path, os.path.join(work, "disk.img"))
         t_setup = time.monotonic()
+        if opts.fs == "xfs":
+            xfs_syncd(opts.xfs_syncd_cs, cu)
         fmnt, mnt = os.path.join(work, "fuse"), os.path.join(work, "mnt")
         os.makedirs(fmnt)
         logpath = os.path.join(work, "log.bin")
         fuselog.start(os.path.join(work, "disk.img"), fmnt, logpath, cu)
         dev = image.losetup(os.path.join(fmnt, "disk.img"), cu, direct_io=direct_io)
         dio = _loop_dio(dev)
-        image.mount(dev, mnt, opts.text(), cu)
+        image.mount(dev, mnt, opts.text(), cu, opts.fs)
+        if opts.fs == "xfs":
+            # XFS writes its log at mount (xlog_clear_stale_blocks stamps the blocks past the
+            # head) with no flush after it. The scenario's initial state is durable (as in
+            # the model), so flush the device before the window opens: fsync on the loop
+            # device -> blkdev_issue_flush -> the daemon logs F.
+            flush_device(dev)
         mfd = os.open(os.path.join(fmnt, "marker"), os.O_WRONLY)
         cu.push("close marker", os.close, mfd)
         mlock = threading.Lock()
@@ -229,7 +283,7 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
             time.sleep(settle_s)
         if final_sync:
             mark("SYNC")
-            os.sync()
+            sysutil.syncfs(mnt)    # this filesystem's sync(2) (sync_filesystem), no other's
         mark("END")
         t_run = time.monotonic()
         log = fuselog.read_log(logpath)     # complete up to END: the daemon logs before replying
@@ -248,6 +302,14 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
     run.timings = dict(setup_s=t_setup - t0, run_s=t_run - t_setup,
                        teardown_s=time.monotonic() - t_run)
     return run
+
+
+def flush_device(dev):
+    fd = os.open(dev, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _loop_dio(dev):

@@ -10,7 +10,7 @@ import random
 
 from ..ops import SIZE_CHANGING
 from ..sim import simulate
-from ..workload.scaling import KINDS, append_stream, scaling_scenario, shifted
+from ..workload.scaling import KINDS, NEIGHBOUR, ScaleSpec, append_stream, grow_op, scale_scenario, shifted
 
 DIST_SCENARIOS = ("truncate-up", "append-fallocate", "append-write")
 
@@ -120,17 +120,25 @@ def latency_distribution(sc, policy, n=24, seed=0, overrides=None, span_ns=10_00
     return out
 
 
-def scaling_row(kind, threads, policy, overrides=None) -> dict:
+def scaling_row(kind, threads, policy, overrides=None, spec: ScaleSpec | None = None) -> dict:
+    """One scaling run (workload.scaling.ScaleSpec with `kind` and `threads`), measured:
+    the issue-4 figures plus report.scale.scale_metrics."""
+    from dataclasses import replace
     from ..hang import analyse
-    res = simulate(scaling_scenario(kind, threads), policy, overrides)
+    from .scale import scale_metrics
+    spec = replace(spec or ScaleSpec(nb_tail_ns=0), op=grow_op(kind), threads=threads)
+    res = simulate(scale_scenario(spec), policy, overrides)
     hang = analyse(res)
     eng = res.engine
-    apps = [t for t in eng.tasks if t.kind == "app"]
-    durs = [r.end_ns - r.start_ns for r in res.ops if r.end_ns is not None]
-    lats = [x["latency_ns"] for x in _latencies(res) if x["latency_ns"] is not None]
+    apps = [t for t in eng.tasks if t.kind == "app" and t.name != NEIGHBOUR]
+    mine = [r for r in res.ops if r.thread != NEIGHBOUR]
+    durs = [r.end_ns - r.start_ns for r in mine if r.end_ns is not None]
+    lat_all = [x for x in _latencies(res) if res.ops[x["index"] - 1].thread != NEIGHBOUR]
+    lats = [x["latency_ns"] for x in lat_all if x["latency_ns"] is not None]
     st = res.dev.stats
-    return {
-        "kind": kind, "threads": threads, "policy": policy,
+    row = scale_metrics(res)
+    row.update({
+        "kind": kind, "threads": threads, "policy": policy, "device": res.dev.device,
         "zero_block_writes": st.zero_block_writes,
         "data_writes": st.data_writes, "random_writes": st.random,
         "writeback_calls": sum(res.fs.writeback_calls.values()),
@@ -138,10 +146,11 @@ def scaling_row(kind, threads, policy, overrides=None) -> dict:
         "blocked_ns_per_thread": sum(t.blocked_ns for t in apps) // max(1, len(apps)),
         "op_latency_ns_mean": sum(durs) // max(1, len(durs)),
         "durable_latency_ns_mean": sum(lats) // max(1, len(lats)) if lats else None,
-        "durable_never": sum(1 for x in _latencies(res) if x["latency_ns"] is None),
+        "durable_never": sum(1 for x in lat_all if x["latency_ns"] is None),
         "deadlocks": hang["deadlocks"],
         "stall": hang["stall"],
-    }
+    })
+    return row
 
 
 def _dirty_bytes(res) -> int:
@@ -174,7 +183,8 @@ def io_per_gib(policy, overrides=None, total=16 << 20) -> dict:
             "zero_block_writes_per_gib": round(st.zero_block_writes * scale)}
 
 
-def _units(scenarios, policies, threads, overrides, check, samples, dist_n, schedules=8):
+def _units(scenarios, policies, threads, overrides, check, samples, dist_n, schedules=8,
+           scale_spec=None, scale_kinds=KINDS):
     """The grid as independent units of work, in output order: (section, label, weight,
     function, args). Each unit is a pure function of its arguments."""
     out = []
@@ -191,11 +201,11 @@ def _units(scenarios, policies, threads, overrides, check, samples, dist_n, sche
                         (by_name[name], pol, dist_n, overrides)))
     for pol in policies:
         out.append(("io_cost", f"I/O per GiB / {pol}", 12, io_per_gib, (pol, overrides)))
-    for kind in KINDS:
+    for kind in scale_kinds:
         for n in threads:
             for pol in policies:
                 out.append(("scaling", f"scaling {kind} x{n} / {pol}", 1 + n // 8, scaling_row,
-                            (kind, n, pol, overrides)))
+                            (kind, n, pol, overrides, scale_spec)))
     return out
 
 
@@ -211,8 +221,13 @@ def _call(fn, args):
 def _worker_init(parent_pid, plugins):
     """In a pool worker: exit with the parent, and resolve plug-in designs from the
     parent's source text (the worker needs neither the file nor the package)."""
+    import signal
     from ..policies import install_sources
     from ..workload.campaign import _watch_parent
+    # The parent owns interrupts (one line, exit 130/143): a terminal's Ctrl-C reaches the
+    # whole process group, and workers must not each report it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _watch_parent(parent_pid)
     install_sources(plugins)
 
@@ -227,17 +242,21 @@ def default_jobs() -> int:
 
 
 def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True,
-             samples=20000, dist_n=24, progress=None, schedules=8, jobs=1) -> dict:
+             samples=20000, dist_n=24, progress=None, schedules=8, scale_spec=None,
+             scale_kinds=KINDS, jobs=1) -> dict:
     """The whole comparison. `progress(step_text)` is called once per unit of work done.
     jobs > 1 runs the units in a process pool (heaviest first, so the cores finish
     together); the result is the same data in the same order whatever `jobs` is."""
+    from ..block import DEFAULT_DEVICE
     tick = progress or (lambda text: None)
     from ..stamp import make
     out = {"stamp": make("guarantee", overrides=overrides),
            "scenarios": [s.name for s in scenarios], "policies": list(policies),
            "threads": list(threads), "cells": [], "latency_dist": [], "io_cost": [],
-           "scaling": []}
-    units = _units(scenarios, policies, threads, overrides, check, samples, dist_n, schedules)
+           "scaling": [], "device": (overrides or {}).get("device", DEFAULT_DEVICE),
+           "scaling_workload": (scale_spec or ScaleSpec(nb_tail_ns=0)).text()}
+    units = _units(scenarios, policies, threads, overrides, check, samples, dist_n, schedules,
+                   scale_spec, scale_kinds)
     results = [None] * len(units)
     if jobs <= 1 or len(units) < 2:
         for i, (_, label, _, fn, args) in enumerate(units):
@@ -249,8 +268,10 @@ def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         from ..policies import plugin_sources
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["eofsim.report.compare", "eofsim.sim", "eofsim.crash.explore"])
+        # fork: workers start with the model already imported, and nothing is pickled to
+        # start them (a forkserver child unpickling its semaphores after an interrupted
+        # parent cleaned them up prints a traceback).
+        ctx = mp.get_context("fork")
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
                                    initargs=(os.getpid(), plugin_sources(policies)))
         try:
@@ -270,7 +291,7 @@ def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True
     return out
 
 
-def grid_steps(scenarios, policies, threads) -> int:
+def grid_steps(scenarios, policies, threads, scale_kinds=KINDS) -> int:
     names = {s.name for s in scenarios}
     return (len(scenarios) * len(policies) + sum(1 for n in DIST_SCENARIOS if n in names) * len(policies)
-            + len(policies) + len(KINDS) * len(threads) * len(policies))
+            + len(policies) + len(scale_kinds) * len(threads) * len(policies))

@@ -746,8 +746,10 @@ def render(data, out_dir) -> str:
              '<h2 id="verdicts">Verdicts: scenario &times; design</h2>',
              _matrix_html(data),
              f"<p>Cells failing the crash check: {n_fail} of {len(data.get('cells', []))}; "
-             f"deadlocked or stalled: {n_hang}. Scaling thread counts: "
-             f"{esc(', '.join(str(t) for t in data.get('threads', [])))}. "
+             f"deadlocked or stalled: {n_hang}. Device: {esc(data.get('device', 'nvme'))} "
+             f"(block.py presets). Scaling thread counts: "
+             f"{esc(', '.join(str(t) for t in data.get('threads', [])))}; workload: "
+             f"{esc(data.get('scaling_workload', ''))}. "
              'Raw data: <a href="results.json">results.json</a>.</p>',
              f'<p class="explain">{EXPLAIN["matrix"]}</p>',
              '<h2 id="latency">Size-durability latency distributions</h2>',

@@ -276,7 +276,8 @@ SCALING_COLUMNS = (("zero\nblk", "zero_block_writes"), ("data\nwr", "data_writes
 
 
 def _scaling_table(data) -> Table:
-    t = Table(title="scaling: each thread appends past EOF / truncates up its own file", box=box.SIMPLE_HEAVY,
+    t = Table(title=f"scaling on device {data.get('device', 'nvme')}: "
+                    f"{data.get('scaling_workload', 'each thread grows its own file past EOF')}", box=box.SIMPLE_HEAVY,
               title_justify="left", padding=(0, 0, 0, 2), pad_edge=False)
     t.add_column("kind", no_wrap=True)
     t.add_column("thr", justify="right", no_wrap=True)
