@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eofsim.crash.appcheck import app_check, states, tree_bytes
+from eofsim.engine import WaitQueue
 from eofsim.crash.explore import Explorer
 from eofsim.errors import InputError
 from eofsim.fuse.modelfs import ModelOps
@@ -357,3 +358,24 @@ def test_namespace_requests_replay_op_for_op_and_read_like_posix(script):
     assert not any(r.error for r in res.ops)
     want = {n: bytes(b) for n, b in oracle.names.items()}
     assert final_contents(res.fs, payload) == want == final_contents(model.fs, model.payload)
+
+
+def test_a_request_that_hangs_in_the_model_is_eio_kept_in_the_trace_and_the_caller_goes_on(monkeypatch):
+    clock = Clock()
+    model = LiveModel("bh-ordered", clock=clock)
+    ops = ModelOps(model, log=open("/dev/null", "w"))
+    fh = ops.create("/f", 0o644)
+    ops.write("/f", b"abc", 0, fh)
+    gate = WaitQueue(model.eng, "never", "test_never")
+
+    def hang(*a, **k):
+        yield gate                     # nobody ever wakes it: a stall
+
+    monkeypatch.setattr(model.fs, "fsync", hang)
+    with pytest.raises(OSError) as e:
+        ops.fsync(None, 0, fh)
+    assert e.value.errno == errno.EIO and model.stuck == ["fsync f"]
+    fh2 = ops.create("/g", 0o644)      # same caller, a fresh model thread
+    assert ops.write("/g", b"xy", 0, fh2) == 2 and ops.read("/g", 2, 0, fh2) == b"xy"
+    sc, _ = model.scenario_of("t")
+    assert "fsync f" in [op.text().split(" ", 1)[1] for th in sc.threads for op in th.ops]

@@ -203,6 +203,8 @@ class LiveModel:
         self._last_index = 0
         self.failed = []
         """Ops that raised inside the model (answered EIO, left out of the trace)."""
+        self.stuck = []
+        """Ops that never finished in the model (answered EIO, kept in the trace)."""
         self.until_ns = None
         """Set by crash(): the model stopped there; nothing more is served."""
         self.cap_ns = 20 * tun.horizon_ns
@@ -288,6 +290,13 @@ class LiveModel:
             self.failed.append(op.text())
             raise
         if rec.end_ns is None:
+            # The op hangs in the model (a deadlock or stall, e.g. iomap-v4's end-I/O worker
+            # waiting on itself): it stays in the trace, whose replay shows the hang; the
+            # caller's next request starts a fresh model thread, so requests that do not
+            # need what the hung op holds can still be served.
+            del self.threads[tid]
+            self.threads[("stuck", tid, rec.index)] = th
+            self.stuck.append(op.text())
             stall = eng.stalls()
             raise LiveError(f"{op.text()} did not finish within {self.cap_ns / 1e9:g} s of virtual "
                             f"time (deadlock or stall: {stall.text() if stall else 'unknown'}); "

@@ -414,7 +414,9 @@ class ModelOps:
         return (f"Trace of a program on `eofsim mount` under {m.policy}"
                 f"{' ' + sets if sets else ''}, --time-scale {m.time_scale:g}: "
                 f"{len(m.records)} requests from {len(m.threads)} threads."
-                + (f" Left out after a model error (answered EIO): {'; '.join(m.failed)}." if m.failed else ""))
+                + (f" Left out after a model error (answered EIO): {'; '.join(m.failed)}." if m.failed else "")
+                + (f" Hung in the model (answered EIO, kept: a replay shows the hang): "
+                   f"{'; '.join(m.stuck[:5])}." if m.stuck else ""))
 
 
 def make_fuse_ops(ops: ModelOps):
