@@ -91,6 +91,9 @@ def test_run_scale_grid_and_determinism():
     assert {r["device"] for r in a["rows"]} == {"ideal", "hdd"}
     b = run_scale(spec, ("bh-ordered", "iomap-v4"), (1, 2), ("truncate-up", "append"), ("ideal", "hdd"))
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    c = run_scale(spec, ("bh-ordered", "iomap-v4"), (1, 2), ("truncate-up", "append"), ("ideal", "hdd"),
+                  jobs=2)
+    assert json.dumps(a, sort_keys=True) == json.dumps(c, sort_keys=True), "a process pool changes nothing"
 
 
 def test_cli_scale_json_html_and_bad_input(tmp_path):

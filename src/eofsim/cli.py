@@ -557,7 +557,9 @@ def _compare(scenarios, pols, threads, sets, out, samples, as_json, schedules=8,
               help="Write the HTML report (plots per device) and results.json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 @click.option("--markdown", is_flag=True, help="Print the tables as markdown (compact, then full).")
-def scale(pols, threads, ops, devices, seed, sets, out, as_json, markdown, **kw):
+@click.option("--jobs", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: one per core).")
+def scale(pols, threads, ops, devices, seed, sets, out, as_json, markdown, jobs, **kw):
     """Many threads growing their files past an unaligned EOF, and a neighbour's fdatasync:
     blocked time, throughput, device time on zeroed blocks, durability, interference."""
     from rich.console import Console
@@ -587,8 +589,10 @@ def scale(pols, threads, ops, devices, seed, sets, out, as_json, markdown, **kw)
     total = scale_steps(policy_names, thread_counts, op_names, dev_names)
     with _progress(console, total) as prog:
         task = prog.add_task("scale", total=total)
+        from .report.compare import default_jobs
         data = run_scale(spec, policy_names, thread_counts, op_names, dev_names, ov,
-                         progress=lambda text: prog.update(task, advance=1, description=text[:48]))
+                         progress=lambda text: prog.update(task, advance=1, description=text[:48]),
+                         jobs=default_jobs() if jobs is None else jobs)
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
     elif markdown:

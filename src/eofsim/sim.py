@@ -391,8 +391,8 @@ def _size_durability(res, fs):
             per_ino[ino][0].append(t)
             per_ino[ino][1].append(raw.size)
     for rec in res.ops:
-        if rec.op.kind not in SIZE_CHANGING or rec.i_size_before is None or rec.error \
-                or rec.ino is None:
+        if rec.op.kind not in SIZE_CHANGING or rec.i_size_before is None or rec.i_size_after is None \
+                or rec.error or rec.ino is None:
             continue
         before, after = rec.i_size_before, rec.i_size_after
         if before == after:

@@ -144,6 +144,20 @@ class FileHistory:
             if o.end_ns is not None:
                 times.add(o.end_ns)
         self.event_times = sorted(times)
+        # The instants at which a checking context's content can change (a subset of the
+        # crash times): size changes, completions that move the last-writer map (data,
+        # size-changing and zeroing ops), zeroing ops' starts and ends, covering ops' ends.
+        # A read, a write's start or an fsync's start changes nothing the checks read, so
+        # contexts (and the file states built on them) carry over such instants.
+        ct = set(self.htimes)
+        for o in mine:
+            if o.end_ns is not None and (o.op.kind in DATA_OPS or o.op.kind in COVERING
+                                         or o.index in self.entries_of
+                                         or _zero_range(o) is not None):
+                ct.add(o.end_ns)
+        for o in self.zeroing:
+            ct.add(o.start_ns)
+        self.ctx_times = sorted(ct)
         self._ctx = {}
         self._before = {}
         self._sz = None
@@ -392,7 +406,7 @@ class FileHistory:
         self._ctx = {k: v for k, v in self._ctx.items() if k[0] >= ep}
 
     def context(self, t, c):
-        ep = bisect_right(self.event_times, t)
+        ep = bisect_right(self.ctx_times, t)
         key = (ep, c)
         ctx = self._ctx.get(key)
         if ctx is None:

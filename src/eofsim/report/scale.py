@@ -77,8 +77,10 @@ def scale_row(spec: ScaleSpec, policy: str, overrides=None) -> dict:
 
 
 def run_scale(spec: ScaleSpec, policies=DEFAULT_POLICIES, threads=DEFAULT_THREADS, ops=("truncate-up",),
-              devices=("nvme",), overrides=None, progress=None) -> dict:
-    """Every device x growing op x thread count x policy. `progress(text)` once per run."""
+              devices=("nvme",), overrides=None, progress=None, jobs=1) -> dict:
+    """Every device x growing op x thread count x policy. `progress(text)` once per run.
+    jobs > 1 runs them in compare's process pool (largest thread counts first); the data is
+    the same, in the same order, whatever `jobs` is."""
     from dataclasses import asdict, replace
     tick = progress or (lambda text: None)
     ov = dict(overrides or {})
@@ -87,13 +89,36 @@ def run_scale(spec: ScaleSpec, policies=DEFAULT_POLICIES, threads=DEFAULT_THREAD
            "devices": list(devices), "ops": [grow_op(o) for o in ops], "threads": list(threads),
            "policies": list(policies), "overrides": {k: str(v) for k, v in sorted(ov.items())},
            "rows": []}
-    for dev in devices:
-        for op in out["ops"]:
-            for n in threads:
-                for pol in policies:
-                    tick(f"{dev} {op} x{n} / {pol}")
-                    out["rows"].append(scale_row(replace(spec, op=op, threads=n), pol,
-                                                 {**ov, "device": dev}))
+    units = [(f"{dev} {op} x{n} / {pol}", n, (replace(spec, op=op, threads=n), pol, {**ov, "device": dev}))
+             for dev in devices for op in out["ops"] for n in threads for pol in policies]
+    rows = [None] * len(units)
+    if jobs <= 1 or len(units) < 2:
+        for i, (label, _, args) in enumerate(units):
+            tick(label)
+            rows[i] = scale_row(*args)
+    else:
+        import multiprocessing as mp
+        import os
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        from ..policies import plugin_sources
+        from .compare import _worker_init
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"),
+                                   initializer=_worker_init,
+                                   initargs=(os.getpid(), plugin_sources(policies)))
+        try:
+            order = sorted(range(len(units)), key=lambda i: (-units[i][1], i))
+            futs = {pool.submit(scale_row, *units[i][2]): i for i in order}
+            pending = set(futs)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=lambda f: futs[f]):
+                    i = futs[f]
+                    rows[i] = f.result()
+                    tick(units[i][0])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    out["rows"] = rows
     return out
 
 
