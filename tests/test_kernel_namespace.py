@@ -85,11 +85,17 @@ def test_replace_via_rename_noauto_da_alloc_zero_length_on_the_real_kernel():
     from eofsim.scenario_file import load_scenario
     sc = load_scenario(str(Path(__file__).parent.parent / "examples" / "replace-via-rename.yaml"))
     sc = replace(sc, tunables={**sc.tunables, "auto_da_alloc": False})
+    # Kernel-only, known: the harness's final syncfs(2) runs sync_filesystem's no-wait pass
+    # (writeback_inodes_sb, then ext4_sync_fs(wait=0) -> jbd2_journal_start_commit), so a
+    # commit can carry the new size and unwritten extents (dioread_nolock; unwritten blocks
+    # are not ordered data: ext4_map_blocks) before end-I/O converts them: zeros instead of
+    # the data. The model has no syncfs; its horizon writes back and commits later.
     _kernel_within_model_and_seen(sc, "bh-ordered", {"f: size=0", "f.tmp: absent"},
-                                  "noauto_da_alloc")
+                                  "noauto_da_alloc",
+                                  allowed={"f: size=5000 [zeros-instead-of-data]"})
 
 
-def _kernel_within_model_and_seen(sc, policy, want, opt, tries=3, strict=True):
+def _kernel_within_model_and_seen(sc, policy, want, opt, tries=3, strict=True, allowed=()):
     """A real run is one schedule: its classes must all be the model's (no kernel-only
     class in any run; not `strict`: an 8 s real window on a shared machine may meet another
     process's sync(2), which writes this filesystem's dirty blocks early), and `want` must
@@ -100,7 +106,7 @@ def _kernel_within_model_and_seen(sc, policy, want, opt, tries=3, strict=True):
     for _ in range(tries):
         rep = kernel_check(sc, policy, True, model=model_outcomes, max_states=1000)
         assert opt in rep["mount_options"]
-        assert not strict or rep["kernel_only"] == [], rep
+        assert not strict or set(rep["kernel_only"]) <= set(allowed), rep
         seen |= set(rep["kernel"])
         if want <= seen:
             return
