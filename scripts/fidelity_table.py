@@ -1,40 +1,72 @@
-"""Run every built-in scenario on the real kernel and in the model under the four mount
-configurations and print the README's fidelity table (markdown). Needs root, loop devices,
-FUSE. Usage: .venv/bin/python scripts/fidelity_table.py > fidelity.md"""
+"""Run every built-in scenario (and the examples/ scenarios) on the real kernel and in the model
+under the four ext4 mount configurations and XFS, and print the README's fidelity table
+(markdown). Needs root, loop devices, FUSE (and xfsprogs for the xfs column).
 
+Usage: .venv/bin/python scripts/fidelity_table.py [--only xfs|ext4] [--examples] > fidelity.md
+  --only xfs    measure only the xfs column (the ext4 columns are left out)
+  --only ext4   measure only the four ext4 columns
+  --examples    also the scenarios in examples/*.yaml (findings)
+  --runs N      real runs per cell, outcome classes united (kernel-check --runs)
+
+The xfs column compares real XFS (default mount options; log worker period scaled as
+kernel-check does) with the model's `xfs` policy."""
+
+import argparse
 import platform
 import sys
 import time
+from pathlib import Path
 
 from eofsim.cli import model_outcomes
 from eofsim.kernel import preflight
 from eofsim.kernel.check import kernel_check
 from eofsim.scenario_file import builtin_names, load_scenario
 
-CONFIGS = [("bh-ordered", True), ("bh-ordered", False), ("bh-writeback", True), ("bh-writeback", False)]
+EXT4 = [("bh-ordered", True), ("bh-ordered", False), ("bh-writeback", True),
+        ("bh-writeback", False)]
+XFS = [("xfs", True)]
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def column(pol, dl):
+    if pol == "xfs":
+        return "xfs"
+    return f"{'ordered' if pol == 'bh-ordered' else 'writeback'}," \
+           f"{'delalloc' if dl else 'nodelalloc'}"
 
 
 def main():
-    why = preflight.reason()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=["xfs", "ext4"])
+    ap.add_argument("--examples", action="store_true")
+    ap.add_argument("--runs", type=int, default=1)
+    a = ap.parse_args()
+    configs = EXT4 if a.only == "ext4" else XFS if a.only == "xfs" else EXT4 + XFS
+    why = preflight.reason("xfs" if any(p == "xfs" for p, _ in configs) else "ext4")
     if why:
         print(f"cannot run: {why}", file=sys.stderr)
         sys.exit(2)
     print(f"Measured {time.strftime('%Y-%m-%d')} on Linux {platform.release()}.\n")
-    head = ["scenario"] + [f"{'ordered' if p == 'bh-ordered' else 'writeback'},{'delalloc' if d else 'nodelalloc'}"
-                           for p, d in CONFIGS]
+    head = ["scenario"] + [column(p, d) for p, d in configs]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     details = []
-    for name in builtin_names():
-        sc = load_scenario(name)
+    names = [(n, n) for n in builtin_names()]
+    if a.examples:
+        names += [(p.stem, str(p)) for p in sorted(EXAMPLES.glob("*.yaml"))]
+    for name, ref in names:
+        sc = load_scenario(ref)
         row = [name]
-        for pol, dl in CONFIGS:
-            rep = kernel_check(sc, pol, dl, model=model_outcomes)
+        for pol, dl in configs:
+            rep = kernel_check(sc, pol, dl, model=model_outcomes, runs=a.runs)
             row.append(rep["verdict"] + ("" if rep["exhaustive"] else " (sampled)"))
             if rep["verdict"] != "agree":
-                details.append(f"- {name} {rep['mount_options']}: kernel-only {rep['kernel_only']}, "
+                details.append(f"- {name} {rep['fs']} {rep['mount_options']}: "
+                               f"kernel-only {rep['kernel_only']}, "
                                f"model-only {rep['model_only']}")
-            print(f"{name} {pol} delalloc={dl}: {rep['verdict']}", file=sys.stderr, flush=True)
+            print(f"{name} {pol} delalloc={dl}: {rep['verdict']} ({rep['crash_states']} "
+                  f"images, {rep['seconds']} s) kernel={rep['kernel']}", file=sys.stderr,
+                  flush=True)
         print("| " + " | ".join(row) + " |", flush=True)
     if details:
         print("\nDisagreements:\n" + "\n".join(details))

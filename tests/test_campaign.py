@@ -121,7 +121,9 @@ zeta: 1 workloads, 1 with violations (2 violations), zeros instead of data in 1 
 def test_report_by_policy_and_kind(hand_db):
     r = CliRunner().invoke(main, ["campaign", "report", "--db", str(hand_db)])
     assert r.exit_code == 0, r.output
-    assert r.output.rstrip("\n") == EXPECTED
+    body, stamp = r.output.rstrip("\n").rsplit("\n", 1)
+    assert body == EXPECTED
+    assert stamp.startswith("stamp: eofsim ") and "command: eofsim campaign report" in stamp
     r = CliRunner().invoke(main, ["campaign", "--db", str(hand_db), "report", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)

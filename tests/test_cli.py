@@ -46,7 +46,9 @@ def test_check_exit_codes_and_json_fields():
     d = json.loads(out)
     v = d["violations"][0]
     assert v["kind"] == "garbage" and {"crash_time_ns", "offset", "length"} <= set(v)
-    assert d["counterexample"]["ops"] == ["t0: @1s truncate f 16384"]
+    ops = d["counterexample"]["ops"]
+    assert [(o["index"], o["thread"], o["op"]) for o in ops] == [(1, "t0", "@1s truncate f 16384")]
+    assert ops[0]["where"] == "eofsim/scenarios/sentinel-truncate-up.yaml:19"
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -18,7 +18,7 @@ def _run(*args):
 def test_sample_runs_clean_under_bh_ordered():
     r = _run(SAMPLE)
     assert r.exit_code == 0, r.output
-    assert r.output.startswith("sample.fsxops under bh-ordered")
+    assert "\nsample.fsxops under bh-ordered" in r.output
     assert "no violation" in r.output
 
 

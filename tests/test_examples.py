@@ -28,5 +28,11 @@ def test_punch_past_disksize_on_the_real_kernel():
     from eofsim.cli import model_outcomes
     from eofsim.kernel.check import kernel_check
     sc = load_scenario(str(EX / "punch-past-disksize.yaml"))
-    rep = kernel_check(sc, "bh-ordered", True, model=model_outcomes)
+    for attempt in range(3):
+        # On a shared machine another process's sync(2) within the ~1 s before the punch's
+        # commit writes the delalloc data first, so that one real schedule never holds the
+        # 217904 state (a sync can hide it, never create it): retry a disturbed run.
+        rep = kernel_check(sc, "bh-ordered", True, model=model_outcomes)
+        if "f: size=217904" in rep["kernel"]:
+            break
     assert "f: size=217904" in rep["kernel"]

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from eofsim import content
-from eofsim.kernel import crash, preflight, run
+from eofsim.kernel import crash, preflight, run, sysutil
 from eofsim.kernel.image import FILL, MountOpts
 from eofsim.ops import parse_op
 from eofsim.outcome import Outcome
@@ -21,21 +21,41 @@ def scenario(lines, files=(FileSpec("f"),)):
                     threads=(ThreadSpec("a", tuple(parse_op(l) for l in lines)),))
 
 
+CREATED = []
+"""Temp dirs this test process's harness created (other engineers' concurrent runs on the
+same machine have their own, which are not ours to count)."""
+_tempdir = sysutil.Cleanup.tempdir
+
+
+def _recording_tempdir(self, prefix="eofsim-k-"):
+    d = _tempdir(self, prefix)
+    CREATED.append(os.path.basename(d))
+    return d
+
+
+sysutil.Cleanup.tempdir = _recording_tempdir
+
+
 def leftovers():
     """Our loop devices, mounts, FUSE daemons and temp dirs still alive."""
+    ours = tuple(CREATED)
+
+    def mine(text):
+        return any(d in text for d in ours)
     loops = [l for l in subprocess.run(["losetup", "-a"], capture_output=True,
-                                       text=True).stdout.splitlines() if "eofsim-" in l]
+                                       text=True).stdout.splitlines() if mine(l)]
     with open("/proc/mounts") as f:
-        mounts = [l for l in f if "eofsim-" in l]
+        mounts = [l for l in f if mine(l)]
     daemons = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"eofsim.kernel.fuselog" in f.read():
+                cmd = f.read()
+                if b"eofsim.kernel.fuselog" in cmd and mine(cmd.decode(errors="replace")):
                     daemons.append(pid)
         except OSError:
             pass
-    dirs = [d for d in os.listdir("/dev/shm") if d.startswith("eofsim-")]
+    dirs = [d for d in os.listdir("/dev/shm") if d in ours]
     return loops + mounts + daemons + dirs
 
 

@@ -3,12 +3,14 @@ reproduces every op, and reads return the program's bytes (checked against a pla
 bytearray file, an oracle that knows nothing of the model)."""
 
 import errno
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eofsim.crash.appcheck import app_check, states, tree_bytes
+from eofsim.engine import WaitQueue
 from eofsim.crash.explore import Explorer
 from eofsim.errors import InputError
 from eofsim.fuse.modelfs import ModelOps
@@ -122,11 +124,17 @@ def test_a_request_never_starts_when_an_event_is_queued_at_the_same_nanosecond()
     clock.t = (due - model.v_done) / 1e9
     rec = model.call(1, Op("write", file="f", off=1, len=1), b"b")
     assert rec.start_ns != due
+    model.call(1, Op("fsync", file="f"))
+    sc, _ = model.scenario_of("t")
+    from eofsim.scenario_file import dump_text
+    res = simulate(load_text(dump_text(sc), "t.yaml"), "bh-ordered")
+    assert [(r.start_ns, r.end_ns) for r in res.ops] == [(r.start_ns, r.end_ns) for r in model.records]
 
 
 def test_bad_time_scale_is_refused():
-    with pytest.raises(InputError):
-        LiveModel("bh-ordered", time_scale=0)
+    for bad in (0, -1, float("nan"), float("inf"), 1e7):
+        with pytest.raises(InputError):
+            LiveModel("bh-ordered", time_scale=bad)
 
 
 def test_payload_file_round_trips(tmp_path):
@@ -199,7 +207,10 @@ def test_crash_makes_the_mount_read_only_and_the_trace_ends_there(tmp_path):
         ops.write("/f", b"abc", 3, fh)
     assert e.value.errno == errno.EROFS
     assert model.until_ns >= 2_000_000_000
-    assert f"until: {model.until_ns}ns" in (tmp_path / "c.yaml").read_text()
+    sc = load_scenario(str(tmp_path / "c.yaml"))
+    res = simulate(sc, "bh-ordered")
+    assert res.until_ns == model.until_ns
+    assert res.end_ns == model.until_ns and all(r.end_ns <= model.until_ns for r in res.ops)
 
 
 def test_app_check_sees_every_distinct_tree_and_rejects_what_the_checker_rejects(tmp_path):
@@ -231,3 +242,140 @@ def test_app_check_sees_every_distinct_tree_and_rejects_what_the_checker_rejects
     assert rep.rejected[0].state.t < fsync_end
     ok = app_check(res, "true", payload)
     assert ok.ok and ok.trees == rep.trees
+
+
+def test_app_states_cap_spreads_over_crash_time(tmp_path):
+    clock = Clock()
+    model = LiveModel("bh-ordered", clock=clock)
+    for i in range(6):
+        clock.t += 6.0                  # each write lands after a commit of the one before
+        model.call(1, Op("write", file="f", off=i, len=1), b"abcdef"[i:i + 1])
+        model.call(1, Op("fsync", file="f"))
+    sc, payload = model.scenario_of("t")
+    from eofsim.scenario_file import dump_text
+    res = simulate(load_text(dump_text(sc), "t.yaml"), "bh-ordered")
+    full = app_check(res, "true", payload)
+    capped = app_check(res, "true", payload, max_trees=3)
+    assert full.trees > 3 and capped.trees == 3 and capped.capped and not capped.exhaustive
+    seen = app_check(res, 'test "$(cat f 2>/dev/null)" != abcdef', payload, max_trees=3,
+                     keep=tmp_path / "min")
+    assert len(seen.rejected) == 1       # the last tree (the whole file) is among the three
+    assert (tmp_path / "min" / "f").read_bytes() == b"abcdef"   # --app-keep
+
+
+class _PosixOracle:
+    """Names -> inode (bytearray); handles -> inode: POSIX without the storage."""
+
+    def __init__(self):
+        self.names, self.fhs = {}, {}
+
+    def create(self, name, fh):
+        self.names.setdefault(name, bytearray())
+        self.fhs[fh] = self.names[name]
+
+    def write(self, fh, off, data):
+        b = self.fhs[fh]
+        if len(b) < off:
+            b.extend(bytes(off - len(b)))
+        b[off:off + len(data)] = data
+
+    def read(self, fh, off, n):
+        return bytes(self.fhs[fh][off:off + n])
+
+
+name_st = st.sampled_from(["a", "b", "c"])
+ns_op = st.one_of(
+    st.tuples(st.just("create"), st.integers(0, 1), name_st),
+    st.tuples(st.just("write"), st.integers(0, 1), st.integers(0, 9000), st.integers(1, 5000)),
+    st.tuples(st.just("read"), st.integers(0, 1), st.integers(0, 9000), st.integers(1, 5000)),
+    st.tuples(st.just("rename"), st.integers(0, 1), name_st, name_st),
+    st.tuples(st.just("unlink"), st.integers(0, 1), name_st),
+    st.tuples(st.just("close"), st.integers(0, 1)),
+    st.tuples(st.just("fsync"), st.integers(0, 1)),
+    st.tuples(st.just("sleep"), st.sampled_from([0.001, 2.0, 7.0, 31.0])),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ns_op, min_size=1, max_size=30))
+def test_namespace_requests_replay_op_for_op_and_read_like_posix(script):
+    """Through the request layer (ModelOps, as FUSE calls it): creates, writes and reads on
+    handles, renames, unlinks (also of open files), closes and fsyncs from two threads. Reads
+    give what a POSIX oracle gives, and the trace replays to the same ops and final files."""
+    clock = Clock()
+    model = LiveModel("bh-ordered", clock=clock)
+    ops = ModelOps(model, log=open("/dev/null", "w"))
+    tid = [0]
+    ops.context_tid = lambda: tid[0]
+    oracle = _PosixOracle()
+    held = {0: [], 1: []}          # per caller: its open handles, newest last
+    for i, step in enumerate(script):
+        clock.t += 0.0005
+        kind = step[0]
+        if kind == "sleep":
+            clock.t += step[1]
+            continue
+        tid[0] = step[1]
+        mine = held[tid[0]]
+        if kind == "create":
+            fh = ops.create("/" + step[2], 0o644, os.O_CREAT | os.O_RDWR)
+            oracle.create(step[2], fh)
+            mine.append(fh)
+        elif kind in ("write", "read", "close", "fsync"):
+            if not mine:
+                continue
+            fh = mine[-1]
+            if kind == "write":
+                data = _bytes_for(i + 1, step[3])
+                ops.write(None, data, step[2], fh)
+                oracle.write(fh, step[2], data)
+            elif kind == "read":
+                assert ops.read(None, step[3], step[2], fh) == oracle.read(fh, step[2], step[3])
+            elif kind == "fsync":
+                ops.fsync(None, 0, fh)
+            else:
+                ops.release(None, mine.pop())
+        elif kind == "rename":
+            if step[2] not in oracle.names or step[2] == step[3]:
+                continue
+            ops.rename("/" + step[2], "/" + step[3])
+            oracle.names[step[3]] = oracle.names.pop(step[2])
+        elif kind == "unlink":
+            if step[2] not in oracle.names:
+                continue
+            ops.unlink("/" + step[2])
+            del oracle.names[step[2]]
+    assert sorted(ops.readdir("/", None)[2:]) == sorted(oracle.names)
+    for name, b in oracle.names.items():
+        assert ops.getattr("/" + name)["st_size"] == len(b)
+    sc, payload = model.scenario_of("t")
+    from eofsim.scenario_file import dump_text
+    res = simulate(load_text(dump_text(sc), "t.yaml"), "bh-ordered")
+    live = [r for th in model.threads.values() for r in th.recs]
+    replayed = [r for r in res.ops if live or r.op.kind != "sleep"]
+    assert [(r.op, r.start_ns, r.end_ns, r.error, r.i_size_after) for r in live] == \
+        [(r.op, r.start_ns, r.end_ns, r.error, r.i_size_after) for r in replayed]
+    assert not any(r.error for r in res.ops)
+    want = {n: bytes(b) for n, b in oracle.names.items()}
+    assert final_contents(res.fs, payload) == want == final_contents(model.fs, model.payload)
+
+
+def test_a_request_that_hangs_in_the_model_is_eio_kept_in_the_trace_and_the_caller_goes_on(monkeypatch):
+    clock = Clock()
+    model = LiveModel("bh-ordered", clock=clock)
+    ops = ModelOps(model, log=open("/dev/null", "w"))
+    fh = ops.create("/f", 0o644)
+    ops.write("/f", b"abc", 0, fh)
+    gate = WaitQueue(model.eng, "never", "test_never")
+
+    def hang(*a, **k):
+        yield gate                     # nobody ever wakes it: a stall
+
+    monkeypatch.setattr(model.fs, "fsync", hang)
+    with pytest.raises(OSError) as e:
+        ops.fsync(None, 0, fh)
+    assert e.value.errno == errno.EIO and model.stuck == ["fsync f"]
+    fh2 = ops.create("/g", 0o644)      # same caller, a fresh model thread
+    assert ops.write("/g", b"xy", 0, fh2) == 2 and ops.read("/g", 2, 0, fh2) == b"xy"
+    sc, _ = model.scenario_of("t")
+    assert "fsync f" in [op.text().split(" ", 1)[1] for th in sc.threads for op in th.ops]

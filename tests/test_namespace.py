@@ -275,3 +275,41 @@ def test_replace_via_rename_without_fsync(auto, zero_length):
     assert (False, 1000) in got and (True, 5000) in got
     assert ((True, 0) in got) == zero_length
     assert rep.ok
+
+
+def test_o_trunc_of_an_empty_file_arms_auto_da_alloc_but_not_on_create():
+    """ext4_setattr calls ext4_truncate even at an unchanged size 0; do_open drops O_TRUNC
+    for a file it created."""
+    res = simulate(sc(["open f trunc", "write f 0 8k", "close f"], files=[("f", 0)]))
+    assert [t for t in _data_bio_times(res, res.inos["f"]) if t <= res.ops[2].end_ns]
+    res = simulate(sc(["open g creat trunc", "write g 0 8k", "close g"]))
+    assert not [t for t in _data_bio_times(res, res.inos["g"]) if t <= res.ops[2].end_ns]
+
+
+def test_open_resolves_the_name_not_the_threads_open_file():
+    """After an unlink, `open f` looks the name up again (ENOENT, or a new file with creat)."""
+    res = simulate(sc(["open g creat", "unlink g", "open g", "open g creat", "write g 0 5"]))
+    assert [r.error for r in res.ops] == [None, None, "ENOENT", None, None]
+    assert res.ops[3].ino != res.ops[0].ino and res.ops[4].ino == res.ops[3].ino
+
+
+def test_data_writeback_reuses_freed_blocks_at_once():
+    """ext4_mb_clear_bb: under data=writeback freed data blocks are free at once (the
+    rewrite after a truncate gets them back); under data=ordered they wait for the commit."""
+    ops = ["truncate f 0", "write f 0 5000"]
+    for pol, reused in (("bh-writeback", True), ("bh-ordered", False)):
+        res = simulate(sc(ops, files=[("f", 5000)], tunables="delalloc: false"), pol)
+        old = {pb for _, pb, _ in res.initial_inodes[res.inos["f"]].extents}
+        new = {pb for _, pb, _ in res.fs.by_ino[res.inos["f"]].extents()}
+        assert bool(old & new) == reused, pol
+
+
+def test_a_name_created_during_another_threads_call_is_found():
+    """The path is resolved inside the call: when the owner's create lands during another
+    thread's read, the read sees the new file, never a bogus errno (found by a 3-thread
+    generated workload, seed 15: t1's read of f0 between t0's unlink and create)."""
+    from eofsim.workload.generate import generate
+    res = simulate(generate(15, 30, files=("f0", "f1", "f2"), threads=3, namespace=True))
+    assert "EISDIR" not in [r.error for r in res.ops]
+    read = next(r for r in res.ops if r.thread == "t1" and r.op.text() == "read f0 163840 55112")
+    assert read.error is None and read.ino == res.inos["f0"]

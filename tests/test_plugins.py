@@ -210,3 +210,4 @@ def test_xfs_setattr_flush_follows_this_calls_zeroing_only():
     assert calls(["write f 8192 4096", "fsync f", "truncate f 32k"]) == 0
     assert calls(["truncate f 32k"]) == 1
     assert calls(["write f 8192 100", "fsync f", "truncate f 32k"]) == 1
+

@@ -91,6 +91,9 @@ def test_run_scale_grid_and_determinism():
     assert {r["device"] for r in a["rows"]} == {"ideal", "hdd"}
     b = run_scale(spec, ("bh-ordered", "iomap-v4"), (1, 2), ("truncate-up", "append"), ("ideal", "hdd"))
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    c = run_scale(spec, ("bh-ordered", "iomap-v4"), (1, 2), ("truncate-up", "append"), ("ideal", "hdd"),
+                  jobs=2)
+    assert json.dumps(a, sort_keys=True) == json.dumps(c, sort_keys=True), "a process pool changes nothing"
 
 
 def test_cli_scale_json_html_and_bad_input(tmp_path):
@@ -154,3 +157,97 @@ def test_write_through_single_tag_device_is_a_fifo_queue(reqs, svc_us, seek_us, 
         done = start + svc_us * US + pos + wr_us * US
         assert b.complete_ns == done
         prev_done, head = done, p + 1
+
+
+def test_neighbour_tail_overlaps_the_deferred_designs_writeback():
+    """iomap-deferred submits its pending zeroed blocks only with kupdate writeback, after
+    the 30 s dirty expiry; the neighbour's tail must still be running then, or the design's
+    cost to it would go unmeasured."""
+    from eofsim.block import is_zero_bio
+    spec = ScaleSpec(threads=4, rounds=2)
+    res = simulate(scale_scenario(spec), "iomap-deferred", {"device": "nvme"})
+    zero = [b.submit_ns for b in res.dev.bios if is_zero_bio(b)]
+    assert zero and min(zero) >= 30 * 10**9
+    nb_starts = [r.start_ns for r in res.ops if r.thread == NEIGHBOUR and r.op.kind == "fdatasync"]
+    assert max(nb_starts) > max(zero)
+    row = scale_row(spec, "iomap-deferred", {"device": "nvme"})
+    assert row["nb_after_fdatasyncs"] >= 450          # 45 s / 100 ms, plus the last 1 ms ones
+
+
+def test_device_recognises_exactly_the_zeroed_block_writes_the_filesystem_counts():
+    """block.is_zero_bio reads the filesystem's marking of a bio (its `why`); if that
+    convention changes, the device's zero-block share silently goes to 0."""
+    from eofsim.block import is_zero_bio
+    for pol in ("iomap-v4", "iomap-deferred", "bh-ordered"):
+        res = simulate(scale_scenario(ScaleSpec(threads=3, rounds=3)), pol, {"device": "nvme"})
+        assert sum(1 for b in res.dev.bios if is_zero_bio(b)) == res.dev.stats.zero_block_writes > 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.booleans(), st.integers(0, 5000)), min_size=1, max_size=25),
+       st.integers(1, 20), st.integers(1, 30), st.integers(0, 10))
+def test_cached_fifo_device_flushes_cover_what_the_cache_took(events, svc_us, flush_us, wr_us):
+    """Write-back cache, FIFO destage, flushes through blk-flush. Oracle: writes complete
+    dev_write_ns after submission and destage one after another; a flush that finds none
+    running starts at once, one that arrives while one runs waits for it and then shares
+    the next with every other waiter; a flush's command starts when every write taken
+    before it started is on the medium, and lasts dev_flush_ns. A write submitted in the
+    same instant is still in the plug, not taken: the flush need not cover it (it had not
+    completed)."""
+    tun = Tunables(device="nvme", dev_cache_bytes=1 << 40, dev_queue_depth=0, dev_merge=False,
+                   dev_service_ns=svc_us * US, dev_bandwidth=0, dev_flush_ns=flush_us * US,
+                   dev_write_ns=wr_us * US, dev_flush_exclusive=False)
+    eng = Engine()
+    dev = BlockDevice(eng, tun)
+    events = sorted(events, key=lambda e: e[0])
+    out = []
+
+    def sub(arg):
+        is_flush, p = arg
+        out.append(dev.submit(Bio(0, "flush", kind="flush") if is_flush
+                              else Bio(0, WRITE, ((p, fill(4096)),))))
+
+    for t, is_flush, p in events:
+        eng.call_at(t * US, sub, (is_flush, p))
+    eng.run()
+    # oracle. Destage does not wait for flushes, so the writes come first.
+    free = 0
+    taken = []           # (submit time, destage end)
+    done = {}
+    for i, (t, is_flush, p) in enumerate(events):
+        if not is_flush:
+            now = t * US
+            free = max(now, free) + svc_us * US
+            taken.append((now, free))
+            done[i] = now + wr_us * US
+
+    def flush_end(start):
+        target = max([e for s, e in taken if s < start], default=0)
+        return max(start, target) + flush_us * US
+
+    running_end = None   # completion of the flush in flight
+    batch = []           # flushes waiting for the next one
+    for i, (t, is_flush, p) in enumerate(events):
+        if not is_flush:
+            continue
+        now = t * US
+        # A flush submitted at the very instant one completes still finds it running (the
+        # submission was queued first), so "finished" is strictly before now.
+        while running_end is not None and now > running_end:
+            if batch:
+                end = flush_end(running_end)
+                for j in batch:
+                    done[j] = end
+                batch, running_end = [], end
+            else:
+                running_end = None
+        if running_end is None:
+            running_end = done[i] = flush_end(now)
+        else:
+            batch.append(i)
+    if batch:
+        end = flush_end(running_end)
+        for j in batch:
+            done[j] = end
+    expect = [done[i] for i in range(len(events))]
+    assert [b.complete_ns for b in out] == expect

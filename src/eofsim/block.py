@@ -28,8 +28,8 @@ The path of one bio, each step named after the kernel place it stands for:
    after it (back merge) or ends right before it (front merge) joins it, up to
    `dev_max_request_bytes` (max_sectors_kb); REQ_PREFLUSH / REQ_FUA requests never merge
    (REQ_NOMERGE_FLAGS). Dispatch order: FIFO (`none`) or `mq-deadline`'s ascending sector
-   order from the last dispatched position with a 5 s write FIFO expiry (deadline_dispatch_
-   requests, write_expire = 5 * HZ).
+   order from the last dispatched position with a 5 s write FIFO expiry
+   (`__dd_dispatch_request`, write_expire = 5 * HZ).
 3. **Tags** (`blk_mq_get_tag`): at most `dev_queue_depth` requests are at the device
    (0 = unlimited).
 4. **The device**: a dispatched write is taken into the volatile cache (if the cache has
@@ -44,6 +44,7 @@ The path of one bio, each step named after the kernel place it stands for:
    Positioning cost of a request that does not start where the previous one ended, at a
    distance of d bytes: `dev_seek_ns + (dev_seek_max_ns - dev_seek_ns) * sqrt(min(d, span) /
    span) + dev_rotation_ns` (span = `dev_span_bytes`); 0 if it continues the previous one.
+   The journal's blocks sit from the middle of the span on (mke2fs's placement).
 5. **Flushes** (blk-flush.c): one flush is in flight at a time; flushes that arrive while
    one runs wait and are all served by the next one (`blk_kick_flush`, condition C1). A
    flush completes when every write the cache had taken before the flush started is on the
@@ -51,7 +52,8 @@ The path of one bio, each step named after the kernel place it stands for:
    command, `ata_std_qc_defer`) it waits until no request is at the device and nothing is
    dispatched while it runs. FUA: with `dev_fua` (native, e.g. NVMe) the write completes
    when it is on the medium (destaged before anything queued); without (libata's default
-   `libata.fua=0`) blk-flush adds a POSTFLUSH (`blk_flush_policy`).
+   `libata.fua=0`) blk-flush adds a POSTFLUSH (`blk_insert_flush`: REQ_FSEQ_POSTFLUSH when
+   `!supports_fua`).
 
 Per-bio extra latency (for fault injection / chosen schedules): `BlockDevice.extra_latency`
 maps a bio id to extra nanoseconds; it is read when that bio is submitted, the bio then is
@@ -67,6 +69,7 @@ collection and SLC-cache exhaustion, blk-throttle's slice accounting beyond the 
 import bisect
 import heapq
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from .content import fill, garbage
@@ -363,7 +366,10 @@ class BlockDevice:
         self.merge = p["dev_merge"]
         self.wiops = p["throttle_wiops"]
         self.wbps = p["throttle_wbps"]
-        self.extra_latency = parse_delays(getattr(tun, "delay_bio", ""))
+        from .jbd2 import JOURNAL_BASE
+        self._journal_base = JOURNAL_BASE
+        self._tunable_delays = parse_delays(getattr(tun, "delay_bio", ""))
+        self.extra_latency = dict(self._tunable_delays)
         """bio id -> extra nanoseconds of latency (read when that bio is submitted)."""
         self.fill = fill(self.bs, garbage(fill_byte))
         self.initial = {}
@@ -395,11 +401,28 @@ class BlockDevice:
         self._head = None           # block after the last one the medium wrote
         self._wseq = 0
         self._undestaged = []       # heap of seqs of cached writes not yet on the medium
+        self._media_free = 0        # FIFO medium: when it has destaged everything taken
+        self._cached = deque()      # FIFO medium: (destage end, bytes) of what the cache holds
+        self._room_retry = False
+        self._flush_wait = False
         self._destaged = set()
         self._flush_pending = []
         self._flush_running = None  # (callbacks, target seq) or None
         self._flush_cmd = False
         self.busy_until = 0
+
+    @property
+    def extra_delay(self) -> dict:
+        """The same map as `extra_latency` under the name issue 14's `--delay-bio` uses
+        (sim.simulate's bio_delays). Assigning a map keeps the `delay_bio` tunable's entries
+        it does not name."""
+        return self.extra_latency
+
+    @extra_delay.setter
+    def extra_delay(self, delays):
+        merged = dict(self._tunable_delays)
+        merged.update(delays or {})
+        self.extra_latency = merged
 
     # ------------------------------------------------------------------ helpers
     def _latency(self, ns):
@@ -419,6 +442,15 @@ class BlockDevice:
         self.stats.reads += 1
         return self._latency(self.read_ns)
 
+    def where(self, pblk) -> int:
+        """Where block `pblk` is on the device, in blocks. The model's journal lives at
+        jbd2.JOURNAL_BASE, far from any data; mke2fs puts the journal near the middle of the
+        filesystem (e2fsprogs lib/ext2fs/mkjournal.c, get_midpoint_journal_block), so journal
+        blocks are placed from the middle of the span on."""
+        if pblk >= self._journal_base:
+            return self.span // 2 // self.bs + (pblk - self._journal_base)
+        return pblk
+
     def position_ns(self, start) -> int:
         """The positioning cost of a request starting at block `start` after the medium's
         last write (0 when it continues it)."""
@@ -426,7 +458,7 @@ class BlockDevice:
             return 0
         if not (self.seek_ns or self.seek_max_ns or self.rotation_ns):
             return 0
-        d = min(abs(start - self._head) * self.bs, self.span)
+        d = min(abs(self.where(start) - self.where(self._head)) * self.bs, self.span)
         return int(self.seek_ns + (self.seek_max_ns - self.seek_ns) * math.sqrt(d / self.span)
                    + self.rotation_ns)
 
@@ -563,16 +595,17 @@ class BlockDevice:
         if now - s[oldest].queued_ns >= 5_000_000_000:      # write_expire = 5 * HZ
             return s.pop(oldest)
         pos = self._deadline_pos
-        ahead = [i for i in range(len(s)) if s[i].first >= pos]
+        w = self.where
+        ahead = [i for i in range(len(s)) if w(s[i].first) >= pos]
         pool = ahead or range(len(s))
-        i = min(pool, key=lambda i: (s[i].first, s[i].queued_ns))
+        i = min(pool, key=lambda i: (w(s[i].first), s[i].queued_ns))
         return s.pop(i)
 
     def _dispatch(self, _=None):
         self._armed = False
         while self._sched and self._inflight < self.qd:
             if self.flush_exclusive and (self._flush_cmd or (self._flush_running is not None)):
-                return
+                break           # ATA: nothing is issued while a flush waits or runs
             req = self._pick()
             if not req.nomerge:
                 self._by_first.pop(req.first, None)
@@ -587,7 +620,7 @@ class BlockDevice:
             else:
                 st.req_random += 1
             self._last_dispatch_end = req.last
-            self._deadline_pos = req.last + 1
+            self._deadline_pos = self.where(req.last + 1)
             if self.cache_bytes == 0:
                 st.queued_ns += self.engine.now - req.queued_ns
                 self._to_medium(req)
@@ -596,9 +629,15 @@ class BlockDevice:
         self._take_into_cache()
 
     # ------------------------------------------------------------------ the device
-    def _take_into_cache(self):
+    def _take_into_cache(self, _=None):
         eng = self.engine
         w = self._room_waiters
+        cached = self._cached
+        if cached:
+            # FIFO medium: requests whose destage has ended free their room now.
+            now = eng.now
+            while cached and cached[0][0] <= now:
+                self._cache_used -= cached.popleft()[1]
         while w:
             req = w[0]
             need = req.nblocks * self.bs
@@ -606,6 +645,9 @@ class BlockDevice:
                 if not req.cached:
                     req.cached = True          # (a flag: the wait is counted once)
                     self.stats.cache_full_waits += 1
+                if cached and not self._room_retry:
+                    self._room_retry = True
+                    eng.call_at(cached[0][0], self._room_again)
                 return
             w.pop(0)
             self._cache_used += need
@@ -615,20 +657,48 @@ class BlockDevice:
                 for bio in req.bios:
                     self._finish(bio, self._latency(self.write_ns), req)
 
+    def _room_again(self, _=None):
+        self._room_retry = False
+        self._take_into_cache()
+
     def _to_medium(self, req):
         self._wseq += 1
         req.seq = self._wseq
+        if not self.elevator:
+            self._to_fifo_medium(req)
+            return
         heapq.heappush(self._undestaged, req.seq)
         if req.fua and self.fua_native:
             self._urgent.append(req)
         elif self.elevator:
-            bisect.insort(self._destage, (req.first, req.seq, req))
+            bisect.insort(self._destage, (self.where(req.first), req.seq, req))
         else:
             self._destage.append(req)
         self._media_next()
 
+    def _to_fifo_medium(self, req):
+        """A FIFO medium is a single server in arrival order: each request's destage end is
+        known when the cache takes it (max(now, end of the previous one) + its service,
+        transfer and positioning), so no event is needed per request; FUA writes take their
+        turn too. Room in the cache is given back when the end has passed."""
+        eng = self.engine
+        occ = self.service_ns + self._transfer_ns(req.nblocks) + self.position_ns(req.first)
+        self._head = req.last + 1
+        end = max(eng.now, self._media_free) + occ
+        self._media_free = end
+        self.busy_until = end
+        st = self.stats
+        st.busy_ns += occ
+        if req.zero_blocks:
+            st.zero_busy_ns += occ * req.zero_blocks // req.nblocks
+        if self.cache_bytes == 0 or (req.fua and self.fua_native):
+            for bio in req.bios:
+                self._finish(bio, end - eng.now + self._latency(self.write_ns), req)
+        if self.cache_bytes:
+            self._cached.append((end, req.nblocks * self.bs))
+
     def _media_next(self):
-        if self._media_busy:
+        if self._media_busy or not self.elevator:
             return
         req = None
         if self._urgent:
@@ -636,7 +706,7 @@ class BlockDevice:
         elif self.elevator:
             d = self._destage
             if d:
-                pos = self._head or 0
+                pos = self.where(self._head or 0)
                 i = bisect.bisect_left(d, (pos, -1))
                 if i >= len(d):
                     i = 0
@@ -730,7 +800,7 @@ class BlockDevice:
         if self._flush_running is not None or not self._flush_pending:
             return
         cbs, self._flush_pending = self._flush_pending, []
-        self._flush_running = (cbs, self._wseq)
+        self._flush_running = (cbs, self._wseq, self._media_free)
         self._maybe_flush_cmd()
 
     def _maybe_flush_cmd(self):
@@ -739,17 +809,27 @@ class BlockDevice:
             return
         if self.flush_exclusive and self._inflight:
             return
-        target = fr[1]
-        if self._undestaged and self._undestaged[0] <= target:
-            return          # writes it covers are still in the cache: the destage goes on
+        if self.elevator:
+            if self._undestaged and self._undestaged[0] <= fr[1]:
+                return      # writes it covers are still in the cache: the destage goes on
+        elif self.engine.now < fr[2]:
+            if not self._flush_wait:
+                self._flush_wait = True
+                self.engine.call_at(fr[2], self._flush_again)
+            return
+        self._flush_wait = False
         self._flush_cmd = True
         ns = self._latency(self.flush_ns)
         self.stats.device_flushes += 1
         self.stats.flush_ns += ns
         self.engine.call_at(self.engine.now + ns, self._flush_done)
 
+    def _flush_again(self, _=None):
+        self._flush_wait = False
+        self._maybe_flush_cmd()
+
     def _flush_done(self, _=None):
-        cbs, _target = self._flush_running
+        cbs = self._flush_running[0]
         self._flush_running = None
         self._flush_cmd = False
         for cb in cbs:

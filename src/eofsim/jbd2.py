@@ -95,8 +95,12 @@ class Journal:
     blocks get fresh numbers from JOURNAL_BASE up, so every log write stays in the I/O log
     as written (recovery reads the newest committed copy of each inode either way)."""
 
-    def __init__(self, engine, dev, tun, submit_inode_data, log_event):
+    def __init__(self, engine, dev, tun, submit_inode_data, log_event, periodic_ns=None):
         self.engine = engine
+        self.periodic_ns = periodic_ns
+        """XFS log timing (Policy.xfs_log_timing): a transaction commits at the next tick of
+        the periodic log worker (xfs_log_worker every xfs_syncd_ns since mount) instead of
+        commit_interval_ns after it began."""
         self.dev = dev
         self.tun = tun
         self.submit_inode_data = submit_inode_data
@@ -134,7 +138,7 @@ class Journal:
         while True:
             tx = self.running
             if tx is None:
-                tx = Transaction(eng, self.next_tid, eng.now, self.tun.commit_interval_ns)
+                tx = Transaction(eng, self.next_tid, eng.now, self._lifetime(eng.now))
                 self.next_tid += 1
                 self.running = tx
                 self.tx_by_tid[tx.tid] = tx
@@ -182,6 +186,15 @@ class Journal:
             ent[2] = max(ent[2], end)
             ent[3] |= flags
         tx.need_data_flush = True
+
+    def _lifetime(self, now):
+        """jbd2: commit_interval_ns. XFS: until the log worker's next tick after `now`
+        (the worker forces the log only when the CIL is not empty: xfs_log_worker ->
+        xfs_log_need_covered false -> xfs_log_force)."""
+        p = self.periodic_ns
+        if p is None:
+            return self.tun.commit_interval_ns
+        return (now // p + 1) * p - now
 
     def log_raw(self, handle, raw):
         handle.tx.raw[raw.ino] = raw

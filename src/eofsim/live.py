@@ -40,16 +40,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from .block import BlockDevice
-from .content import ZERO, byte_value
+from .content import INITIAL, ZERO, byte_value
 from .engine import Engine, WaitQueue
 from .errors import InputError
 from .ext4 import Ext4, OpError
 from .fs.fs_writeback import flusher
 from .ops import Op
 from .policies import get_policy
-from .scenario import Scenario, ThreadSpec
+from .scenario import FileSpec, Scenario, ThreadSpec
 from .scenario_file import dump_text
-from .sim import OpRecord, RunResult, make_tunables, run_op
+from .sim import OpRecord, RunResult, _populate, make_tunables, run_op
 
 
 class LiveError(Exception):
@@ -57,21 +57,26 @@ class LiveError(Exception):
 
 
 class Payload:
-    """What every write carried: op index -> (file offset, bytes). Runs whose src is that
-    index are real bytes from here; other sources use content.byte_value."""
+    """What every write carried: op index -> (file offset, bytes), and the contents of files
+    that existed before the first request (`--from DIR`): ino -> bytes. Runs whose src is an
+    op index are real bytes from here, INITIAL runs of a file with initial contents too;
+    other sources use content.byte_value."""
 
-    MAGIC = b"EOFSIM-DATA 1\n"
-    _REC = struct.Struct("<IQI")
+    MAGIC = b"EOFSIM-DATA 2\n"
+    _REC = struct.Struct("<BIQI")   # kind (0: op write, 1: initial contents of an ino), key, off, len
 
-    def __init__(self, data=None):
+    def __init__(self, data=None, initial=None):
         self.data = dict(data or {})
+        self.initial = dict(initial or {})
 
     def add(self, index, off, buf):
         self.data[index] = (off, bytes(buf))
 
-    def to_bytes(self, runs, file_off):
-        """Real bytes of provenance runs whose offset 0 lies at file offset `file_off`."""
+    def to_bytes(self, runs, file_off, ino=None):
+        """Real bytes of provenance runs whose offset 0 lies at file offset `file_off`
+        (`ino`: the file's inode, for its initial contents)."""
         out = bytearray()
+        init = self.initial.get(ino) if ino is not None else None
         for s, e, v in runs:
             if v == ZERO:
                 out += bytes(e - s)
@@ -84,6 +89,9 @@ class Payload:
                 if len(piece) != e - s:
                     raise LiveError(f"payload of op #{v} does not cover [{file_off + s}, {file_off + e})")
                 out += piece
+            elif v == INITIAL and init is not None:
+                piece = init[file_off + s:file_off + e]
+                out += piece + bytes(e - s - len(piece))
             else:  # INITIAL data or an op recorded without payload: the model's pattern
                 out += bytes(byte_value(v, file_off + i) for i in range(s, e))
         return bytes(out)
@@ -91,9 +99,13 @@ class Payload:
     def save(self, path):
         with open(path, "wb") as f:
             f.write(self.MAGIC)
+            for ino in sorted(self.initial):
+                buf = self.initial[ino]
+                f.write(self._REC.pack(1, ino, 0, len(buf)))
+                f.write(buf)
             for idx in sorted(self.data):
                 off, buf = self.data[idx]
-                f.write(self._REC.pack(idx, off, len(buf)))
+                f.write(self._REC.pack(0, idx, off, len(buf)))
                 f.write(buf)
 
     @classmethod
@@ -103,18 +115,21 @@ class Payload:
         except OSError as e:
             raise InputError(f"cannot read payload file: {e.strerror}", str(path)) from None
         if not raw.startswith(cls.MAGIC):
-            raise InputError("not an eofsim payload file", str(path))
-        i, data = len(cls.MAGIC), {}
+            raise InputError("not an eofsim payload file (or one of another version)", str(path))
+        i, data, initial = len(cls.MAGIC), {}, {}
         while i < len(raw):
             if i + cls._REC.size > len(raw):
                 raise InputError(f"payload file truncated at byte {i}", str(path))
-            idx, off, n = cls._REC.unpack_from(raw, i)
+            kind, key, off, n = cls._REC.unpack_from(raw, i)
             i += cls._REC.size
-            if i + n > len(raw):
-                raise InputError(f"payload file truncated at byte {i}", str(path))
-            data[idx] = (off, raw[i:i + n])
+            if i + n > len(raw) or kind > 1:
+                raise InputError(f"payload file corrupt or truncated at byte {i}", str(path))
+            if kind == 0:
+                data[key] = (off, raw[i:i + n])
+            else:
+                initial[key] = raw[i:i + n]
             i += n
-        return cls(data)
+        return cls(data, initial)
 
 
 def payload_path(trace_path) -> Path:
@@ -139,9 +154,11 @@ class _Thread:
 class LiveModel:
     """One model instance served request by request (see the module docstring)."""
 
-    def __init__(self, policy="bh-ordered", overrides=None, time_scale=1.0, clock=time.monotonic):
-        if not time_scale > 0:
-            raise InputError(f"--time-scale must be positive, got {time_scale}")
+    def __init__(self, policy="bh-ordered", overrides=None, time_scale=1.0, clock=time.monotonic,
+                 initial=None):
+        if not 0 < time_scale <= 1e6:
+            raise InputError(f"--time-scale must be in (0, 10^6] virtual seconds per wall second, "
+                             f"got {time_scale}")
         self.overrides = dict(overrides or {})
         self.scenario = Scenario(name="live")
         tun = make_tunables(self.scenario, self.overrides)
@@ -152,8 +169,25 @@ class LiveModel:
         self.dev = BlockDevice(eng, tun)
         self.fs = fs = Ext4(eng, self.dev, tun, pol, trace=False)
         self.res = RunResult(scenario=self.scenario, policy=pol.name, tun=tun, dev=self.dev)
-        # As simulate() does for a scenario without files: the root directory exists,
-        # committed, before the first request; everything else is created by requests.
+        self.payload = Payload()
+        # As simulate() does for a scenario's files: the initial files (`initial`: path ->
+        # bytes, from --from DIR) and the directories on their way exist, committed and clean,
+        # before the first request; everything else is created by requests.
+        self.files = []
+        for name in sorted(initial or {}):
+            data = bytes(initial[name])
+            spec = FileSpec(name, len(data))
+            d, leaf = fs.setup_path(name)
+            inode = fs.new_inode(name)
+            d.entries[leaf] = inode.ino
+            self.res.inos[name] = inode.ino
+            _populate(fs, self.dev, inode, spec, tun.block_size)
+            self.res.initial_inodes[inode.ino] = inode.raw()
+            inode.last_raw = inode.raw()
+            inode.size_history[:] = [(0, 0, inode.i_size)]
+            fs.name_event(name, inode.ino, 0)
+            self.files.append(spec)
+            self.payload.initial[inode.ino] = data
         for d in fs.dirs.values():
             self.res.initial_inodes[d.ino] = d.raw()
         eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.by_ino.values()]),
@@ -166,10 +200,11 @@ class LiveModel:
         """FUSE tid -> _Thread."""
         self.records = []
         """[OpRecord] in arrival order (record.index: arrival number, the data's src)."""
-        self.payload = Payload()
         self._last_index = 0
         self.failed = []
         """Ops that raised inside the model (answered EIO, left out of the trace)."""
+        self.stuck = []
+        """Ops that never finished in the model (answered EIO, kept in the trace)."""
         self.until_ns = None
         """Set by crash(): the model stopped there; nothing more is served."""
         self.cap_ns = 20 * tun.horizon_ns
@@ -224,7 +259,11 @@ class LiveModel:
             th.wq = WaitQueue(eng, f"{th.name} waits for the program's next request",
                               "live_idle", idle=True)
         self._last_index += 1
-        rec = OpRecord(index=self._last_index, thread=th.name, op=replace(op, at_ns=t))
+        # Op is frozen: set the start time on a copy without dataclasses.replace's cost
+        timed = object.__new__(Op)
+        timed.__dict__.update(op.__dict__)
+        object.__setattr__(timed, "at_ns", t)
+        rec = OpRecord(index=self._last_index, thread=th.name, op=timed)
         self.records.append(rec)
         th.recs.append(rec)
         if op.kind == "write" and data is not None:
@@ -251,6 +290,13 @@ class LiveModel:
             self.failed.append(op.text())
             raise
         if rec.end_ns is None:
+            # The op hangs in the model (a deadlock or stall, e.g. iomap-v4's end-I/O worker
+            # waiting on itself): it stays in the trace, whose replay shows the hang; the
+            # caller's next request starts a fresh model thread, so requests that do not
+            # need what the hung op holds can still be served.
+            del self.threads[tid]
+            self.threads[("stuck", tid, rec.index)] = th
+            self.stuck.append(op.text())
             stall = eng.stalls()
             raise LiveError(f"{op.text()} did not finish within {self.cap_ns / 1e9:g} s of virtual "
                             f"time (deadlock or stall: {stall.text() if stall else 'unknown'}); "
@@ -268,7 +314,7 @@ class LiveModel:
             yield from run_op(eng, self.fs, rec, th.fds)
 
     def read_bytes(self, rec: OpRecord) -> bytes:
-        return self.payload.to_bytes(rec.runs or (), rec.op.off)
+        return self.payload.to_bytes(rec.runs or (), rec.op.off, rec.ino)
 
     def crash(self):
         """Stop the model now: the trace ends (`until:`) at this instant."""
@@ -282,7 +328,7 @@ class LiveModel:
         """The requests so far as a scenario (threads in order of first appearance, ops with
         their virtual start times) plus the payload renumbered to the scenario's op
         indices (thread-major, as simulate numbers them)."""
-        threads, payload, index = [], Payload(), 0
+        threads, payload, index = [], Payload(initial=self.payload.initial), 0
         for th in self.threads.values():
             ops = []
             for rec in th.recs:
@@ -292,8 +338,12 @@ class LiveModel:
                     payload.data[index] = self.payload.data[rec.index]
             if ops:
                 threads.append(ThreadSpec(th.name, tuple(ops)))
+        if not threads:
+            # No request reached the model: a scenario still needs an op; this one does
+            # nothing (the trace loads, and run/check report an empty run).
+            threads.append(ThreadSpec("t0", (Op("sleep", dur_ns=0),)))
         tun = dict(self.overrides)
-        sc = Scenario(name=name, description=description, tunables=tun, files=(),
+        sc = Scenario(name=name, description=description, tunables=tun, files=tuple(self.files),
                       threads=tuple(threads))
         return sc, payload
 
@@ -301,9 +351,10 @@ class LiveModel:
         """Write the scenario YAML and its payload file. Returns (yaml path, payload path)."""
         path = Path(path)
         sc, payload = self.scenario_of(name or _stem_name(path), description)
-        text = dump_text(sc)
         if self.until_ns is not None:
-            text += f"until: {self.until_ns}ns\n"
+            # the `until` tunable (issue 11): the run and crash exploration end there
+            sc = replace(sc, tunables={**sc.tunables, "until": f"{self.until_ns}ns"})
+        text = dump_text(sc)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
@@ -343,7 +394,7 @@ def final_contents(fs, payload: Payload) -> dict:
     def reader():
         for path, inode in walk(fs).items():
             runs = yield from fs.read(inode, 0, inode.i_size)
-            out[path] = payload.to_bytes(runs or (), 0)
+            out[path] = payload.to_bytes(runs or (), 0, inode.ino)
 
     task = eng.spawn("final-read", reader(), kind="app")
     eng.run(until=eng.now + 20 * fs.tun.horizon_ns, stop=lambda: task.done)

@@ -106,7 +106,10 @@ def parse_op(line: str, where: str | None = None) -> Op:
     words = line.split()
     at_ns = None
     if words and words[0].startswith("@"):
-        at_ns = parse_time(words[0][1:], "start time")
+        try:
+            at_ns = parse_time(words[0][1:], "start time")
+        except InputError as e:
+            raise InputError(e.message, where) from None
         words = words[1:]
     if not words:
         raise InputError("empty operation", where)

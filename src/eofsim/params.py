@@ -6,11 +6,75 @@
 from dataclasses import dataclass, fields, replace
 
 from .errors import InputError
-from .units import parse_size, parse_time
+from .units import MAX_TIME_NS, parse_int, parse_size, parse_time
 
 S = 1_000_000_000
 MS = 1_000_000
 US = 1_000
+HZ = 250
+"""CONFIG_HZ of Debian's kernels (CONFIG_HZ_250): the jiffy behind commit= and timestamps."""
+INT_MAX = (1 << 31) - 1
+U32_MAX = (1 << 32) - 1
+CS = 10 * MS
+"""A centisecond: the unit of vm.dirty_*_centisecs."""
+
+BOUNDS = {
+    # name: (lowest, highest, where the range comes from)
+    "commit_interval_ns": (1 * US, INT_MAX // HZ * S,
+                           "ext4 commit=SECONDS: at most INT_MAX/HZ s (ext4_parse_param, "
+                           "Opt_commit); below 1 s is a what-if the mount option cannot set"),
+    "xfs_syncd_ns": (1 * S, 7200 * S, "fs.xfs.xfssyncd_centisecs, 100..720000 centiseconds "
+                                      "(xfs_params.syncd_timer in fs/xfs/xfs_globals.c)"),
+    "max_batch_ns": (0, U32_MAX * US, "ext4 max_batch_time=USECS, a u32 (Opt_max_batch_time)"),
+    "min_batch_ns": (0, U32_MAX * US, "ext4 min_batch_time=USECS, a u32 (Opt_min_batch_time)"),
+    "dirty_writeback_ns": (1 * CS, INT_MAX * CS,
+                           "vm.dirty_writeback_centisecs, an int of centiseconds "
+                           "(dirty_writeback_centisecs_handler; 0, which turns periodic "
+                           "writeback off, is not modelled)"),
+    "dirty_expire_ns": (0, INT_MAX * CS, "vm.dirty_expire_centisecs, 0..INT_MAX centiseconds "
+                                         "(proc_dointvec_minmax, extra1=SYSCTL_ZERO)"),
+    "dev_write_ns": (0, 600 * S, "device latency; the block layer times a request out after "
+                                 "its io_timeout (30 s by default), 600 s is a what-if ceiling"),
+    "dev_flush_ns": (0, 600 * S, "as dev_write_ns"),
+    "dev_read_ns": (0, 600 * S, "as dev_write_ns"),
+    "dev_service_ns": (0, 600 * S, "as dev_write_ns"),
+    "dev_seek_ns": (0, 600 * S, "as dev_write_ns"),
+    "dev_seek_max_ns": (0, 600 * S, "as dev_write_ns"),
+    "dev_rotation_ns": (0, 600 * S, "as dev_write_ns"),
+    "dev_bandwidth": (0, 1 << 50, "bytes per second, 0 = unlimited; 2^50 (1 PiB/s) is a what-if "
+                                  "ceiling"),
+    "dev_span_bytes": (1, 1 << 60, "device capacity: sector_t counts 512-byte sectors in 64 bits; "
+                                   "2^60 bytes is a ceiling"),
+    "dev_cache_bytes": (0, 1 << 60, "volatile write cache; 0 = write-through (no QUEUE_FLAG_WC)"),
+    "dev_queue_depth": (0, 10240, "tags: BLK_MQ_MAX_DEPTH = 10240 (include/linux/blk-mq.h); "
+                                  "0 = unlimited"),
+    "dev_max_request_bytes": (512, U32_MAX, "max_sectors_kb: a request's size is an unsigned "
+                                            "int of bytes (rq->__data_len); one sector at least"),
+    "throttle_wiops": (0, U32_MAX, "io.max wiops: unsigned int iops[2] (block/blk-throttle.h); "
+                                   "0 = no limit"),
+    "throttle_wbps": (0, (1 << 64) - 1, "io.max wbps: uint64_t bps[2] (block/blk-throttle.h); "
+                                        "0 = no limit"),
+    "max_txn_buffers": (1, 1 << 30, "j_max_transaction_buffers = journal blocks / 4 "
+                                    "(jbd2_journal_get_max_txn_bufs); s_maxlen is a __be32, "
+                                    "so at most 2^32 journal blocks"),
+    "writeback_chunk_folios": (1, 1 << 20, "writeback_chunk_size (fs/fs-writeback.c) rounds "
+                                           "a pass to MIN_WRITEBACK_PAGES, 1024 4 KiB pages; "
+                                           "2^20 folios (4 GiB) is a ceiling"),
+    "max_bio_bytes": (512, 1 << 31, "bio bi_size is an unsigned int of bytes; one sector at "
+                                    "least"),
+    "ioend_batch_folios": (1, 1 << 20, "IOEND_BATCH_SIZE (4096) in fs/iomap/buffered-io.c"),
+    "syscall_ns": (0, 1 * S, "an assumption: CPU time per system call"),
+    "timestamp_ns": (0, 1 * S, "the coarse clock ticks once a jiffy, 1 to 10 ms for HZ 1000 "
+                               "to 100 (ktime_get_coarse_real_ts64); 0 turns it off"),
+    "endio_workers": (1, 512, "WQ_MAX_ACTIVE = 512 (include/linux/workqueue.h): "
+                              "alloc_workqueue's max_active is clamped to it"),
+    "seed": (0, (1 << 64) - 1, "a 64-bit seed"),
+    "horizon_ns": (0, 86400 * S, "an assumption: at most one day of background work after "
+                                 "the last operation"),
+}
+MAX_FLUSHER_WAKEUPS = 2_000_000
+"""A run whose virtual span needs more flusher periods than this is refused (see
+`check_span`): the flusher wakes every dirty_writeback_ns whether or not anything is dirty."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +90,9 @@ class Tunables:
     (ext4_should_dioread_nolock; default when block size <= page size)."""
     commit_interval_ns: int = 5 * S
     """jbd2 transaction lifetime from creation (JBD2_DEFAULT_MAX_COMMIT_AGE, commit=)."""
+    xfs_syncd_ns: int = 30 * S
+    """XFS log worker period (xfs_log_worker requeued by xfs_log_work_queue every
+    fs.xfs.xfssyncd_centisecs=3000): designs with XFS log timing commit at its ticks."""
     max_batch_ns: int = 15 * MS
     """Sync-commit batching upper bound (EXT4_DEF_MAX_BATCH_TIME)."""
     min_batch_ns: int = 0
@@ -113,6 +180,10 @@ class Tunables:
     """Seed for every random choice (schedules, random writeback order)."""
     horizon_ns: int = 120 * S
     """How long after the last operation the simulation keeps running background work."""
+    until: int | None = None
+    """End the run, and crash exploration, at this virtual time (a kernel recording that
+    stops at a point in time); ops not finished by then are reported as cut off. None: run
+    to the horizon. Also a top-level `until:` in the scenario file."""
 
     def check(self) -> "Tunables":
         bs, fs = self.block_size, self.folio_size
@@ -134,10 +205,26 @@ class Tunables:
             v = getattr(self, f.name)
             if isinstance(v, int) and not isinstance(v, bool) and v < 0:
                 raise InputError(f"{f.name} must not be negative")
-        for name in ("commit_interval_ns", "dirty_writeback_ns", "max_txn_buffers", "endio_workers",
-                     "writeback_chunk_folios", "ioend_batch_folios"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"{name} must be positive")
+        if self.until is not None and self.until > MAX_TIME_NS:
+            raise InputError(f"until {_fmt('until_ns', self.until)} is out of range: the model's "
+                             "times end at 10^15 ns")
+        if self.horizon_ns == 0 and self.until is None:
+            raise InputError("horizon_ns: 0 leaves no time for any op to finish "
+                             "(to end the run at a time, set until instead)")
+        for name, (lo, hi, why) in BOUNDS.items():
+            if name.endswith("_ns") and hi > MAX_TIME_NS:
+                hi, why = MAX_TIME_NS, why + "; the model's times end at 10^15 ns"
+            v = getattr(self, name)
+            if v is None:           # a device tunable left to its preset (block.PRESETS)
+                continue
+            if not lo <= v <= hi:
+                unit = _fmt(name, lo), _fmt(name, hi)
+                raise InputError(f"{name} {_fmt(name, v)} is out of range [{unit[0]}, "
+                                 f"{unit[1]}]: {why}")
+        if self.horizon_ns // self.dirty_writeback_ns > MAX_FLUSHER_WAKEUPS:
+            raise InputError(f"horizon_ns {_fmt('horizon_ns', self.horizon_ns)} spans more than "
+                             f"{MAX_FLUSHER_WAKEUPS} flusher periods of dirty_writeback_ns "
+                             f"{_fmt('dirty_writeback_ns', self.dirty_writeback_ns)}")
         return self
 
     def with_values(self, values: dict, where: str | None = None) -> "Tunables":
@@ -146,7 +233,8 @@ class Tunables:
         types = {f.name: f.type for f in fields(self)}
         for key, raw in values.items():
             if key not in types:
-                raise InputError(f"unknown tunable {key!r} (known: {', '.join(types)})", where)
+                raise InputError(f"unknown tunable {key!r} (known: {', '.join(types)}; "
+                                 "`eofsim tunables` gives units, defaults and kernel knobs)", where)
             try:
                 kw[key] = _convert(key, types[key], raw)
             except InputError as e:
@@ -161,7 +249,36 @@ _DEV_SIZES = ("dev_bandwidth", "dev_span_bytes", "dev_cache_bytes", "dev_max_req
               "throttle_wbps")
 
 
+def _fmt(name, v):
+    from .units import fmt_dur
+    return fmt_dur(v) if name.endswith("_ns") else str(v)
+
+
+def check_span(tun: "Tunables", scenario):
+    """Refuse a run whose virtual span (each thread's latest '@' start plus its sleeps, then
+    the horizon) needs more than MAX_FLUSHER_WAKEUPS flusher periods: the model's flusher
+    wakes on a fixed grid (mm flusher), so such a run would take hours for nothing. The
+    error names the op that sets the span (file:line), else the scenario."""
+    span, where = 0, scenario.where
+    for th in scenario.threads:
+        last = max(th.ops, key=lambda op: op.at_ns or 0, default=None)
+        t = (last.at_ns or 0) if last is not None else 0
+        t += sum(op.dur_ns for op in th.ops)
+        if t > span:
+            span, where = t, (last.where if last is not None and last.at_ns else scenario.where)
+    span += tun.horizon_ns
+    if span // tun.dirty_writeback_ns > MAX_FLUSHER_WAKEUPS:
+        raise InputError(f"the run spans {_fmt('horizon_ns', span)} of virtual time: more "
+                         f"than {MAX_FLUSHER_WAKEUPS} flusher periods of dirty_writeback_ns "
+                         f"{_fmt('dirty_writeback_ns', tun.dirty_writeback_ns)}; raise "
+                         "dirty_writeback_ns or start the operations earlier", where)
+
+
 def _convert(key, typ, raw):
+    if key == "until":
+        if raw is None or str(raw).lower() in ("", "none"):
+            return None
+        return parse_time(raw, key)
     if typ == int | None:
         typ = int
     elif typ == str | None:
@@ -185,12 +302,7 @@ def _convert(key, typ, raw):
         return parse_size(raw, key)
     if key in _DEV_SIZES:
         return parse_size(raw, key, limit=1 << 60)
-    if isinstance(raw, bool):
-        raise InputError(f"{key}: expected an integer, got {raw!r}")
-    try:
-        return int(str(raw), 0)
-    except ValueError:
-        raise InputError(f"{key}: expected an integer, got {raw!r}") from None
+    return parse_int(raw, key, 0, (1 << 64) - 1)
 
 
 def parse_set(items, where: str = "--set") -> dict:

@@ -15,6 +15,7 @@ A scenario file is one YAML mapping:
           - {off: 1000, len: 3096, byte: 0x5a}   # byte defaults to 0x5a
         dax: false                     # optional; default: the tunable of the same name
         encrypted_nokey: false         # optional; likewise
+    until: 6s                          # optional; end the run and crash exploration here
     threads:                           # concurrent application threads
       - name: t0                       # optional; defaults to t<index>
         ops:                           # one op per item, in ops.parse_op's text form
@@ -36,7 +37,10 @@ EEXIST, ENOTDIR, ...) recorded on the op, as a run against real ext4 shows it.
 Declared files may sit in directories (`d/f`): the directories exist at t=0 too.
 
 We walk yaml.compose()'s node tree instead of using yaml.safe_load so that every value
-keeps its line number for messages.
+keeps its line number for messages. The composer is bounded: nesting deeper than
+MAX_DEPTH, aliases (`*name`: a few lines of them expand exponentially) and tags other than
+YAML's plain scalars, lists and mappings are refused at their line; integers must be written
+as decimal or 0x hex (YAML 1.1 would read `0100` as octal 64 and `1:30` as 90).
 """
 
 import re
@@ -45,6 +49,7 @@ from pathlib import Path
 import yaml
 
 from .errors import InputError
+from .inputs import SCENARIO_MAX_BYTES, check_path, decode_utf8, read_bounded
 from .ops import NAMESPACE, parse_op
 from .params import Tunables
 from .scenario import FileSpec, Plant, Scenario, ThreadSpec
@@ -53,6 +58,53 @@ from .units import parse_size
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 CREATING_OPS = ("write", "truncate", "fallocate")
 _NAME = re.compile(r"^[^\s@][^\s]*$")
+MAX_DEPTH = 32
+"""Deepest nesting of lists and mappings accepted (a scenario needs 5)."""
+MAX_NODES = 100_000
+"""Most YAML values (scalars, lists, mappings) in one scenario: about 100,000 operations.
+PyYAML composes ~50,000 nodes a second here and keeps ~600 bytes per node, so this bounds
+a scenario's load at a few seconds and a few tens of MB."""
+_TAGS = {None, "!"} | {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null", "float",
+                                                             "seq", "map")}
+_INT_TEXT = re.compile(r"[-+]?(0|[1-9][0-9]{0,23})|0[xX][0-9a-fA-F]{1,20}")
+
+
+class _Composer(yaml.SafeLoader):
+    """yaml.SafeLoader's composer with the bounds above; errors are InputError at the line."""
+
+    def __init__(self, text, where_name):
+        super().__init__(text)
+        self.where_name = where_name
+        self.depth = 0
+        self.nodes = 0
+
+    def _refuse(self, event, message):
+        raise InputError(message, f"{self.where_name}:{event.start_mark.line + 1}")
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._refuse(event, f"YAML alias *{event.anchor} is not supported in scenarios "
+                                "(write the value out)")
+        tag = getattr(event, "tag", None)
+        if tag not in _TAGS:
+            self._refuse(event, f"YAML tag {tag} is not supported in scenarios "
+                                "(plain values, lists and mappings only)")
+        self.depth += 1
+        self.nodes += 1
+        try:
+            if self.nodes > MAX_NODES:
+                self._refuse(event, f"more than {MAX_NODES} YAML values (the scenario limit)")
+            if self.depth > MAX_DEPTH:
+                self._refuse(event, f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _short(value, n=60) -> str:
+    r = repr(value)
+    return r if len(r) <= n else r[:n] + "..."
 
 
 def builtin_names() -> list[str]:
@@ -69,22 +121,33 @@ def builtin_path(name: str) -> Path:
 
 def load_scenario(path_or_name) -> Scenario:
     """A built-in name (wins over a same-named file in the current directory) or a path."""
-    name = str(path_or_name)
+    name = check_path(str(path_or_name), "scenario")
     path = builtin_path(name) if name in builtin_names() else Path(name)
-    if not path.is_file():
+    try:
+        exists = path.exists()
+    except OSError:
+        exists = True  # let read_bounded name the error
+    if not exists:
         raise InputError(f"not a scenario file nor a built-in scenario "
                          f"(built-ins: {', '.join(builtin_names())})", name)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read scenario: {e}", name) from None
-    return load_text(text, str(path))
+    data = read_bounded(str(path), "scenario", SCENARIO_MAX_BYTES)
+    return load_text(decode_utf8(data, "scenario", str(path)), str(path))
 
 
 def load_text(text: str, where_name: str) -> Scenario:
     """Parse and validate scenario text; `where_name` names it in messages and Scenario.where."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _Composer(text, where_name)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.reader.ReaderError as e:
+        line = text[:e.position].count("\n") + 1
+        ch = e.character if isinstance(e.character, str) else chr(e.character)
+        raise InputError(f"YAML: control character {ch!r} is not allowed (U+{ord(ch):04X}; "
+                         "write it escaped in a double-quoted string)",
+                         f"{where_name}:{line}") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         msg = ": ".join(s for s in (e.context, e.problem) if s) or "YAML syntax error"
@@ -143,21 +206,28 @@ class _Loader:
     def scalar(self, node, what):
         if not isinstance(node, yaml.ScalarNode):
             self.fail(node, f"{what} must be a single value, got {_kind(node)}")
+        if node.tag == "tag:yaml.org,2002:int" and not _INT_TEXT.fullmatch(node.value):
+            self.fail(node, f"{what} {_short(node.value)}: write integers as decimal without a "
+                            "leading zero, or as 0x hex (YAML 1.1 reads 0100 as octal, 1:30 as "
+                            "90, 1_000 as 1000)")
         try:
             return self.ctor.construct_object(node, deep=True)
         except yaml.YAMLError as e:
             self.fail(node, f"{what}: {getattr(e, 'problem', None) or e}")
+        except (ValueError, TypeError, OverflowError) as e:
+            self.fail(node, f"{what} {_short(node.value)}: not a value YAML can read ({e})")
 
     def typed(self, node, what, typ, tname):
         value = self.scalar(node, what)
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            self.fail(node, f"{what} must be {tname}, got {value!r}")
+            self.fail(node, f"{what} must be {tname}, got {_short(value)}")
         return value
 
     def ident(self, node, what) -> str:
         value = self.typed(node, what, str, "a name")
         if not _NAME.match(value):
-            self.fail(node, f"{what} {value!r}: a name needs no whitespace and must not start with '@'")
+            self.fail(node, f"{what} {_short(value)}: a name needs no whitespace and must not "
+                            "start with '@'")
         return value
 
     def size(self, node, what) -> int:
@@ -169,10 +239,20 @@ class _Loader:
     # -- the scenario ---------------------------------------------------
 
     def scenario(self, root) -> Scenario:
-        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads", "ops"))
+        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads",
+                                              "ops", "until"))
         name = self.ident(top["name"][1], "name") if "name" in top else Path(self.name).stem
         desc = self.typed(top["description"][1], "description", str, "text") if "description" in top else ""
         raw, tun = self.tunables(top["tunables"][1]) if "tunables" in top else ({}, Tunables())
+        if "until" in top:
+            if "until" in raw:
+                self.fail(top["until"][0], "until given twice (top level and under tunables)")
+            value = self.scalar(top["until"][1], "until")
+            try:
+                Tunables().with_values({"until": value})
+            except InputError as e:
+                self.fail(top["until"][1], e.message)
+            raw = {**raw, "until": value}
         files = self.files(top["files"][1], tun.block_size) if "files" in top else ()
         if "threads" in top and "ops" in top:
             self.fail(top["ops"][0], "give either 'threads:' or 'ops:' (shorthand for one thread), not both")

@@ -8,14 +8,15 @@ from .block import BlockDevice
 from .content import INITIAL, ZERO, fill, garbage, overlay, to_bytes
 from .engine import Engine
 from .errors import InputError
+from .units import fmt_dur
 from .ext4 import WRITTEN, Ext4, OpError
 from .fs.fs_writeback import flusher
 from .fs.sync import ksys_sync, sync_file_range
 from .jbd2 import RawInode
-from .ops import SIZE_CHANGING, Op
+from .ops import NAMESPACE, SIZE_CHANGING, Op
+from .params import Tunables, check_span
 
 CREATING_OPS = ("write", "truncate", "fallocate")
-from .params import Tunables
 from .policies import get_policy
 
 
@@ -80,6 +81,10 @@ class RunResult:
     events: list = field(default_factory=list)
     """Timeline: [(time_ns, lane, text)]; lanes: op, cache, io, jbd2, size."""
     end_ns: int = 0
+    until_ns: int | None = None
+    """The `until` tunable: the run (and crash exploration) ended there."""
+    cut_off: list = field(default_factory=list)
+    """Indices of ops not finished by `until` (cut off)."""
 
 
 def make_tunables(scenario, overrides=None) -> Tunables:
@@ -90,14 +95,19 @@ def make_tunables(scenario, overrides=None) -> Tunables:
 
 
 def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None,
-             trace: bool = False, perturb_seed: int | None = None) -> RunResult:
+             trace: bool = False, perturb_seed: int | None = None,
+             bio_delays: dict | None = None) -> RunResult:
     """Run `scenario` under `policy`. `perturb_seed` reruns it with seeded perturbations of
-    I/O latencies and of the order of simultaneous events (crash exploration's schedules)."""
+    I/O latencies and of the order of simultaneous events (crash exploration's schedules).
+    `bio_delays` ({bio id: extra ns}) slows exactly those writes (issue 14's witnesses)."""
     tun = make_tunables(scenario, overrides)
+    check_span(tun, scenario)
     pol = get_policy(policy)
     seed = tun.seed if perturb_seed is None else perturb_seed
     eng = Engine(seed=seed, perturb=perturb_seed is not None)
     dev = BlockDevice(eng, tun)
+    if bio_delays:
+        dev.extra_delay = dict(bio_delays)
     fs = Ext4(eng, dev, tun, pol, trace=trace)
     res = RunResult(scenario=scenario, policy=pol.name, tun=tun, dev=dev)
     bs = tun.block_size
@@ -133,20 +143,39 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
         live[0] += 1
         eng.spawn(th.name, _thread(eng, fs, recs, live, {}), kind="app")
     cap = latest + 20 * tun.horizon_ns
+    until = tun.until
+    if until is not None:
+        late = [r for r in res.ops if r.op.at_ns is not None and r.op.at_ns > until]
+        if late:
+            r = late[0]
+            raise InputError(f"op #{r.index} ({r.op.text()}) is scheduled after until="
+                             f"{fmt_dur(until)}: it can never run", r.op.where or scenario.where)
     # Reference counting frees the engine's short-lived generators; the cyclic collector's
     # passes over them only cost time, so it waits until the run is over.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        eng.run(until=cap, stop=lambda: live[0] == 0)
-        if live[0]:
-            res.stall = eng.stalls()
-        eng.run(until=eng.now + tun.horizon_ns)
-        if res.stall is None:
-            res.stall = eng.stalls()
+        if until is not None:
+            eng.run(until=until)
+            res.stall = None          # ops still running at `until` are cut off, not stalled
+        else:
+            eng.run(until=cap, stop=lambda: live[0] == 0)
+            if live[0]:
+                res.stall = eng.stalls()
+                if not eng.deadlocks and _out_of_time(eng):
+                    unfinished = [r for r in res.ops if r.end_ns is None]
+                    raise InputError(f"{len(unfinished)} op(s) (first: #{unfinished[0].index} "
+                                     f"{unfinished[0].op.text()}) cannot finish within "
+                                     f"horizon_ns={fmt_dur(tun.horizon_ns)} (raise it, or set until "
+                                     f"to end the run and report them as cut off)", scenario.where)
+            eng.run(until=eng.now + tun.horizon_ns)
+            if res.stall is None:
+                res.stall = eng.stalls()
     finally:
         if was_enabled:
             gc.enable()
+    res.until_ns = until
+    res.cut_off = [r.index for r in res.ops if r.end_ns is None] if until is not None else []
     res.end_ns = eng.now
     res.deadlocks = list(eng.deadlocks)
     res.commits = list(fs.journal.commits)
@@ -163,6 +192,12 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
     res.fs = fs
     _size_durability(res, fs)
     return res
+
+
+def _out_of_time(eng):
+    """At the cap, an application thread is runnable or sleeping (not blocked on a wait
+    queue): the run ran out of time rather than deadlocked."""
+    return any(t.kind == "app" and not t.done and t.blocked_on is None for t in eng.tasks)
 
 
 def _populate(fs, dev, inode, spec, bs):
@@ -201,7 +236,8 @@ def run_op(eng, fs, rec, fds):
     inode = _target(fs, op, fds)
     if inode is not None and hasattr(inode, "mapping"):
         rec.i_size_before = inode.i_size
-    fs.event("op", f"#{rec.index} {op.text()} starts")
+    if fs.trace:   # the text costs more than many ops: build it only for a timeline
+        fs.event("op", f"#{rec.index} {op.text()} starts")
     if fs.tun.syscall_ns and op.kind != "sleep":
         yield fs.tun.syscall_ns
     try:
@@ -214,14 +250,15 @@ def run_op(eng, fs, rec, fds):
         if hasattr(inode, "mapping"):
             rec.i_size_after = inode.i_size
             rec.i_disksize_after = inode.i_disksize
-    fs.event("op", f"#{rec.index} {op.kind} ends" + (f" ({rec.error})" if rec.error else ""))
+    if fs.trace:
+        fs.event("op", f"#{rec.index} {op.kind} ends" + (f" ({rec.error})" if rec.error else ""))
 
 
 def _target(fs, op, fds):
     """The file an op names: the thread's open file of that path, else the namespace's."""
     if op.file is None or op.kind in ("create", "mkdir"):
         return None
-    held = fds.get(op.file)
+    held = fds.get(op.file) if op.kind not in NAMESPACE else None
     if held:
         return held[-1][0]
     try:
@@ -236,14 +273,19 @@ def _do(fs, rec, op, inode, fds):
     n = rec.index
     if k in ("create", "open"):
         flags = op.flags
+        created = False
         if k == "create":
             inode = yield from fs.create(op.file, n, excl=True)
+            created = True
         elif inode is None or "excl" in flags:
             if "creat" not in flags:
                 fs.lookup(op.file)          # the errno (ENOENT, ENOTDIR)
+            before = inode
             inode = yield from fs.create(op.file, n, excl="excl" in flags)
+            created = inode is not before
         if hasattr(inode, "mapping"):
-            if "trunc" in flags:
+            if "trunc" in flags and not created:
+                # do_open: O_TRUNC is dropped for a file this open created (FMODE_CREATED).
                 # do_open -> handle_truncate -> do_truncate(0): ext4_setattr(ATTR_SIZE).
                 yield from fs.truncate(inode, 0, n)
             inode.opens += 1
@@ -282,8 +324,20 @@ def _do(fs, rec, op, inode, fds):
             inode = yield from fs.create(op.file, n, excl=False)
             rec.i_size_before = 0
         else:
-            fs.lookup(op.file)              # the errno (ENOENT, ENOTDIR)
+            # Looked up again inside the call: another thread may have created it since.
+            inode = fs.lookup(op.file)      # or the errno (ENOENT, ENOTDIR)
+            if hasattr(inode, "mapping"):
+                rec.i_size_before = inode.i_size
     if not hasattr(inode, "mapping"):
+        held = fds.get(op.file)
+        if held and held[-1][0] is inode:
+            # A directory the thread opened (O_RDONLY | O_DIRECTORY): what the syscalls
+            # say on such a descriptor (not FMODE_WRITE: EBADF, do_sys_ftruncate: EINVAL,
+            # read: EISDIR, mmap: EACCES / ENODEV); sync_file_range accepts directories.
+            err = _DIR_FD_ERRNO.get(k)
+            if err is None:
+                return inode
+            raise OpError(err)
         raise OpError("EISDIR")
     if inode.evicted:
         raise OpError("ENOENT")
@@ -317,6 +371,10 @@ def _do(fs, rec, op, inode, fds):
     return inode
 
 
+_DIR_FD_ERRNO = {"write": "EBADF", "fallocate": "EBADF", "truncate": "EINVAL", "read": "EISDIR",
+                 "mwrite": "EACCES", "mread": "ENODEV"}
+
+
 def _osync(held):
     """O_SYNC / O_DSYNC of the thread's open file, if any ('sync', 'dsync' or None)."""
     if held:
@@ -341,8 +399,8 @@ def _size_durability(res, fs):
             per_ino[ino][0].append(t)
             per_ino[ino][1].append(raw.size)
     for rec in res.ops:
-        if rec.op.kind not in SIZE_CHANGING or rec.i_size_before is None or rec.error \
-                or rec.ino is None:
+        if rec.op.kind not in SIZE_CHANGING or rec.i_size_before is None or rec.i_size_after is None \
+                or rec.error or rec.ino is None:
             continue
         before, after = rec.i_size_before, rec.i_size_after
         if before == after:

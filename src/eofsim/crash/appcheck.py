@@ -11,7 +11,8 @@ CMD runs once per distinct tree. Bytes are the program's own (live.Payload, the 
 Coverage: at each (crash time, prefix) every combination is enumerated when there are at
 most `per_point` of them; beyond that the newest and the oldest choice for every block and a
 seeded random sample are taken, and the report says it is not exhaustive. At most
-`max_trees` distinct trees are checked (in order of first crash time).
+`max_trees` distinct trees are checked, spread evenly over the crash times they first
+appear at (the first and the last always among them).
 
 CMD runs with EOFSIM_CRASH_NS (the crash time, virtual ns) and EOFSIM_PREFIX (how many
 transactions recovery replayed) in its environment, so a checker can ask "is everything
@@ -44,8 +45,8 @@ class TreeState:
     t: int
     p: int
     files: tuple
-    """((path, size, runs), ...) for every name recovery's namespace holds (size -1: a
-    directory)."""
+    """((path, size, runs, ino), ...) for every name recovery's namespace holds (size -1:
+    a directory)."""
     older: tuple
     """((file, block offset, chosen version index), ...) blocks not at their newest option."""
 
@@ -87,7 +88,7 @@ class AppReport:
         def rj(r):
             return {"crash_time_ns": r.state.t, "first_possible_ns": r.first_t, "prefix": r.state.p, "status": r.status,
                     "first_line": r.first_line, "sha256": r.digest,
-                    "files": {n: (s if s >= 0 else "dir") for n, s, _ in r.state.files},
+                    "files": {n: (s if s >= 0 else "dir") for n, s, _, _ in r.state.files},
                     "older_blocks": [list(o) for o in r.state.older]}
         m = self.minimal()
         return {"cmd": self.cmd, "crash_points": self.crash_points, "combinations": self.combos,
@@ -122,10 +123,10 @@ def states(ex: Explorer, per_point=256, seed=0):
             per = []
             for name, ri in recovered_tree(jr.inodes(p)):
                 if ri is None:
-                    per.append((name, -1, []))        # a directory
+                    per.append((name, -1, [], None))        # a directory
                 else:
-                    per.append((name, ri.size, ex.file_slots(ri, t, forced)))
-            flat = [(i, a, opts) for i, (_, _, fsl) in enumerate(per) for a, b, opts in fsl]
+                    per.append((name, ri.size, ex.file_slots(ri, t, forced), ri.ino))
+            flat = [(i, a, opts) for i, (_, _, fsl, _) in enumerate(per) for a, b, opts in fsl]
             sizes = [len(o) for _, _, o in flat]
             total = 1
             for n in sizes:
@@ -143,7 +144,8 @@ def states(ex: Explorer, per_point=256, seed=0):
                     parts[i].extend(opts[c][1])
                     if c:
                         older.append((per[i][0], a, c))
-                files = tuple((name, size, _merge_runs(parts[i])) for i, (name, size, _) in enumerate(per))
+                files = tuple((name, size, _merge_runs(parts[i]), ino)
+                              for i, (name, size, _, ino) in enumerate(per))
                 if files in seen:
                     continue
                 seen.add(files)
@@ -191,8 +193,8 @@ def materialise(tree: TreeState, payload, directory):
 
 def tree_bytes(tree: TreeState, payload) -> dict:
     """path -> bytes for files, path -> None for directories."""
-    return {name: None if size < 0 else payload.to_bytes(runs, 0)[:size].ljust(size, b"\0")
-            for name, size, runs in tree.files}
+    return {name: None if size < 0 else payload.to_bytes(runs, 0, ino)[:size].ljust(size, b"\0")
+            for name, size, runs, ino in tree.files}
 
 
 def app_check(result, cmd, payload, timed=False, per_point=256, max_trees=500, timeout=60.0,
@@ -224,9 +226,12 @@ def app_check(result, cmd, payload, timed=False, per_point=256, max_trees=500, t
     # for a checker whose obligations grow with time ("committed before the crash").
     order = sorted(trees.items(), key=lambda kv: (kv[1][0].t, kv[0]))
     if len(order) > max_trees:
+        # evenly spread over crash time (first and last always in), not just the earliest
         rep.capped = True
         rep.exhaustive = False
-        order = order[:max_trees]
+        n = len(order)
+        picks = sorted({round(i * (n - 1) / max(1, max_trees - 1)) for i in range(max_trees)})
+        order = [order[i] for i in picks]
     root = tempfile.mkdtemp(prefix="eofsim-appcheck-")
     try:
         for digest, (first, last) in order:
@@ -271,7 +276,7 @@ def describe(rej: Rejection, ex_or_none=None) -> str:
     lines = [f"crash at {s.t / 1e9:.6f} s (the same files are possible from {rej.first_t / 1e9:.6f} s), "
              f"{s.p} transaction(s) recovered: exit {rej.status}"
              + (f": {rej.first_line}" if rej.first_line else "")]
-    for name, size, _ in s.files:
+    for name, size, _, _ in s.files:
         lines.append(f"  {name}/: directory" if size < 0 else f"  {name}: size {size}")
     if not s.files:
         lines.append("  no files")

@@ -113,6 +113,7 @@ class FileHistory:
             hist = [(0, 0, 0)]
         self.hist = hist
         self.htimes = [h[0] for h in hist]
+        self._tids_recorded = any(len(h) > 3 and h[3] is not None for h in hist)
         # An mmap store that ran past the EOF page stored everything before it, then SIGBUS.
         mine = [o for o in result.ops if o.start_ns is not None
                 and (o.error is None or (o.op.kind == "mwrite" and o.error == "SIGBUS"))
@@ -123,29 +124,47 @@ class FileHistory:
         self.done = done
         self.done_ends = [o.end_ns for o in done]
         self._lw = [Map(((0, BIG, None),))]
-        self._lw_runs = ((0, BIG, None),)
         # size entries by op index, each with the size before it
         self.entries_of = {}
         for j in range(1, len(hist)):
             self.entries_of.setdefault(hist[j][1], []).append((hist[j - 1][2], hist[j][2]))
         self._re = [Map(((0, BIG, None),))]
-        self._re_runs = ((0, BIG, None),)
         self.covering = [o for o in mine if o.op.kind in COVERING]
+        self.ranged = [o for o in mine if o.op.kind == "write" and o.sync_tid is not None]
+        """O_DSYNC/O_SYNC and RWF_DSYNC/RWF_SYNC writes: generic_write_sync ->
+        vfs_fsync_range over the written bytes, so those bytes (and the size that holds
+        them) are covered once the write returns."""
         self.zeroing = [o for o in mine if _zero_range(o) is not None]
+        self._index_zeroing()
+        self._index_covering()
+        self._Lmemo = {}
         times = set(self.htimes)
         for o in mine:
             times.add(o.start_ns)
             if o.end_ns is not None:
                 times.add(o.end_ns)
         self.event_times = sorted(times)
+        # The instants at which a checking context's content can change (a subset of the
+        # crash times): size changes, completions that move the last-writer map (data,
+        # size-changing and zeroing ops), zeroing ops' starts and ends, covering ops' ends.
+        # A read, a write's start or an fsync's start changes nothing the checks read, so
+        # contexts (and the file states built on them) carry over such instants.
+        ct = set(self.htimes)
+        for o in mine:
+            if o.end_ns is not None and (o.op.kind in DATA_OPS or o.op.kind in COVERING
+                                         or o.index in self.entries_of
+                                         or _zero_range(o) is not None):
+                ct.add(o.end_ns)
+        for o in self.zeroing:
+            ct.add(o.start_ns)
+        self.ctx_times = sorted(ct)
         self._ctx = {}
         self._before = {}
-        self._sizes = {}
+        self._sz = None
         # initial contents: [0, initial size) hold INITIAL
         s0 = hist[0][2]
         if s0 > 0:
-            self._lw_runs = overlay(self._lw_runs, 0, s0, INITIAL)
-            self._lw = [Map(self._lw_runs)]
+            self._lw = [Map(overlay(((0, BIG, None),), 0, s0, INITIAL))]
 
     # --- sizes ----------------------------------------------------------------------
     def size_at(self, t):
@@ -169,66 +188,103 @@ class FileHistory:
         return out, partial
 
     def size_ok(self, R, t):
+        """R is a size allowed_sizes(t) admits. Kept incrementally: the admitted sizes and
+        the merged integer ranges strictly inside an extending op's (prev, new) grow with
+        the number n of entries stamped by t, and crash times come in increasing order (a
+        smaller n rebuilds)."""
         n = bisect_right(self.htimes, t)
-        got = self._sizes.get(n)
-        if got is None:
-            got = self._sizes[n] = self.allowed_sizes(t)
-        sizes, partial = got
-        if R in sizes:
+        st = self._sz
+        if st is None or st[0] > max(n, 1):
+            st = self._sz = [1, {self.hist[0][2]}, []]
+        m = max(n, 1)
+        if st[0] < m:
+            sizes, ivs = st[1], st[2]
+            for j in range(st[0], m):
+                _, idx, s = self.hist[j][:3]
+                sizes.add(s)
+                prev = self.hist[j - 1][2]
+                o = self.ops.get(idx)
+                if s > prev + 1 and o is not None and o.op.kind in ("write", "mwrite", "fallocate"):
+                    _add_interval(ivs, prev + 1, s - 1)
+            st[0] = m
+        if R in st[1]:
             return True
-        return any(a < R < b and R % self.bs == 0 for a, b in partial)
+        if R % self.bs:
+            return False
+        ivs = st[2]
+        i = bisect_right(ivs, (R, BIG)) - 1
+        return i >= 0 and ivs[i][0] <= R <= ivs[i][1]
 
     # --- last writer ----------------------------------------------------------------
+    def _lw_step(self, runs, j):
+        """The last-writer runs after the (j+1)-th completed op, from those after the j-th."""
+        o = self.done[j]
+        for prev, new in self.entries_of.get(o.index, ()):
+            if new > prev:
+                runs = overlay(runs, prev, new, ZERO)
+            elif new < prev:
+                runs = overlay(runs, new, prev, None)
+        kind = o.op.kind
+        if kind in DATA_OPS:
+            end = o.op.off + o.op.len
+            if kind == "mwrite" and o.i_size_after is not None:
+                end = min(end, max(o.i_size_after, o.op.off))
+            runs = overlay(runs, o.op.off, end, o.index)
+        else:
+            z = _zero_range(o)
+            if z is not None and o.op.kind == "fallocate":
+                cap = o.i_size_after if o.i_size_after is not None else BIG
+                if z[0] < min(z[1], cap):
+                    runs = overlay(runs, z[0], min(z[1], cap), ZERO)
+        return runs
+
     def lastw(self, k):
         """Map offset -> newest effect among the first k completed ops: op index (data),
         INITIAL, ZERO, or None (beyond EOF / never part of the file)."""
-        lw = self._lw
-        while len(lw) <= k:
-            o = self.done[len(lw) - 1]
-            runs = self._lw_runs
-            for prev, new in self.entries_of.get(o.index, ()):
-                if new > prev:
-                    runs = overlay(runs, prev, new, ZERO)
-                elif new < prev:
-                    runs = overlay(runs, new, prev, None)
-            kind = o.op.kind
-            if kind in DATA_OPS:
-                end = o.op.off + o.op.len
-                if kind == "mwrite" and o.i_size_after is not None:
-                    end = min(end, max(o.i_size_after, o.op.off))
-                runs = overlay(runs, o.op.off, end, o.index)
-            else:
-                z = _zero_range(o)
-                if z is not None and o.op.kind == "fallocate":
-                    cap = o.i_size_after if o.i_size_after is not None else BIG
-                    if z[0] < min(z[1], cap):
-                        runs = overlay(runs, z[0], min(z[1], cap), ZERO)
-            self._lw_runs = runs
-            lw.append(Map(runs))
-        return lw[k]
+        return _snapshot(self._lw, k, self._lw_step)
 
     def done_by(self, t):
         return bisect_right(self.done_ends, t)
 
     # --- re-entry -------------------------------------------------------------------
+    def _re_step(self, runs, i):
+        j = i + 1
+        t, idx, s = self.hist[j][:3]
+        prev = self.hist[j - 1][2]
+        if s > prev:
+            runs = overlay(runs, prev, s, (idx, t))
+        return runs
+
     def reentry(self, c):
         """Map offset -> (op index, time) of the last re-entry among size entries 1..c-1."""
-        re_ = self._re
-        while len(re_) < max(c, 1):
-            j = len(re_)
-            t, idx, s = self.hist[j][:3]
-            prev = self.hist[j - 1][2]
-            runs = self._re_runs
-            if s > prev:
-                runs = overlay(runs, prev, s, (idx, t))
-            self._re_runs = runs
-            re_.append(Map(runs))
-        return re_[max(c, 1) - 1]
+        return _snapshot(self._re, max(c, 1) - 1, self._re_step)
+
+    # --- bounded retention over a long run ----------------------------------------------
+    def prune(self, t, c_low):
+        """Drop the last-writer and re-entry snapshots no crash time from t on asks for
+        (a dropped one asked for anyway is rebuilt from the nearest kept one, so this
+        changes cost, never results): last writers before done_by(t) and before the start
+        of every covering op that may still oblige (in flight, or ending after the start
+        of the latest-starting one completed by t); re-entries before c_low - 1."""
+        nd = bisect_right(self._cov_ends, t)
+        x = self._cov_best[nd - 1].start_ns if nd else -1
+        i = bisect_right(self._cov_ends, x)
+        m = min(self._cov_sufmin[i], self._cov_never_min)
+        low = self.done_by(t)
+        if m < BIG:
+            low = min(low, self.done_by(m))
+        _drop(self._lw, low)
+        _drop(self._re, max(c_low, 1) - 1)
+        self._Lmemo = {k: v for k, v in self._Lmemo.items() if self.ops[k].end_ns is None
+                       or self.ops[k].end_ns > x}
 
     def reflected_count(self, t, boundary, last_tid):
         """How many leading size entries the recovered metadata reflects: those stamped by
         t and before the last replayed transaction's commit began (or, when the model
         records the tid of each size change, those in a replayed transaction)."""
+        if not self._tids_recorded:
+            # entries are time-sorted: the leading run stamped <= lim is a bisection
+            return max(bisect_right(self.htimes, min(t, boundary - 1)), 1)
         lim = min(t, boundary - 1)
         n = 0
         for h in self.hist:
@@ -262,14 +318,158 @@ class FileHistory:
             self._before[key] = r
         return r
 
+    # --- indexes over the op history (so a crash time costs no scan of it) ------------
+    def _index_zeroing(self):
+        """Zeroing ops in flight at any t, as a step function (sweep over their starts and
+        ends), and the zeroing ops sorted by start."""
+        ev = []
+        for k, o in enumerate(self.zeroing):
+            ev.append((o.start_ns, 1, k))
+            if o.end_ns is not None:
+                ev.append((o.end_ns, 0, k))
+        ev.sort()
+        times, act = [], []
+        cur = {}
+        i = 0
+        while i < len(ev):
+            T = ev[i][0]
+            while i < len(ev) and ev[i][0] == T:
+                _, add, k = ev[i]
+                if add:
+                    cur[k] = True
+                i += 1
+            for k in list(cur):
+                o = self.zeroing[k]
+                if o.end_ns is not None and o.end_ns <= T:
+                    del cur[k]
+            times.append(T)
+            act.append(tuple(sorted(cur)))
+        self._za_times = times
+        self._za = act
+        order = sorted(range(len(self.zeroing)), key=lambda k: (self.zeroing[k].start_ns, k))
+        self._zs = order
+        self._zs_starts = [self.zeroing[k].start_ns for k in order]
+
+    def zeroing_active(self, t):
+        """Indices (into self.zeroing) of zeroing ops with start <= t < end (or no end)."""
+        i = bisect_right(self._za_times, t) - 1
+        return self._za[i] if i >= 0 else ()
+
+    def zeroing_overlapping(self, t0, t1):
+        """Indices of zeroing ops with start <= t1 and (no end or end > t0), t0 <= t1."""
+        ks = set(self.zeroing_active(t0))
+        lo = bisect_right(self._zs_starts, t0)
+        hi = bisect_right(self._zs_starts, t1)
+        ks.update(self._zs[lo:hi])
+        return ks
+
+    def _index_covering(self):
+        """Completed covering ops sorted by end; prefix argmax of (start, index)."""
+        pos = {id(o): k for k, o in enumerate(self.covering)}
+        done = sorted((o for o in self.covering if o.end_ns is not None),
+                      key=lambda o: (o.end_ns, pos[id(o)]))
+        self._cov = done
+        self._cov_pos = [pos[id(o)] for o in done]
+        self._cov_ends = [o.end_ns for o in done]
+        self._cov_idx = {id(o): i for i, o in enumerate(done)}
+        best = []
+        b = None
+        for o in done:
+            if b is None or (o.start_ns, o.index) > (b.start_ns, b.index):
+                b = o
+            best.append(b)
+        self._cov_best = best
+        suf = [BIG] * (len(done) + 1)
+        for i in range(len(done) - 1, -1, -1):
+            suf[i] = min(suf[i + 1], done[i].start_ns)
+        self._cov_sufmin = suf
+        self._cov_never_min = min((o.start_ns for o in self.covering if o.end_ns is None), default=BIG)
+
+    def min_size_between(self, f, t):
+        """min(size_at(f.start_ns), sizes of the entries stamped in (f.start_ns, t]),
+        extended incrementally per covering op as t grows."""
+        j = bisect_right(self.htimes, f.start_ns)
+        k = bisect_right(self.htimes, t)
+        m = self._Lmemo.get(f.index)
+        if m is None or m[0] > k:
+            m = (j, self.size_at(f.start_ns))
+        kk, L = m
+        for h in self.hist[max(kk, j):k]:
+            if h[2] < L:
+                L = h[2]
+        self._Lmemo[f.index] = (max(k, j), L)
+        return L
+
     # --- per-crash-time obligations -------------------------------------------------
+    def forget_before(self, ep):
+        """Drop contexts of file events before position ep (crash times only increase)."""
+        self._ctx = {k: v for k, v in self._ctx.items() if k[0] >= ep}
+
     def context(self, t, c):
-        ep = bisect_right(self.event_times, t)
+        ep = bisect_right(self.ctx_times, t)
         key = (ep, c)
         ctx = self._ctx.get(key)
         if ctx is None:
             ctx = self._ctx[key] = Context(self, t, c, key)
         return ctx
+
+
+def _snapshot(lst, k, step):
+    """lst[k] of a list of Maps where lst[i + 1] = step(lst[i].runs, i), extended as needed;
+    an entry dropped to None is rebuilt from the nearest kept one below it."""
+    n = len(lst)
+    if k < n:
+        m = lst[k]
+        if m is not None:
+            return m
+        q = k - 1
+        while lst[q] is None:
+            q -= 1
+        runs = lst[q].runs
+        for i in range(q, k):
+            runs = step(runs, i)
+        lst[k] = m = Map(runs)
+        return m
+    runs = lst[-1].runs
+    for i in range(n - 1, k):
+        runs = step(runs, i)
+        lst.append(Map(runs))
+    return lst[k]
+
+
+def _drop(lst, low):
+    """Drop entries 1..low-1 of a snapshot list (entry 0 and the newest are kept)."""
+    for i in range(min(low, len(lst) - 1) - 1, 0, -1):
+        if lst[i] is None:
+            break
+        lst[i] = None
+
+
+def _add_interval(ivs, a, b):
+    """Insert the closed integer interval [a, b] into the sorted disjoint list ivs, merging
+    overlapping and adjacent ones."""
+    i = bisect_right(ivs, (a, BIG))
+    if i > 0 and ivs[i - 1][1] >= a - 1:
+        i -= 1
+        a = min(a, ivs[i][0])
+    j = i
+    while j < len(ivs) and ivs[j][0] <= b + 1:
+        b = max(b, ivs[j][1])
+        j += 1
+    ivs[i:j] = [(a, b)]
+
+
+def _union(ranges):
+    """Sorted, merged union of half-open ranges (empty ones dropped)."""
+    rs = sorted(r for r in ranges if r[0] < r[1])
+    out = []
+    for a, b in rs:
+        if out and a <= out[-1][1]:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 def _zero_range(o):
@@ -292,26 +492,34 @@ class Context:
         self.t = t
         self.lw = fh.lastw(fh.done_by(t))
         self.re = fh.reentry(c)
-        self.inflight_zero = [_zero_range(o) for o in fh.zeroing
-                              if o.start_ns <= t and (o.end_ns is None or o.end_ns > t)]
+        zer = fh.zeroing
+        self.inflight_zero = _union([_zero_range(zer[k]) for k in fh.zeroing_active(t)])
         # fsync obligations: the latest-starting covering op completed by t dominates every
         # one that ended before it started; keep it and those overlapping it.
-        done = [o for o in fh.covering if o.end_ns is not None and o.end_ns <= t]
+        nd = bisect_right(fh._cov_ends, t)
         self.fsyncs = []
-        if done:
-            last = max(done, key=lambda o: (o.start_ns, o.index))
-            keep = [o for o in done if o is last or o.end_ns > last.start_ns]
-            for f in keep:
-                S = fh.size_at(f.start_ns)
-                L = S
-                j = bisect_right(fh.htimes, f.start_ns)
-                k = bisect_right(fh.htimes, t)
-                for h in fh.hist[j:k]:
-                    L = min(L, h[2])
+        if nd:
+            last = fh._cov_best[nd - 1]
+            lo = bisect_right(fh._cov_ends, last.start_ns, 0, nd)
+            keep = {id(o): (fh._cov_pos[i], o) for i, o in enumerate(fh._cov[lo:nd], lo)}
+            keep.setdefault(id(last), (fh._cov_pos[fh._cov_idx[id(last)]], last))
+            for _, f in sorted(keep.values(), key=lambda x: x[0]):
+                L = fh.min_size_between(f, t)
                 P = fh.lastw(fh.done_by(f.start_ns))
-                zok = [_zero_range(o) for o in fh.zeroing
-                       if (o.end_ns is None or o.end_ns > f.start_ns) and o.start_ns <= t]
-                self.fsyncs.append((f, L, P, zok))
+                zok = _union([_zero_range(zer[k]) for k in fh.zeroing_overlapping(f.start_ns, t)])
+                self.fsyncs.append((f, L, P, zok, 0, BIG))
+        for w in fh.ranged:
+            if w.end_ns is None or w.end_ns > t:
+                continue
+            lo, hi = w.op.off, w.op.off + w.op.len
+            L = hi
+            j = bisect_right(fh.htimes, w.end_ns)
+            k = bisect_right(fh.htimes, t)
+            for h in fh.hist[j:k]:
+                L = min(L, h[2])
+            P = fh.lastw(fh.done_by(w.end_ns))
+            zok = _union([_zero_range(zer[k]) for k in fh.zeroing_overlapping(w.end_ns, t)])
+            self.fsyncs.append((w, L, P, zok, lo, hi))
 
     def check_file(self, R, t):
         """File-level checks: [(kind, detail)]."""
@@ -319,7 +527,7 @@ class Context:
         fh = self.fh
         if not fh.size_ok(R, t):
             out.append((IMPOSSIBLE_SIZE, f"recovered size {R} is no size the file had by then"))
-        for f, L, P, zok in self.fsyncs:
+        for f, L, P, zok, lo, hi in self.fsyncs:
             if R < L:
                 out.append((FSYNC_SIZE, f"recovered size {R} < {L} covered by op #{f.index} "
                                         f"({f.op.kind}) completed at {f.end_ns} ns"))
@@ -353,15 +561,17 @@ class Context:
                         viol.append((RESURRECTED, a, b - a,
                                      f"{describe(src)} written before op #{ent[0]} re-extended "
                                      f"the file over it"))
-            for f, L, P, zok in self.fsyncs:
-                if s >= L:
+            for f, L, P, zok, lo, hi in self.fsyncs:
+                if s >= L or e <= lo or s >= hi:
                     continue
-                ee = min(e, L)
+                ss = s if s > lo else lo
+                ee = min(e, L, hi)
+                fend = f.end_ns if f.op.kind == "write" else f.start_ns
                 if src > 0 and src != INITIAL:
                     o = fh.ops.get(src)
-                    if o is None or o.end_ns is None or o.end_ns > f.start_ns:
+                    if o is None or o.end_ns is None or o.end_ns > fend:
                         continue  # newer data than the fsync covered
-                for a, b, p in P.over(s, ee):
+                for a, b, p in P.over(ss, ee):
                     if p is None or p == src:
                         continue
                     rest = _subtract(a, b, zok) if (src == ZERO and zok) else ((a, b),)
@@ -415,6 +625,18 @@ class NameHistory:
                                                          or cur[1] == born.get(o.ino)):
                 self.durable.append((o.start_ns, o.end_ns, o))
         self.durable.sort(key=lambda d: (d[0], d[1]))
+        self.static = len(self.links) == 1 and self.links[0][1] == 0
+        """Named the same committed inode from before the scenario to the end: nothing to
+        check (the recovered directories can only hold that entry)."""
+        # durable points by completion time, with the latest-starting one completed so far
+        by_end = sorted(self.durable, key=lambda d: (d[1], d[0], d[2].index))
+        self._ends = [d[1] for d in by_end]
+        self._best = []
+        best = None
+        for d in by_end:
+            if best is None or (d[0], d[2].index) > (best[0], best[2].index):
+                best = d
+            self._best.append(best)
 
     def at(self, t):
         """The link entry in force at t (None before the name first existed)."""
@@ -424,9 +646,9 @@ class NameHistory:
     def allowed(self, t):
         """(inos the name may hold after a crash at t, whether absent is allowed, the
         durable-point op or None)."""
-        done = [d for d in self.durable if d[1] <= t]
-        if done:
-            start, _, o = max(done, key=lambda d: (d[0], d[2].index))
+        i = bisect_right(self._ends, t)
+        if i:
+            start, _, o = self._best[i - 1]
             cur = self.at(start)
             inos = {cur[2]} if cur is not None else {None}
             lo = bisect_right(self.times, start)
@@ -446,6 +668,8 @@ class NameHistory:
 
     def check(self, t, ino):
         """[(kind, detail)] for the recovered ino (None: absent) at crash time t."""
+        if self.static and ino == self.links[0][2]:
+            return []
         inos, o = self.allowed(t)
         if ino in inos:
             return []

@@ -11,6 +11,25 @@ as whole files and checks each one; above `samples` states at a crash time it ch
 seeded random sample of that many instead and reports exhaustive=False. The two modes are
 cross-checked in the tests.
 
+Incremental evaluation (exact mode). Crash times are visited in increasing order. A file's
+evaluation at one crash time and recovered prefix is a function of its checking context
+(the file's events so far and how many size changes the recovered metadata reflects), its
+recovered raw inode, and the possible versions of the blocks that inode maps. A FileState
+per (context, raw inode) is carried from one crash point to the next and re-checks only the
+slots over blocks whose possible versions changed in between (a version submitted or
+becoming durable, read from one sorted change log) or whose forced durability changed (the
+writes covered by the flush of a different number of recovered PREFLUSH commits); its
+aggregates (views, views without zeros-instead-of-data, garbage/zid pairs) are kept as
+counts. A new context (an operation on the file started or ended, a size change became
+reflected) re-evaluates that file's slots, each check still memoised per (context, block
+version). Recovered files are slots in runs: one per mapped written block, one per run of
+holes or unwritten blocks, so cost follows the blocks touched, not the size. Nothing here
+scans the history per crash point: recoverable prefixes are found by bisection over the
+monotone certainty of the commits, size admissibility, in-flight zeroing and fsync
+obligations come from indexes built once, and snapshots no later crash point can ask for
+are dropped (rebuilt on demand if one is). The whole-state enumerating mode below is the
+oracle it is tested against.
+
 Crash times: every instant at which the possible states or the obligations change: each
 write submission and each instant a write becomes durable, each operation start and end and
 each i_size change, 0 and the end of the run. A crash at t follows every event stamped t;
@@ -21,13 +40,14 @@ points.
 import itertools
 import random
 import time as _time
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from ..content import ZERO
 from ..outcome import Outcome
 from .checkers import FILE_LEVEL, FileHistory, NameHistory, Violation
 from .recover import Journal, cut_shift, slots
-from .states import NEVER, SECTOR, DiskModel
+from .states import NEVER, SECTOR, DiskModel, bits
 
 
 @dataclass
@@ -106,14 +126,18 @@ class Explorer:
         self.namespace = self.journal.namespace and bool(names)
         """Names resolve through the recovered directories; histories are per inode."""
         self.files = list(files) if files is not None else list(names or result.inos)
+        self._fh_ino = {}
         if self.namespace:
             self.nh = {n: NameHistory(result, n) for n in self.files}
-            self._fh_ino = {}
             self.fh = {}
+            first = {}
             for n in self.files:
                 for _, _, ino in self.nh[n].links:
                     if ino is not None:
+                        first.setdefault(ino, n)
                         self.fh.setdefault(n, self.history(ino, n))
+            for ino in getattr(result, "ino_history", {}):
+                self.history(ino, first.get(ino, f"ino {ino}"))
         else:
             self.nh = {}
             self.fh = {n: FileHistory(result, n, self.bs) for n in self.files}
@@ -121,6 +145,83 @@ class Explorer:
         self._cut = {}
         self._res = {}
         self._ndist = {}
+        self._states = {}
+        """name -> {(ctx.key, id(raw inode)): FileState}, for the file's current events."""
+        self._ep = {}
+        self._slots = {}
+        self._chg = None
+        self._bio_pblks = None
+
+    # --- what changed on the device between two crash times ---------------------------
+    def _changes(self):
+        """(times, pblks): every instant a block's possible versions change (a version's
+        submit, a version becoming durable), sorted; options(pblk, t, forced) with a fixed
+        `forced` is constant between two consecutive instants of its block."""
+        if self._chg is None:
+            ev = []
+            d = self.disk
+            for pb, vs in d.vsub.items():
+                vd = d.vdur[pb]
+                for i in range(1, len(vs)):
+                    ev.append((vs[i], pb))
+                    if 0 <= vd[i] < NEVER:
+                        ev.append((vd[i], pb))
+            ev.sort()
+            self._chg = ([e[0] for e in ev], [e[1] for e in ev])
+        return self._chg
+
+    def changed_blocks(self, t0, t1):
+        """Blocks whose possible versions may differ between crash times t0 <= t1."""
+        times, pbs = self._changes()
+        return pbs[bisect_right(times, t0):bisect_right(times, t1)]
+
+    def forced_blocks(self, diff):
+        """Blocks written by the bios of bitmask `diff` (a change of the forced set)."""
+        if self._bio_pblks is None:
+            m = {}
+            for pb, vb in self.disk.vbio.items():
+                for bid in vb:
+                    if bid is not None:
+                        m.setdefault(bid, []).append(pb)
+            self._bio_pblks = m
+        m = self._bio_pblks
+        out = []
+        for bid in bits(diff):
+            out.extend(m.get(bid, ()))
+        return out
+
+    def slots_of(self, ri):
+        """slots(ri), the most recent raw inodes' cached."""
+        c = self._slots
+        got = c.get(id(ri))
+        if got is None or got[0] is not ri:
+            if len(c) >= 512:
+                # a long run passes through many raw inodes; only recent ones recur
+                for k in list(c)[:256]:
+                    del c[k]
+            got = c[id(ri)] = (ri, slots(ri, self.bs))
+        return got[1]
+
+    def file_state(self, name, ctx, ri, t, forced, fh=None):
+        """The file's exact-mode evaluation at (t, forced), brought up to date from the
+        last evaluation with the same context and raw inode: only slots over blocks whose
+        possible versions changed since then are checked again."""
+        ep = ctx.key[0]
+        if self._ep.get(name) != ep:
+            # crash times only increase: contexts of earlier file events never recur
+            self._ep[name] = ep
+            old = self._states.get(name, {})
+            self._states[name] = {k: v for k, v in old.items() if k[0][0] >= ep}
+            (fh or self.fh[name]).forget_before(ep)
+            self._res.pop(name, None)
+        st = self._states.setdefault(name, {})
+        k = (ctx.key, id(ri))
+        S = st.get(k)
+        if S is None:
+            S = st[k] = FileState(self, name, ctx, ri, t, forced)
+        else:
+            S.update(t, forced)
+        return S
 
     def history(self, ino, name):
         """The FileHistory of inode `ino` (namespace runs), made once."""
@@ -130,24 +231,21 @@ class Explorer:
         return fh
 
     def file_history(self, name, ri):
+        """(state key, FileHistory) of what `name` holds: by name, or by (name, inode)."""
         if not self.namespace:
-            return self.fh[name]
-        return self.history(ri.ino, name)
+            return name, self.fh[name]
+        return (name, ri.ino), self.history(ri.ino, name)
+
+    def histories(self):
+        return list(self._fh_ino.values()) if self.namespace else list(self.fh.values())
 
     def crash_times(self):
         ts = {0, self.result.end_ns or 0}
         ts |= self.disk.event_times()
-        for fh in self.fh.values():
+        for fh in self.histories():
             ts.update(fh.event_times)
-        if self.namespace:
-            first = {}
-            for n, nh in self.nh.items():
-                for _, _, ino in nh.links:
-                    first.setdefault(ino, n)
-            for ino in self.result.ino_history:
-                ts.update(self.history(ino, first.get(ino, f"ino {ino}")).event_times)
-            for nh in self.nh.values():
-                ts.update(nh.times)
+        for nh in self.nh.values():
+            ts.update(nh.times)
         until = getattr(self.result, "until_ns", None)
         return sorted(t for t in ts if t >= 0 and (until is None or t <= until))
 
@@ -172,29 +270,167 @@ class Explorer:
         self._cut[ck] = out
         return out
 
+    def unit_slots(self, a, b, pb, unw, t, forced=0):
+        """[(a, b, options)] for one slot of the recovered inode (its sectors with torn writes)."""
+        if self.torn and pb is not None and not unw:
+            lo, hi = self.disk.options(pb, t, forced)
+            if hi > lo:
+                out = []
+                for s in range(a, b, SECTOR):
+                    e = min(s + SECTOR, b)
+                    seen = set()
+                    opts = []
+                    for v in range(hi, lo - 1, -1):
+                        r = cut_shift(self.disk.runs(pb, v), s - a, e - a, a)
+                        if r not in seen:
+                            seen.add(r)
+                            opts.append(((pb, v, s), r))
+                    out.append((s, e, opts))
+                return out
+        return [(a, b, self.slot_options(a, b, pb, unw, t, forced))]
+
     def file_slots(self, ri, t, forced=0):
         """[(a, b, options)] for the recovered inode at t (sectors with torn writes)."""
         out = []
-        for a, b, pb, unw in slots(ri, self.bs):
-            if self.torn and pb is not None and not unw:
-                lo, hi = self.disk.options(pb, t, forced)
-                if hi > lo:
-                    for s in range(a, b, SECTOR):
-                        e = min(s + SECTOR, b)
-                        seen = set()
-                        opts = []
-                        for v in range(hi, lo - 1, -1):
-                            r = cut_shift(self.disk.runs(pb, v), s - a, e - a, a)
-                            if r not in seen:
-                                seen.add(r)
-                                opts.append(((pb, v, s), r))
-                        out.append((s, e, opts))
-                    continue
-            out.append((a, b, self.slot_options(a, b, pb, unw, t, forced)))
+        for a, b, pb, unw in self.slots_of(ri):
+            out.extend(self.unit_slots(a, b, pb, unw, t, forced))
         return out
 
 
+class FileState:
+    """One file's exact-mode evaluation for one (checking context, raw inode): per slot
+    its number of distinct views, of views without zeros-instead-of-data, the (garbage,
+    zid) pairs its views show and its violations; plus the aggregates over slots, kept as
+    counts so that re-checking one slot updates them in O(1)."""
+
+    __slots__ = ("ex", "name", "ctx", "ri", "R", "t", "forced", "units", "by_pblk", "contrib",
+                 "cnt_n", "cnt_nz", "cnt_gz", "viol_units", "file_viol", "checked", "_agg")
+
+    def __init__(self, ex, name, ctx, ri, t, forced):
+        self.ex = ex
+        self.name = name
+        self.ctx = ctx
+        self.ri = ri
+        self.R = ri.size if ri is not None else 0
+        self.t = t
+        self.forced = forced
+        self.units = ex.slots_of(ri)
+        self.by_pblk = {}
+        for i, (a, b, pb, unw) in enumerate(self.units):
+            if pb is not None and not unw:
+                self.by_pblk.setdefault(pb, []).append(i)
+        self.file_viol = ctx.check_file(self.R, t)
+        self.contrib = [None] * len(self.units)
+        self.cnt_n = {}
+        self.cnt_nz = {}
+        self.cnt_gz = {}
+        self.viol_units = set()
+        self.checked = 0
+        self._agg = None
+        for i in range(len(self.units)):
+            self._set(i, self._eval(i))
+
+    def _eval(self, i):
+        a, b, pb, unw = self.units[i]
+        ex = self.ex
+        res = ex._res.setdefault(self.name, {})
+        ctx = self.ctx
+        ck = ctx.key
+        n_u = 1
+        nz_u = 1
+        gz = _PLAIN_F
+        vl_u = []
+        for sa, sb, opts in ex.unit_slots(a, b, pb, unw, self.t, self.forced):
+            n_opt = 0
+            n_nz = 0
+            sgz = set()
+            for okey, runs in opts:
+                rk = (ck, okey, sb)
+                r = res.get(rk)
+                if r is None:
+                    r = res[rk] = ctx.check_runs(runs)
+                    self.checked += 1
+                vl, g, z = r
+                n_opt += 1
+                if not z:
+                    n_nz += 1
+                sgz.add((g, z > 0))
+                for kind, off, ln, detail in vl:
+                    vl_u.append((kind, off, ln, detail, okey, (sa, sb)))
+            n_u *= n_opt
+            nz_u *= n_nz
+            if sgz != _PLAIN:
+                gz = frozenset((g1 or g2, z1 or z2) for g1, z1 in gz for g2, z2 in sgz)
+        return n_u, nz_u, gz, tuple(vl_u)
+
+    def _set(self, i, c):
+        old = self.contrib[i]
+        if old == c:
+            return
+        if old is not None:
+            self._count(old, -1, i)
+        self.contrib[i] = c
+        self._count(c, 1, i)
+        self._agg = None
+
+    def _count(self, c, d, i):
+        n, nz, gz, vl = c
+        if n != 1:
+            self.cnt_n[n] = self.cnt_n.get(n, 0) + d
+        if nz != 1:
+            self.cnt_nz[nz] = self.cnt_nz.get(nz, 0) + d
+        if gz != _PLAIN_F:
+            self.cnt_gz[gz] = self.cnt_gz.get(gz, 0) + d
+        if vl:
+            if d > 0:
+                self.viol_units.add(i)
+            else:
+                self.viol_units.discard(i)
+
+    def update(self, t, forced):
+        ex = self.ex
+        todo = set()
+        bp = self.by_pblk
+        if t != self.t:
+            for pb in ex.changed_blocks(self.t, t):
+                if pb in bp:
+                    todo.update(bp[pb])
+        if forced != self.forced:
+            for pb in ex.forced_blocks(forced ^ self.forced):
+                if pb in bp:
+                    todo.update(bp[pb])
+        self.t = t
+        self.forced = forced
+        for i in sorted(todo):
+            self._set(i, self._eval(i))
+
+    def aggregate(self):
+        """(views, views without zeros-instead-of-data, {(garbage, zid)})."""
+        if self._agg is None:
+            n = 1
+            for v, c in self.cnt_n.items():
+                if c:
+                    n *= v ** c
+            nz = 1
+            for v, c in self.cnt_nz.items():
+                if c:
+                    nz *= v ** c
+            gz = {(False, False)}
+            for sgz, c in self.cnt_gz.items():
+                # OR over two-bit values: more than two copies of a slot add nothing
+                for _ in range(min(c, 2)):
+                    gz = {(g1 or g2, z1 or z2) for g1, z1 in gz for g2, z2 in sgz}
+            self._agg = (n, nz, gz)
+        return self._agg
+
+    def violations(self):
+        """Slot violations in slot order: (kind, off, len, detail, okey, sector)."""
+        for i in sorted(self.viol_units):
+            yield from self.contrib[i][3]
+
+
 _PLAIN = {(False, False)}
+_PLAIN_F = frozenset(_PLAIN)
 
 
 def _fmt_t(ns):
@@ -202,8 +438,9 @@ def _fmt_t(ns):
 
 
 def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", files=None,
-          max_violations=10000, raw=False) -> CheckReport:
-    """Explore every crash of `result` (a sim.RunResult) and check every recovered state."""
+          max_violations=10000, raw=False, progress=None) -> CheckReport:
+    """Explore every crash of `result` (a sim.RunResult) and check every recovered state.
+    `progress(done, total)`, if given, is called every 256 crash points and at the end."""
     t0 = _time.perf_counter()
     ex = Explorer(result, timed=timed, torn=torn, files=files)
     rep = CheckReport(scenario=getattr(result.scenario, "name", str(result.scenario)),
@@ -215,70 +452,52 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
     jr = ex.journal
     files = ex.files
     fhs = ex.fh
-    res_cache = ex._res
     times = ex.crash_times()
     rep.crash_points = len(times)
-    for t in times:
+    for ti, t in enumerate(times):
+        if progress is not None and not ti & 255:
+            progress(ti, len(times))
         if raw:
             rep.raw_states += ex.disk.raw_state_count(t)
         groups = {}
-        for p in jr.prefixes(t):
+        pre = jr.prefixes(t)
+        jr.trim(pre[0])
+        if mode == "exact":
+            p0 = pre[0]
+            b0, l0 = jr.boundary(p0), (jr.tids[p0 - 1] if p0 else None)
+            for fh in ex.histories():
+                fh.prune(t, fh.reflected_count(t, b0, l0))
+            if len(ex._cut) > 200_000:
+                ex._cut.clear()  # a pure cache of sliced block versions
+        for p in pre:
             key = tuple(id(jr.raw_inode(p, n)) for n in files)
             groups.setdefault(key, p)
         for p in groups.values():
             B = jr.boundary(p)
             last_tid = jr.tids[p - 1] if p else None
             forced = jr.forced(p)
-            per_file = []
-            for name in files:
-                ri = jr.raw_inode(p, name)
-                if ex.namespace:
-                    for kind, detail in ex.nh[name].check(t, None if ri is None else ri.ino):
-                        k = (kind, t, name, 0, 0, detail)
-                        if k not in viol:
-                            viol[k] = Witness(t, p, name)
-                    if ri is None:
-                        rep.outcomes.add(Outcome(name, 0, False, False, absent=True))
-                        continue
-                fh = ex.file_history(name, ri)
-                R = ri.size if ri is not None else 0
-                ctx = fh.context(t, fh.reflected_count(t, B, last_tid))
-                for kind, detail in ctx.check_file(R, t):
-                    k = (kind, t, name, R, 0, detail)
-                    if k not in viol:
-                        viol[k] = Witness(t, p, name)
-                per_file.append((name, fh, ri, R, ctx, ex.file_slots(ri, t, forced)))
             if mode == "exact":
                 total = 1
                 nozid_total = 1
-                for name, fh, ri, R, ctx, fsl in per_file:
-                    n_f = 1
-                    nz_f = 1
-                    gz = {(False, False)}
-                    ck = ctx.key
-                    for a, b, opts in fsl:
-                        n_opt = 0
-                        n_nz = 0
-                        sgz = set()
-                        for okey, runs in opts:
-                            rk = (name, fh.ino, ck, okey, b)
-                            r = res_cache.get(rk)
-                            if r is None:
-                                r = res_cache[rk] = ctx.check_runs(runs)
-                                rep.states_checked += 1
-                            vl, g, z = r
-                            n_opt += 1
-                            if not z:
-                                n_nz += 1
-                            sgz.add((g, z > 0))
-                            for kind, off, ln, detail in vl:
-                                k = (kind, t, name, off, ln, detail)
-                                if k not in viol:
-                                    viol[k] = Witness(t, p, name, okey[0], okey[1], (a, b))
-                        n_f *= n_opt
-                        nz_f *= n_nz
-                        if sgz != _PLAIN:
-                            gz = {(g1 or g2, z1 or z2) for g1, z1 in gz for g2, z2 in sgz}
+                for name in files:
+                    ri = jr.raw_inode(p, name)
+                    if ex.namespace and _absent(ex, rep, viol, t, p, name, ri):
+                        continue
+                    fkey, fh = ex.file_history(name, ri)
+                    ctx = fh.context(t, fh.reflected_count(t, B, last_tid))
+                    S = ex.file_state(fkey, ctx, ri, t, forced, fh)
+                    R = S.R
+                    for kind, detail in S.file_viol:
+                        k = (kind, t, name, R, 0, detail)
+                        if k not in viol:
+                            viol[k] = Witness(t, p, name)
+                    for kind, off, ln, detail, okey, sec in S.violations():
+                        k = (kind, t, name, off, ln, detail)
+                        if k not in viol:
+                            viol[k] = Witness(t, p, name, okey[0], okey[1], sec)
+                    rep.states_checked += S.checked
+                    S.checked = 0
+                    n_f, nz_f, gz = S.aggregate()
                     total *= n_f
                     nozid_total *= nz_f
                     for g, z in gz:
@@ -287,10 +506,25 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
                 rep.crash_states += total
                 rep.zeros_instead_of_data += total - nozid_total
             else:
+                per_file = []
+                for name in files:
+                    ri = jr.raw_inode(p, name)
+                    if ex.namespace and _absent(ex, rep, viol, t, p, name, ri):
+                        continue
+                    _, fh = ex.file_history(name, ri)
+                    R = ri.size if ri is not None else 0
+                    ctx = fh.context(t, fh.reflected_count(t, B, last_tid))
+                    for kind, detail in ctx.check_file(R, t):
+                        k = (kind, t, name, R, 0, detail)
+                        if k not in viol:
+                            viol[k] = Witness(t, p, name)
+                    per_file.append((name, fh, ri, R, ctx, ex.file_slots(ri, t, forced)))
                 _enumerate(ex, rep, viol, rng, samples, t, p, per_file)
         if len(viol) > max_violations:
             rep.notes.append(f"stopped after {len(viol)} violations (max_violations)")
             break
+    if progress is not None:
+        progress(len(times), len(times))
     # merge adjacent byte ranges of one kind/time/file/detail
     rep.violations = _merge(viol)
     rep.witness = {}
@@ -302,6 +536,19 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
     rep.elapsed_s = _time.perf_counter() - t0
     rep._explorer = ex
     return rep
+
+
+def _absent(ex, rep, viol, t, p, name, ri):
+    """The name checks (checkers.NameHistory) for `name` at (t, p); True when the name is
+    absent after recovery (its own outcome class, nothing more to check)."""
+    for kind, detail in ex.nh[name].check(t, None if ri is None else ri.ino):
+        k = (kind, t, name, 0, 0, detail)
+        if k not in viol:
+            viol[k] = Witness(t, p, name)
+    if ri is None:
+        rep.outcomes.add(Outcome(name, 0, False, False, absent=True))
+        return True
+    return False
 
 
 def _enumerate(ex, rep, viol, rng, samples, t, p, per_file):
@@ -399,17 +646,18 @@ def describe_state(ex, w, v=None):
         head += f": {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) - {v.detail}"
     lines.append(head)
     ri = jr.raw_inode(p, w.file)
+    ino_now = ri.ino if ri is not None else jr.inos.get(w.file)
     # which commit gave the size
     src_tid = None
     for k in range(p, 0, -1):
-        ino = jr.inos.get(w.file)
+        ino = ino_now
         if ino in jr.record[jr.tids[k - 1]]:
             src_tid = jr.tids[k - 1]
             break
     for k in range(p):
         tid = jr.tids[k]
         c = jr.commit[tid]
-        rec = jr.record[tid].get(jr.inos.get(w.file))
+        rec = jr.record[tid].get(ino_now)
         sz = f" with i_disksize={rec.size}" if rec is not None else ""
         if tid == src_tid or k == p - 1:
             st = _durable_text(ex, c, t) if ex.disk.dur[c.id] <= t else \
@@ -421,7 +669,9 @@ def describe_state(ex, w, v=None):
         if c is not None and c.submit_ns <= t:
             lines.append(f"commit of tid {tid} (bio #{c.id}) submitted at {_fmt_t(c.submit_ns)}, "
                          f"not on disk: recovery stops before it")
-    if ri is None:
+    if ri is None and jr.namespace:
+        lines.append(f"{w.file}: absent after recovery (no directory entry replayed)")
+    elif ri is None:
         lines.append(f"{w.file}: no inode recovered (size 0)")
     else:
         lines.append(f"{w.file}: recovered size {ri.size}" + (f" from tid {src_tid}" if src_tid else " (initial inode)"))

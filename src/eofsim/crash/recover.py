@@ -9,10 +9,14 @@ order under --timed). Where that does not hold it is noted, and the log blocks' 
 modelled exactly (a transaction then needs its commit and every log block on disk).
 """
 
+from bisect import bisect_right
+
 from ..content import ZERO
 from ..jbd2 import ORPHAN_KEY, RawDir, RawInode
 
 ROOT_INO = 2
+
+NEVER_T = 1 << 62
 
 ZERO_BLOCK = None  # marker: a slot that reads zero whatever the disk holds
 
@@ -92,10 +96,17 @@ class Journal:
         self.inos = dict(inos)
         self.namespace = isinstance(init.get(ROOT_INO), RawDir)
         """Names resolve through the replayed directories (else through `inos`)."""
+        self.names_change = self.namespace and any(
+            isinstance(r, RawDir) for rec in self.record.values() for r in rec.values())
+        """Some transaction changed a directory. If none did, every name holds its initial
+        inode whatever is replayed, and orphan cleanup can only trim blocks past a linked
+        file's size (invisible): names resolve as they did before the scenario."""
         self._recovered = {}
         self._lookup = {}
-        self._prefix_cache = {0: init}
-        self._forced_cache = {}
+        self._static = {}
+        self._prefix_list = [init]
+        self._forced_list = [0]
+        self._trimmed = 1
         for b in bios:
             if b.op == "write" and b.preflush and b.kind != "commit":
                 self.notes.append(f"bio #{b.id} ({b.why or b.kind}) is a PREFLUSH write that is not a "
@@ -135,17 +146,67 @@ class Journal:
                     break
         return st
 
+    def _fast_times(self):
+        """Per tid (t_maybe, t_sure) when its state is a step function of t: 0 before the
+        last of its bios (commit, exactly-modelled log blocks) was submitted, 2 from the
+        time the last of them is durable, 1 in between. That holds when each of those bios'
+        blocks has exactly one version on the device (journal blocks are never rewritten;
+        the log-wrap note covers the exception), so options() of such a block is
+        (0, 0) before the submit, (0, 1) until durable and (1, 1) after. None for a tid
+        whose bios do not qualify: it is evaluated by tid_state."""
+        ft = getattr(self, "_ft", None)
+        if ft is not None:
+            return ft
+        disk = self.disk
+        out = []
+        for tid in self.tids:
+            c = self.commit.get(tid)
+            if c is None:
+                out.append((NEVER_T, NEVER_T))
+                continue
+            tm = ts = -1
+            ok = True
+            for b in (c, *self.exact_logs.get(tid, ())):
+                for pblk, _ in b.blocks:
+                    if len(disk.vbio.get(pblk, ())) != 2:
+                        ok = False
+                tm = max(tm, b.submit_ns)
+                ts = max(ts, max(disk.dur[b.id], b.submit_ns))
+            out.append((tm, ts) if ok else None)
+        # leading certain run: prefix maximum of t_sure over the leading fast tids
+        pm = []
+        m = -1
+        for x in out:
+            if x is None:
+                break
+            m = max(m, x[1])
+            pm.append(m)
+        self._ft = out
+        self._pm = pm
+        return out
+
+    def _state_at(self, i, t):
+        x = self._ft[i]
+        if x is None:
+            return self.tid_state(self.tids[i], t)
+        if t < x[0]:
+            return 0
+        return 2 if t >= x[1] else 1
+
     def prefixes(self, t):
         """The numbers p of leading transactions (of self.tids) that a crash at t may leave
-        recovered."""
-        out = []
+        recovered: p is possible iff tids[:p] may all be recovered and tids[p] may be absent.
+        The leading run of tids certainly on disk at t is found by bisection (their
+        certainty is monotone in t), then the scan walks only the in-flight tail."""
+        self._fast_times()
         n = len(self.tids)
-        for p in range(n + 1):
-            # p achievable iff tids[:p] all possible and tids[p] possibly absent
+        k = bisect_right(self._pm, t)
+        out = []
+        for p in range(k, n + 1):
             if p == n:
                 out.append(p)
                 break
-            st = self.tid_state(self.tids[p], t)
+            st = self._state_at(p, t)
             if st != 2:
                 out.append(p)
             if st == 0:
@@ -154,29 +215,46 @@ class Journal:
 
     def forced(self, p):
         """Writes durable in every state that has the first p commit blocks on disk: a
-        PREFLUSH commit block reaches the medium only after its flush completed."""
-        c = self._forced_cache
-        if p not in c:
-            m = 0
-            for tid in self.tids[:p]:
-                cb = self.commit.get(tid)
-                if cb is not None and cb.preflush:
-                    m |= self.disk.cover_mask(cb)
-            c[p] = m
-        return c[p]
+        PREFLUSH commit block reaches the medium only after its flush completed. Built
+        cumulatively (the mask only grows with p), so each transaction is folded in once;
+        masks below the certain prefix are dropped by trim() and rebuilt if asked for."""
+        fl = self._forced_list
+        if p < len(fl) and fl[p] is not None:
+            return fl[p]
+        q = min(p, len(fl) - 1)
+        while fl[q] is None:
+            q -= 1
+        m = fl[q]
+        for i in range(q, p):
+            cb = self.commit.get(self.tids[i])
+            if cb is not None and cb.preflush:
+                x = self.disk.cover_mask(cb)
+                if x & ~m:
+                    m = m | x
+            if i + 1 == len(fl):
+                fl.append(m)  # the frontier grows; trimmed entries stay dropped
+        return m
+
+    def trim(self, k):
+        """Crash times only increase and every later recoverable prefix is >= k (the
+        certain prefix only grows): drop the forced masks of prefixes below k (each is as
+        large as the device log; kept, they grow quadratically over a long run)."""
+        fl = self._forced_list
+        for i in range(max(1, self._trimmed), min(k, len(fl) - 1)):
+            fl[i] = None
+        self._trimmed = max(self._trimmed, min(k, len(fl) - 1))
 
     def inodes(self, p):
-        """ino -> RawInode after replaying the first p transactions."""
-        c = self._prefix_cache
-        if p in c:
-            return c[p]
-        q = max(k for k in c if k < p)
-        cur = c[q]
-        for i in range(q, p):
-            rec = self.record[self.tids[i]]
+        """ino -> RawInode after replaying the first p transactions (built cumulatively; a
+        prefix that changes nothing shares its predecessor's dict, so raw-inode identity
+        says "unchanged")."""
+        c = self._prefix_list
+        while len(c) <= p:
+            cur = c[-1]
+            rec = self.record[self.tids[len(c) - 1]]
             if rec:
                 cur = {**cur, **rec}
-            c[i + 1] = cur
+            c.append(cur)
         return c[p]
 
     def boundary(self, p):
@@ -190,9 +268,12 @@ class Journal:
         """ino -> raw record after replaying p transactions and ext4_orphan_cleanup at mount:
         an orphan without links is freed (ext4_free_inode after truncating it to 0), one
         still linked (a truncate that crashed) loses the blocks past its size."""
-        got = self._recovered.get(p)
-        if got is None:
-            m = self.inodes(p)
+        base = self.inodes(p)
+        hit = self._recovered.get(id(base))
+        if hit is not None and hit[0] is base:
+            return hit[1]
+        if True:
+            m = base
             orph = m.get(ORPHAN_KEY)
             if orph is not None and orph.inos:
                 m = dict(m)
@@ -207,8 +288,9 @@ class Journal:
                         m[ino] = RawInode(ino, ri.size, tuple(e for e in ri.extents if e[0] < keep),
                                           ri.nlink)
                 m[ORPHAN_KEY] = None
-            got = self._recovered[p] = m
-        return got
+            # keyed by the replayed dict: a prefix that changes nothing keeps its identity
+            self._recovered[id(base)] = (base, m)
+        return m
 
     def lookup(self, p, name):
         """The ino `name` resolves to after recovery of p transactions, or None (absent)."""
@@ -233,24 +315,39 @@ class Journal:
         return ino
 
     def raw_inode(self, p, name):
+        if not self.names_change:
+            ino = self._static.get(name, -1)
+            if ino == -1:
+                ino = self._static[name] = self.lookup(0, name) if self.namespace \
+                    else self.inos.get(name)
+            return None if ino is None else self.inodes(p).get(ino)
         ino = self.lookup(p, name)
         return None if ino is None else self.recovered(p).get(ino)
 
 
 def slots(ri, bs: int, torn: bool = False):
     """The recovered file as slots: [(a, b, pblk or None, unwritten)], a..b file offsets
-    inside [0, size), one per block (per sector with torn). pblk None: hole."""
+    inside [0, size): one per mapped written block, and one per maximal run of blocks that
+    read as zeros whatever the disk holds (holes and unwritten extents, as
+    (a, b, None, False)), so the count follows the blocks mapped, not the size."""
     if ri is None or ri.size <= 0:
         return []
     size = ri.size
-    emap = {lblk: (pblk, unw) for lblk, pblk, unw in ri.extents}
-    out = []
     nblk = (size + bs - 1) // bs
-    for lblk in range(nblk):
+    out = []
+    pos = 0  # first file offset not yet covered
+    for lblk, pblk, unw in sorted(ri.extents):
+        if lblk >= nblk:
+            break
         a = lblk * bs
-        b = min(a + bs, size)
-        pb, unw = emap.get(lblk, (None, False))
-        out.append((a, b, pb, unw))
+        if unw:
+            continue
+        if a > pos:
+            out.append((pos, a, None, False))
+        out.append((a, min(a + bs, size), pblk, False))
+        pos = min(a + bs, size)
+    if pos < size:
+        out.append((pos, size, None, False))
     return out
 
 

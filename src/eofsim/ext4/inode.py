@@ -275,6 +275,12 @@ class Ext4Inode:
     def setattr_size(self, inode, size, op):
         old = inode.i_size
         if size == old:
+            # ext4_setattr calls ext4_truncate even when the size does not change; of what
+            # that does, the model keeps only EXT4_STATE_DA_ALLOC_CLOSE at size 0 (an
+            # O_TRUNC open of an empty file arms auto_da_alloc on close too). Assumption:
+            # the rest (a handle that re-zeroes the EOF block's tail) is left out.
+            if size == 0 and self.tun.auto_da_alloc:
+                inode.da_alloc_close = True
             return
         shrink = size < old
         pol, ctx = self.policy, self.ctx

@@ -41,6 +41,9 @@ class Ext4Super:
         self.orphans = set()
         """Inos on the orphan list (ext4_orphan_add / ext4_orphan_del)."""
         self.next_pblk = DATA_BASE
+        self.freed = []
+        """Data blocks free for reuse at once (a heap): only under data=writeback."""
+        self.reuse_freed = policy.data_mode == DataMode.WRITEBACK
         self.buffered_iomap = policy.buffered_iomap
         """Mount option buffered_iomap (the series); ext4_set_aops follows it per inode."""
         # ext4_should_order_data: data=ordered, and never on the iomap path (v4 cover letter).
@@ -51,7 +54,8 @@ class Ext4Super:
         self.bh_aops = Ext4Aops(self)
         self.iomap_aops = Ext4IomapAops(self)
         self.ctx = DesignContext(self)
-        self.journal = Journal(engine, dev, tun, self.submit_inode_data, self.event)
+        self.journal = Journal(engine, dev, tun, self.submit_inode_data, self.event,
+                               tun.xfs_syncd_ns if policy.xfs_log_timing else None)
         self.endio_queue = []
         self.endio_kick = WaitQueue(engine, "end-I/O worker idle", "endio_idle", idle=True)
         self.endio_workers = [engine.spawn("ext4-endio" if tun.endio_workers == 1 else f"ext4-endio/{i}",

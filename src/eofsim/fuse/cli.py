@@ -33,7 +33,8 @@ Not modelled (EPERM): rmdir, hard links, symlinks.
 
 \b
 Crash on demand: `eofsim crash MOUNTPOINT` (or writing to MOUNTPOINT/.eofsim-crash) stops
-the model there: the trace ends with `until:` and the mount turns read-only.
+the model there: the trace ends with `until:` and the mount turns read-only
+(writes EROFS; data reads EIO: the machine is off; stat and readdir still answer).
 """
 
 
@@ -49,10 +50,45 @@ def _tracepath(path):
     return p.resolve()
 
 
-def _model(policy, sets, time_scale):
+MAX_FROM_BYTES = 256 << 20
+
+
+def read_initial(directory):
+    """--from DIR: path -> bytes of every regular file under DIR (the files that exist,
+    committed and clean, before the first request). Symlinks, special files and empty
+    directories are refused or skipped with the reason."""
+    if directory is None:
+        return {}
+    root = Path(directory)
+    if not root.is_dir():
+        raise InputError("--from: not a directory", str(directory))
+    out, total = {}, 0
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            raise InputError("--from: symbolic links are not modelled", str(path))
+        if path.is_dir():
+            continue
+        if not path.is_file():
+            raise InputError("--from: not a regular file", str(path))
+        if any(c.isspace() or ord(c) < 32 for c in rel) or rel.startswith("@"):
+            raise InputError("--from: a name the scenario text cannot hold", str(path))
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise InputError(f"--from: cannot read: {e.strerror}", str(path)) from None
+        total += len(data)
+        if total > MAX_FROM_BYTES:
+            raise InputError(f"--from: more than {MAX_FROM_BYTES >> 20} MiB of files", str(directory))
+        out[rel] = data
+    return out
+
+
+def _model(policy, sets, time_scale, initial_dir=None):
     from ..live import LiveModel
     from ..params import parse_set
-    return LiveModel(policy, parse_set(sets), time_scale=time_scale)
+    return LiveModel(policy, parse_set(sets), time_scale=time_scale,
+                     initial=read_initial(initial_dir))
 
 
 @click.command("mount", help=MOUNT_HELP)
@@ -64,12 +100,14 @@ def _model(policy, sets, time_scale):
 @click.option("--time-scale", type=float, default=1.0, show_default=True, metavar="K",
               help="Virtual seconds per wall-clock second between requests.")
 @click.option("--log", "logfile", default=None, metavar="FILE", help="Log here instead of stderr.")
-def mount(mountpoint, policy, sets, trace_out, time_scale, logfile):
+@click.option("--from", "from_dir", default=None, metavar="DIR",
+              help="Start with DIR's files (copied in, committed and clean; the trace's files:).")
+def mount(mountpoint, policy, sets, trace_out, time_scale, logfile, from_dir):
     from .common import check_mountpoint
     from .modelfs import serve
     check_mountpoint(mountpoint)
     trace = _tracepath(trace_out) if trace_out else None
-    model = _model(policy, sets, time_scale)
+    model = _model(policy, sets, time_scale, from_dir)
     log = open(logfile, "a") if logfile else None
     try:
         ops = serve(mountpoint, model, trace_path=trace, log=log)
@@ -85,7 +123,7 @@ def mount(mountpoint, policy, sets, trace_out, time_scale, logfile):
 
 
 def start_mount(mountpoint, policy="bh-ordered", sets=(), trace=None, time_scale=1.0, log=None,
-                timeout=20.0):
+                timeout=20.0, from_dir=None):
     """`eofsim mount` as a subprocess in its own session; returns the Popen once mounted."""
     from .common import daemon_env, wait_mounted
     cmd = [sys.executable, "-m", "eofsim.cli", "mount", str(mountpoint), "-p", policy,
@@ -94,41 +132,58 @@ def start_mount(mountpoint, policy="bh-ordered", sets=(), trace=None, time_scale
         cmd += ["--set", s]
     if trace:
         cmd += ["--trace", str(trace)]
+    if from_dir:
+        cmd += ["--from", str(from_dir)]
     errpath = log or os.path.join(tempfile.gettempdir(), f"eofsim-mount-{os.getpid()}-{time.time_ns()}.log")
     with open(errpath, "ab") as err:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                              env=daemon_env(), start_new_session=True)
     p.errpath = errpath
-    wait_mounted(p, str(mountpoint), errpath, timeout, what="eofsim mount")
+    p.own_log = log is None
+    try:
+        wait_mounted(p, str(mountpoint), errpath, timeout, what="eofsim mount")
+    except BaseException:
+        from .common import stop_daemon
+        stop_daemon(p, str(mountpoint))
+        drop_log(p)
+        raise
     return p
 
 
-@click.command("trace", context_settings={"ignore_unknown_options": True})
-@click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to run.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
-@click.option("--out", "-o", "out", required=True, metavar="OUT.yaml", help="The trace to write.")
-@click.option("--time-scale", type=float, default=1.0, show_default=True, metavar="K",
-              help="Virtual seconds per wall-clock second between requests.")
-@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, required=True)
-def trace(policy, sets, out, time_scale, cmd):
-    """Run CMD (after --) in a fresh temporary mount of the model, unmount, write the trace.
-    Exits with CMD's status."""
+def drop_log(p):
+    """Remove the daemon log start_mount made (not one the caller named)."""
+    if getattr(p, "own_log", False):
+        try:
+            os.unlink(p.errpath)
+        except OSError:
+            pass
+
+
+def run_traced(cmd, out, policy="bh-ordered", sets=(), time_scale=1.0, timeout=None,
+               from_dir=None):
+    """Run CMD (a list) in a fresh temporary mount of the model with that directory as its
+    working directory, unmount, and return (CMD's exit status, trace path). The API behind
+    `eofsim trace` (for studies that trace workloads). Raises InputError on bad input or a
+    mount that fails."""
     from ..policies import get_policy
     from .common import check_mountpoint, stop_daemon
     get_policy(policy)        # bad input before anything is mounted
-    _model(policy, sets, time_scale)
+    _model(policy, sets, time_scale, from_dir)
     outp = _tracepath(out)
     mp = tempfile.mkdtemp(prefix="eofsim-trace-")
-    check_mountpoint(mp)
     p = None
     rc = 127
     try:
-        p = start_mount(mp, policy, sets, outp, time_scale)
+        check_mountpoint(mp)
+        p = start_mount(mp, policy, sets, outp, time_scale, from_dir=from_dir)
         try:
-            rc = subprocess.call(list(cmd), cwd=mp)
+            rc = subprocess.call(list(cmd), cwd=mp, timeout=timeout)
         except OSError as e:
             click.echo(f"eofsim trace: cannot run {shlex.join(cmd)}: {e.strerror}", err=True)
             rc = 127
+        except subprocess.TimeoutExpired:
+            click.echo(f"eofsim trace: {shlex.join(cmd)} timed out after {timeout} s", err=True)
+            rc = 124
     except RuntimeError as e:
         raise InputError(str(e)) from None
     finally:
@@ -138,11 +193,29 @@ def trace(policy, sets, out, time_scale, cmd):
             os.rmdir(mp)
         except OSError:
             pass
-    if p is not None and p.returncode not in (0, None):
-        with open(p.errpath, errors="replace") as f:
-            click.echo(f.read().rstrip(), err=True)
+    if p is not None:
+        if p.returncode not in (0, None):
+            with open(p.errpath, errors="replace") as f:
+                click.echo(f.read().rstrip(), err=True)
+        drop_log(p)
     if not outp.exists():
         raise InputError("the mount wrote no trace", str(outp))
+    return rc, outp
+
+
+@click.command("trace", context_settings={"ignore_unknown_options": True})
+@click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to run.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a tunable.")
+@click.option("--out", "-o", "out", required=True, metavar="OUT.yaml", help="The trace to write.")
+@click.option("--time-scale", type=float, default=1.0, show_default=True, metavar="K",
+              help="Virtual seconds per wall-clock second between requests.")
+@click.option("--from", "from_dir", default=None, metavar="DIR",
+              help="Start with DIR's files (copied in, committed and clean; the trace's files:).")
+@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, required=True)
+def trace(policy, sets, out, time_scale, from_dir, cmd):
+    """Run CMD (after --) in a fresh temporary mount of the model, unmount, write the trace.
+    Exits with CMD's status."""
+    rc, outp = run_traced(cmd, out, policy, sets, time_scale, from_dir=from_dir)
     click.echo(f"eofsim trace: {shlex.join(cmd)} exited {rc}; trace {outp}", err=True)
     sys.exit(rc if 0 <= rc < 256 else 1)
 

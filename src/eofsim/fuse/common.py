@@ -9,6 +9,7 @@ order, one per syscall.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -45,6 +46,8 @@ def check_mountpoint(path):
         raise InputError("mount point is not readable", p) from None
     if not os.path.exists("/dev/fuse"):
         raise InputError("no /dev/fuse on this machine (load the fuse module or run with --device /dev/fuse)")
+    if shutil.which("fusermount3") is None:
+        raise InputError("fusermount3 not found (install the Debian package fuse3)")
     if not os.access("/dev/fuse", os.R_OK | os.W_OK):
         raise InputError("/dev/fuse is not readable and writable by this user (run as root or join group fuse)")
 
@@ -61,12 +64,35 @@ def wait_mounted(p, mountpoint, errpath, timeout=10.0, what="FUSE daemon"):
         time.sleep(0.01)
 
 
+def is_mounted(mountpoint):
+    """Whether the kernel's mount table has `mountpoint`. Not os.path.ismount: a FUSE mount
+    whose daemon is gone answers lstat with ENOTCONN, and ismount then says False while the
+    mount is still there."""
+    target = os.path.realpath(mountpoint)
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 1 and _unescape(fields[1]) == target:
+                    return True
+    except OSError:
+        return os.path.ismount(mountpoint)
+    return False
+
+
+def _unescape(field):
+    # /proc/self/mounts writes space, tab, newline and backslash as octal escapes
+    for code, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, ch)
+    return field
+
+
 def unmount(mountpoint, lazy=False):
     """fusermount3 -u (the daemon's loop then ends); returns True if nothing is mounted there."""
-    if os.path.ismount(mountpoint):
+    if is_mounted(mountpoint):
         subprocess.run(["fusermount3", "-u"] + (["-z"] if lazy else []) + [mountpoint],
                        capture_output=True)
-    return not os.path.ismount(mountpoint)
+    return not is_mounted(mountpoint)
 
 
 def stop_daemon(p, mountpoint, timeout=5.0):
@@ -81,7 +107,7 @@ def stop_daemon(p, mountpoint, timeout=5.0):
             break
         except subprocess.TimeoutExpired:
             continue
-    if os.path.ismount(mountpoint):
+    if is_mounted(mountpoint):
         unmount(mountpoint, lazy=True)
 
 

@@ -19,7 +19,8 @@ with an FSYNC request of the whole file), page-granular mmap stores (the kernel'
 writeback decides when and how much reaches the daemon).
 
 Control files, not listed in readdir: writing anything to /.eofsim-crash stops the model at
-that instant (`eofsim crash MOUNTPOINT` does so; the mount is read-only from then); reading
+that instant (`eofsim crash MOUNTPOINT` does so; from then writes get EROFS and data reads
+EIO, the machine being off, while stat and readdir still answer); reading
 /.eofsim-clock gives the virtual time (ns) at which the last request finished.
 """
 
@@ -102,6 +103,7 @@ class ModelOps:
         """(tid, model path) -> number of handles that thread holds open on it."""
         self.next_fh = 1
         self.errors = 0
+        self.mounted = False
         self.t_mount = time.time_ns()
 
     # --- helpers ------------------------------------------------------------------------
@@ -412,7 +414,9 @@ class ModelOps:
         return (f"Trace of a program on `eofsim mount` under {m.policy}"
                 f"{' ' + sets if sets else ''}, --time-scale {m.time_scale:g}: "
                 f"{len(m.records)} requests from {len(m.threads)} threads."
-                + (f" Left out after a model error (answered EIO): {'; '.join(m.failed)}." if m.failed else ""))
+                + (f" Left out after a model error (answered EIO): {'; '.join(m.failed)}." if m.failed else "")
+                + (f" Hung in the model (answered EIO, kept: a replay shows the hang): "
+                   f"{'; '.join(m.stuck[:5])}." if m.stuck else ""))
 
 
 def make_fuse_ops(ops: ModelOps):
@@ -435,6 +439,10 @@ def make_fuse_ops(ops: ModelOps):
              "release", "unlink", "rename", "mkdir", "rmdir", "link", "symlink", "opendir",
              "releasedir")
     body = {n: wrap(getattr(ops, n)) for n in names}
+
+    def init(self, path):
+        ops.mounted = True         # the loop is serving: a non-zero exit later is a signal's
+    body["init"] = init
     body["use_ns"] = True
     # Requests on an fd whose name was unlinked arrive with path None (nullpath_ok) and are
     # served by file handle; hard_remove (below) passes unlink on instead of renaming an
@@ -462,13 +470,25 @@ def serve(mountpoint, model: LiveModel, trace_path=None, log=None):
             return self.operations.truncate(None if path is None else path.decode(self.encoding, self.errors),
                                             length, fh)
 
+    # libfuse installs its own SIGINT/SIGTERM/SIGHUP handlers (fuse_set_signal_handlers:
+    # end the loop, then unmount) only over SIG_DFL; Python's handlers (KeyboardInterrupt,
+    # the CLI's SIGTERM) would fire only inside a later request, or never when idle.
+    import signal
+    saved = {sig: signal.signal(sig, signal.SIG_DFL)
+             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         # One thread (requests in arrival order), foreground, no writeback cache (the
         # libfuse3 default: each write(2) reaches the model), direct_io off (mmap works).
         Fuse(fuse_ops, str(mountpoint), foreground=True, nothreads=True,
                      fsname="eofsim", subtype="eofsim", hard_remove=True)
     except RuntimeError as e:
-        raise InputError(f"cannot mount: {e}", str(mountpoint)) from None
+        # libfuse's fuse_main returns non-zero both when it cannot mount and when a signal
+        # ended the loop; only the first is bad input.
+        if not ops.mounted:
+            raise InputError(f"cannot mount: {e}", str(mountpoint)) from None
+        ops._log(f"stopped by a signal (libfuse exit status {e})")
     finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
         ops.save_trace()
     return ops

@@ -22,39 +22,85 @@ def verdict(kernel: set, model: set) -> dict:
 
 
 def kernel_check(scenario, policy="bh-ordered", delalloc=True, commit_s=1, settle_s=None,
-                 max_states=200, seed=0, model=None, final_sync=True) -> dict:
-    """Run `scenario` on the real kernel under the mount options standing for `policy`, explore
-    its crash images, and compare with model(scenario, policy, delalloc) if given.
+                 max_states=200, seed=0, model=None, final_sync=True, runs=1) -> dict:
+    """Run `scenario` on the real kernel under the mount options standing for `policy`
+    (bh-ordered / bh-writeback: ext4; xfs: XFS), explore its crash images, and compare with
+    model(scenario, policy, delalloc) if given. `runs` > 1 repeats the real run and takes
+    the union of the outcome classes: every run is a schedule the kernel really took, and on
+    a shared machine another process's sync(2) can close a window in any one of them.
     Raises RuntimeError(preflight reason) when the machine cannot do it."""
-    why = preflight.reason()
+    why = preflight.reason("xfs" if policy == "xfs" else "ext4")
     if why:
         raise RuntimeError(why)
+    from dataclasses import replace
+    from ..params import Tunables
+    tun = Tunables().with_values(scenario.tunables or {})
+    if tun.until is not None and commit_s == 1 and policy != "xfs":
+        # A window that ends is compared at the model's own time scale (commit=5, one real
+        # second a virtual second): jbd2 arms its commit timer with round_jiffies_up
+        # (start_this_handle -> jbd2_get_transaction), up to a whole real second late,
+        # which scaled time would stretch to 5 virtual seconds.
+        commit_s = 5
     opts = MountOpts.for_policy(policy, delalloc, commit_s)
-    settle = 2.5 * commit_s if settle_s is None else settle_s   # let the timer commit happen
+    if opts.fs == "ext4":
+        opts = replace(opts, auto_da_alloc=tun.auto_da_alloc)
+    if settle_s is not None:
+        settle = settle_s
+    elif opts.fs == "xfs":
+        # let one periodic log force (xfs_log_worker) happen after the last op, as the
+        # model's horizon lets its log timer fire: that is when an XFS size reaches disk
+        # without an fsync or sync
+        settle = opts.xfs_syncd_cs / 100 + 1.5
+    else:
+        settle = 2.5 * commit_s      # let the timer commit happen
     t0 = time.monotonic()
-    r = run.run_scenario(scenario, opts, settle_s=settle, final_sync=final_sync)
-    res = crash.explore(r, max_states=max_states, seed=seed)
-    out = dict(scenario=scenario.name, policy=policy, mount_options=opts.text(),
-               kernel_version=platform.release(), date=time.strftime("%Y-%m-%d"),
-               crash_points=res.crash_points, crash_states=len(res.states),
-               states_possible=res.states_possible, exhaustive=res.exhaustive, note=res.note,
-               seconds_per_image=round(res.seconds_per_image, 4),
-               failures=[f"after log record {k}: {m}" for k, m in res.failures],
-               kernel=[o.text() for o in sorted(res.outcomes)],
-               op_errors={r_.index: r_.error for r_ in r.ops if r_.error},
-               seconds=round(time.monotonic() - t0, 2), kernel_outcomes=res.outcomes)
+    outcomes, failures, resurrected, errors = set(), [], [], {}
+    points = states = possible = 0
+    exhaustive, notes, per_image, cut_off = True, [], [], set()
+    for i in range(runs):
+        tag = f"run {i + 1}: " if runs > 1 else ""
+        # A scenario with `until` ends the crash window there, as the model does.
+        r = run.run_scenario(scenario, opts, settle_s=settle, final_sync=final_sync,
+                             until_ns=tun.until)
+        if tun.until is not None:
+            cut_off |= {r_.index for r_ in r.ops if r_.end_rec is None or r_.end_rec > r.end_rec}
+        res = crash.explore(r, max_states=max_states, seed=seed)
+        outcomes |= res.outcomes
+        points += res.crash_points
+        states += len(res.states)
+        possible += res.states_possible
+        exhaustive = exhaustive and res.exhaustive
+        if res.note:
+            notes.append(tag + res.note)
+        per_image.append(res.seconds_per_image)
+        failures += [f"{tag}after log record {k}: {m}" for k, m in res.failures]
+        resurrected += [f"{tag}after log record {x.crash_rec}: {x.file} [{x.start}, {x.end})"
+                        for x in res.resurrected]
+        errors.update({r_.index: r_.error for r_ in r.ops if r_.error})
+    out = dict(scenario=scenario.name, policy=policy, fs=opts.fs, mount_options=opts.text(),
+               kernel_version=platform.release(), date=time.strftime("%Y-%m-%d"), runs=runs,
+               crash_points=points, crash_states=states, states_possible=possible,
+               exhaustive=exhaustive, note="; ".join(notes),
+               seconds_per_image=round(sum(per_image) / len(per_image), 4),
+               failures=failures, resurrected=resurrected,
+               kernel=[o.text() for o in sorted(outcomes)], op_errors=errors,
+               cut_off=sorted(cut_off),
+               seconds=round(time.monotonic() - t0, 2), kernel_outcomes=outcomes)
     if model is not None:
         m = set(model(scenario, policy, delalloc))
         out["model"] = [o.text() for o in sorted(m)]
-        out.update(verdict(res.outcomes, m))
+        out.update(verdict(outcomes, m))
     return out
 
 
 def text(rep: dict) -> str:
-    lines = [f"{rep['scenario']}  policy={rep['policy']}  mount -o {rep['mount_options']}  "
+    lines = [f"{rep['scenario']}  policy={rep['policy']}  "
+             f"mount -t {rep.get('fs', 'ext4')} -o {rep['mount_options']}  "
              f"(Linux {rep['kernel_version']}, {rep['date']})",
              f"  {rep['crash_states']} crash images of {rep['states_possible']} possible states "
-             f"at {rep['crash_points']} crash points, {rep['seconds_per_image'] * 1000:.1f} ms "
+             f"at {rep['crash_points']} crash points"
+             + (f" over {rep['runs']} real runs" if rep.get("runs", 1) > 1 else "")
+             + f", {rep['seconds_per_image'] * 1000:.1f} ms "
              f"each" + ("" if rep["exhaustive"] else f"  -- SAMPLED: {rep['note']}")]
     kern, model = rep["kernel"], rep.get("model")
     width = max([len(x) for x in kern] + [6])
@@ -65,6 +111,9 @@ def text(rep: dict) -> str:
                      f"{(row if row in model else '-') if model is not None else '(not run)'}")
     for f in rep["failures"]:
         lines.append(f"  image failed: {f}")
+    if rep.get("resurrected"):
+        lines.append(f"  resurrected data (truncated bytes read back) in "
+                     f"{len(rep['resurrected'])} images, first {rep['resurrected'][0]}")
     if "verdict" in rep:
         lines.append(f"  verdict: {rep['verdict']}")
     return "\n".join(lines)

@@ -7,19 +7,22 @@ import os
 import shutil
 
 TOOLS = ("mkfs.ext4", "debugfs", "losetup", "fusermount3")
+XFS_TOOLS = ("mkfs.xfs", "xfs_db")
 
 
-def reason() -> str | None:
+def reason(fs="ext4") -> str | None:
+    """Why the real-kernel checks on `fs` (ext4 or xfs) cannot run, or None."""
     if os.geteuid() != 0:
         return "real-kernel checks need root (loop devices, mount)"
     if not os.path.exists("/dev/fuse"):
         return "no /dev/fuse (FUSE is needed to log the loop device's writes)"
     if not os.path.exists("/dev/loop-control") and not os.path.exists("/dev/loop0"):
         return "no loop devices (/dev/loop-control missing)"
-    for t in TOOLS:
+    for t in TOOLS + (XFS_TOOLS if fs == "xfs" else ()):
         if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}") \
                 and not os.path.exists(f"/sbin/{t}"):
-            pkg = "fuse3" if t == "fusermount3" else "e2fsprogs" if t != "losetup" else "util-linux"
+            pkg = {"fusermount3": "fuse3", "losetup": "util-linux", "mkfs.xfs": "xfsprogs",
+                   "xfs_db": "xfsprogs"}.get(t, "e2fsprogs")
             return f"{t} not found (apt-get install {pkg})"
     if ctypes.util.find_library("fuse3") is None:
         return "libfuse3 not found (apt-get install fuse3 libfuse3-dev)"
@@ -32,4 +35,6 @@ def reason() -> str | None:
         fss = f.read()
     if "ext4" not in fss:
         return "kernel has no ext4"
+    if fs == "xfs" and "xfs" not in fss.split():
+        return "kernel has no XFS (modprobe xfs, or a kernel built with CONFIG_XFS_FS)"
     return None

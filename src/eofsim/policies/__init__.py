@@ -29,13 +29,13 @@ from .iomap_deferred import IomapDeferred
 from .iomap_pending import IomapPending
 from .iomap_v4 import IomapV4
 from .iomap_v4_nowait import IomapV4Nowait
-from .xfs import Xfs
+from .xfs import Xfs, XfsJbd2
 from .zero_in_memory import ZeroInMemory
 
 ENTRY_POINT_GROUP = "eofsim.policies"
 
 POLICIES = {p.name: p for p in (BhOrdered, BhWriteback, IomapV4Nowait, IomapV4, IomapDeferred,
-                                IomapPending, Xfs, ZeroInMemory)}
+                                IomapPending, Xfs, XfsJbd2, ZeroInMemory)}
 
 _loaded = {}
 """spec -> (class, origin, source text) for plug-ins loaded in this process."""

@@ -70,6 +70,16 @@ class Policy:
     """Mount option `buffered_iomap` (the series): inodes use the iomap aops (ext4_set_aops)."""
     data_mode = DataMode.ORDERED
     InodeState = NoState
+    xfs_log_timing = False
+    """When the log reaches disk without an fsync or sync. False: jbd2's, a transaction
+    commits commit_interval_ns after it starts (jbd2_get_transaction's t_expires). True:
+    XFS's, the CIL is pushed at the periodic xfs_log_worker ticks, every xfs_syncd_ns from
+    mount (xfs_log_work_queue -> xfs_log_force), whenever the transaction began. Log forces
+    by fsync and sync, and a push when the log outgrows its space (max_txn_buffers standing
+    for the CIL's XLOG_CIL_SPACE_LIMIT), behave alike in both."""
+    punch_logs_disksize = True
+    """Punch hole and zero range first journal a size still waiting for delalloc writeback
+    (ext4_update_disksize_before_punch). False for XFS: xfs_free_file_space logs none."""
 
     def zeroed_eof(self, ctx, handle, inode, start: int, length: int, written: bool):
         return ()

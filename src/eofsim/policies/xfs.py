@@ -1,4 +1,4 @@
-"""xfs: XFS's rules on ext4's journal, as the reference point the thread compares with.
+"""xfs: XFS's size rules and log timing, as the reference point the thread compares with.
 
 - The on-disk size moves only at ioend completion and within the I/O (xfs_end_ioend ->
   xfs_setfilesize: i_disk_size = min(offset + size, i_size) if larger).
@@ -8,7 +8,23 @@
   then log the new size.
 - Extending writes (xfs_file_write_zero_eof) zero in the page cache only, no forced flush:
   the gap Zhang Yi pointed out.
-Assumption: XFS's log is replaced by jbd2 with ext4's commit timing.
+- Punch hole and zero range log no on-disk size (xfs_free_file_space: xfs_flush_unmap_range
+  writes back and drops the range, then unmaps and zeroes; nothing like ext4's
+  ext4_update_disksize_before_punch), so a size waiting for delalloc writeback stays
+  unlogged until that writeback's ioend (punch-past-disksize on real XFS: sizes 0 and
+  224881 only).
+- The log reaches disk at XFS's times (Policy.xfs_log_timing): the periodic log worker
+  (xfs_log_worker, every xfs_syncd_ns = fs.xfs.xfssyncd_centisecs, 30 s) pushes the CIL
+  whenever it holds anything; fsync forces it (xfs_file_fsync -> xfs_log_force_seq), sync
+  too (xfs_fs_sync_fs -> xfs_log_force). `xfs-jbd2` keeps ext4's jbd2 timing (a transaction
+  commits 5 s after it began) for comparing the size rules alone with ext4.
+Assumptions: the CIL and its checkpoints are modelled by jbd2 transactions (one running,
+one committing; a checkpoint is one commit with PREFLUSH|FUA, as an iclog write is);
+fsync's jbd2 batching delay (max_batch_ns) stays; log space pressure is max_txn_buffers.
+Speculative post-EOF preallocation (xfs_iomap_prealloc_size) is not modelled: delalloc
+conversion makes data-fork extents unwritten (xfs_bmapi_convert_one_delalloc sets
+XFS_BMAPI_PREALLOC), so preallocated blocks past EOF read as zeros and are never written
+by buffered writeback: they change no outcome class, only the allocation layout.
 """
 
 from ..mm.page_writeback import WbReason
@@ -18,9 +34,21 @@ from .iomap_base import IomapBase
 class Xfs(IomapBase):
     name = "xfs"
     summary = "XFS rules: size moves at ioend completion; truncate up writes and waits the zeroes"
+    punch_logs_disksize = False
+    """xfs_free_file_space never raises the on-disk size (ext4_update_disksize_before_punch
+    has no XFS counterpart)."""
+    xfs_log_timing = True
 
     def before_grow(self, ctx, inode, new_size, reason, zeroed):
         old = inode.i_size
         if zeroed or (new_size > inode.i_disksize and old != inode.i_disksize):
             yield from ctx.write_and_wait_range(inode, inode.i_disksize, new_size - 1,
                                                 WbReason.XFS_SETATTR)
+
+
+class XfsJbd2(Xfs):
+    """XFS's size rules on ext4's jbd2 timing (the earlier `xfs`): isolates the size rules
+    from the log timing when comparing with ext4's designs."""
+    name = "xfs-jbd2"
+    summary = "XFS size rules with jbd2's 5 s commit timing (compare with ext4)"
+    xfs_log_timing = False

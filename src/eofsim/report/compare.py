@@ -25,16 +25,43 @@ def _latencies(res):
     return out
 
 
-def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False) -> dict:
+def _one_each(ce):
+    """A counterexample text without repeated lines (racing versions of one bio repeat)."""
+    from ..counterexample import dedupe_lines
+    if ce is None or isinstance(ce, dict):
+        return ce
+    return dedupe_lines(ce) if isinstance(ce, str) else ce.as_dict()
+
+
+def schedule_hangs(sc, policy, overrides=None, n=8) -> dict:
+    """Deadlocks and stalls in n seeded perturbed schedules (as `check --schedules`, without
+    the crash check): a design can deadlock only when completions reorder
+    (`endio-waits-zero` under iomap-v4)."""
+    from ..hang import analyse
+    out = {"n": n, "deadlock": [], "stall": []}
+    for k in range(1, n + 1):
+        v = analyse(simulate(sc, policy, overrides, perturb_seed=k))["verdict"]
+        if v:
+            out[v].append(k)
+    return out
+
+
+def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False,
+             schedules=8) -> dict:
     """One scenario under one policy: run, crash-check, and measure."""
+    from ..hang import analyse
     res = simulate(sc, policy, overrides)
+    h = analyse(res)
     cell = {
-        "scenario": sc.name, "policy": policy,
+        "scenario": sc.name, "policy": policy, "description": sc.description,
         "latency": _latencies(res),
         "io": res.dev.stats.as_dict(),
         "writeback_calls": dict(sorted(res.fs.writeback_calls.items())),
-        "deadlocks": [d.text() for d in res.deadlocks],
-        "stall": res.stall.text() if res.stall else None,
+        "hang": h["verdict"],
+        "deadlocks": h["deadlocks"],
+        "stall": h["stall"],
+        "end_ns": res.end_ns,
+        "schedules": schedule_hangs(sc, policy, overrides, schedules) if schedules else None,
         "safety": None,
     }
     if check:
@@ -48,15 +75,36 @@ def run_cell(sc, policy, overrides=None, check=True, samples=20000, timed=False)
             "ok": rep.ok, "violations": dict(sorted(kinds.items())),
             "crash_points": rep.crash_points, "crash_states": rep.crash_states,
             "exhaustive": rep.exhaustive, "zeros_instead_of_data": rep.zeros_instead_of_data,
-            "counterexample": ce if ce is None or isinstance(ce, (str, dict)) else ce.as_dict(),
+            "counterexample": _one_each(ce),
             "first_violation_ns": min((v.crash_time_ns for v in rep.violations), default=None),
+            "witness": None,
         }
-        if not rep.ok:
+        if rep.violations and not timed:
+            from ..crash.witness import witness
+            tw = witness(sc, policy, overrides, rep, rep.violations[0], samples=samples)
+            cell["safety"]["witness"] = tw.as_dict()
+        if not rep.ok or h["verdict"]:
             traced = simulate(sc, policy, overrides, trace=True)
             cell["timeline"] = [[t, lane, text] for t, lane, text in traced.events]
             cell["bios"] = [[b.id, b.kind, b.why, b.submit_ns, b.complete_ns,
                              [p for p, _ in b.blocks], b.preflush, b.fua] for b in traced.dev.bios]
+    sch = cell["schedules"] or {}
+    if not h["verdict"] and (sch.get("deadlock") or sch.get("stall")):
+        cell["perturbed_hang"] = _perturbed_hang(sc, policy, overrides,
+                                                 (sch.get("deadlock") or sch.get("stall"))[0])
     return cell
+
+
+def _perturbed_hang(sc, policy, overrides, seed) -> dict:
+    """The first hanging perturbed schedule, traced, for the report's wait-for picture."""
+    from ..hang import analyse
+    res = simulate(sc, policy, overrides, trace=True, perturb_seed=seed)
+    h = analyse(res)
+    return {"scenario": sc.name, "policy": policy, "perturb_seed": seed,
+            "deadlocks": h["deadlocks"], "stall": h["stall"], "end_ns": res.end_ns,
+            "timeline": [[t, lane, text] for t, lane, text in res.events],
+            "bios": [[b.id, b.kind, b.why, b.submit_ns, b.complete_ns, [p for p, _ in b.blocks],
+                      b.preflush, b.fua] for b in res.dev.bios]}
 
 
 def latency_distribution(sc, policy, n=24, seed=0, overrides=None, span_ns=10_000_000_000) -> list:
@@ -76,9 +124,11 @@ def scaling_row(kind, threads, policy, overrides=None, spec: ScaleSpec | None = 
     """One scaling run (workload.scaling.ScaleSpec with `kind` and `threads`), measured:
     the issue-4 figures plus report.scale.scale_metrics."""
     from dataclasses import replace
+    from ..hang import analyse
     from .scale import scale_metrics
-    spec = replace(spec or ScaleSpec(), op=grow_op(kind), threads=threads)
+    spec = replace(spec or ScaleSpec(nb_tail_ns=0), op=grow_op(kind), threads=threads)
     res = simulate(scale_scenario(spec), policy, overrides)
+    hang = analyse(res)
     eng = res.engine
     apps = [t for t in eng.tasks if t.kind == "app" and t.name != NEIGHBOUR]
     mine = [r for r in res.ops if r.thread != NEIGHBOUR]
@@ -97,17 +147,34 @@ def scaling_row(kind, threads, policy, overrides=None, spec: ScaleSpec | None = 
         "op_latency_ns_mean": sum(durs) // max(1, len(durs)),
         "durable_latency_ns_mean": sum(lats) // max(1, len(lats)) if lats else None,
         "durable_never": sum(1 for x in lat_all if x["latency_ns"] is None),
-        "deadlocks": [d.text() for d in res.deadlocks],
-        "stall": res.stall.text() if res.stall else None,
+        "deadlocks": hang["deadlocks"],
+        "stall": hang["stall"],
     })
     return row
 
 
+def _dirty_bytes(res) -> int:
+    return sum(len(i.mapping.dirty) for i in res.fs.inodes.values()) * res.tun.folio_size
+
+
 def io_per_gib(policy, overrides=None, total=16 << 20) -> dict:
-    res = simulate(append_stream(total), policy, overrides)
+    """I/O per GiB appended, counting every byte appended: the run goes on (a longer horizon,
+    up to 20 minutes of virtual time) until the page cache is clean, and the row states what
+    was still dirty if it never is."""
+    sc = append_stream(total)
+    base = dict(overrides or {})
+    for horizon in ("120s", "300s", "1200s"):
+        ov = dict(base)
+        ov.setdefault("horizon_ns", horizon)
+        res = simulate(sc, policy, ov)
+        if not _dirty_bytes(res) or "horizon_ns" in base:
+            break
     st = res.dev.stats
-    scale = (1 << 30) / total
-    return {"policy": policy, "appended_bytes": total,
+    appended = sum(op.len for th in sc.threads for op in th.ops)
+    scale = (1 << 30) / appended
+    return {"policy": policy, "appended_bytes": appended,
+            "data_bytes_written": st.data_bytes, "dirty_bytes_at_end": _dirty_bytes(res),
+            "run_s": round(res.end_ns / 1e9, 3),
             "writes_per_gib": round(st.writes * scale), "data_writes_per_gib": round(st.data_writes * scale),
             "bytes_written_per_gib": round(st.write_bytes * scale),
             "random_writes_per_gib": round(st.random * scale),
@@ -116,36 +183,111 @@ def io_per_gib(policy, overrides=None, total=16 << 20) -> dict:
             "zero_block_writes_per_gib": round(st.zero_block_writes * scale)}
 
 
-def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True,
-             samples=20000, dist_n=24, progress=None, scale_spec=None, scale_kinds=KINDS) -> dict:
-    """The whole comparison. `progress(step_text)` is called once per unit of work."""
-    from ..block import DEFAULT_DEVICE
-    tick = progress or (lambda text: None)
-    out = {"scenarios": [s.name for s in scenarios], "policies": list(policies),
-           "threads": list(threads), "cells": [], "latency_dist": [], "io_cost": [],
-           "scaling": [], "device": (overrides or {}).get("device", DEFAULT_DEVICE),
-           "scaling_workload": (scale_spec or ScaleSpec()).text()}
+def _units(scenarios, policies, threads, overrides, check, samples, dist_n, schedules=8,
+           scale_spec=None, scale_kinds=KINDS):
+    """The grid as independent units of work, in output order: (section, label, weight,
+    function, args). Each unit is a pure function of its arguments."""
+    out = []
     for sc in scenarios:
         for pol in policies:
-            tick(f"{sc.name} / {pol}")
-            out["cells"].append(run_cell(sc, pol, overrides, check=check, samples=samples))
+            out.append(("cells", f"{sc.name} / {pol}", 1 + schedules // 2, run_cell,
+                        (sc, pol, overrides, check, samples, False, schedules)))
     by_name = {s.name: s for s in scenarios}
     for name in DIST_SCENARIOS:
         if name not in by_name:
             continue
         for pol in policies:
-            tick(f"latency distribution {name} / {pol}")
-            out["latency_dist"].append({"scenario": name, "policy": pol,
-                                        "latency_ns": latency_distribution(by_name[name], pol, dist_n,
-                                                                           overrides=overrides)})
+            out.append(("latency_dist", f"latency distribution {name} / {pol}", 3, _dist_entry,
+                        (by_name[name], pol, dist_n, overrides)))
     for pol in policies:
-        tick(f"I/O per GiB / {pol}")
-        out["io_cost"].append(io_per_gib(pol, overrides))
+        out.append(("io_cost", f"I/O per GiB / {pol}", 12, io_per_gib, (pol, overrides)))
     for kind in scale_kinds:
         for n in threads:
             for pol in policies:
-                tick(f"scaling {kind} x{n} / {pol}")
-                out["scaling"].append(scaling_row(kind, n, pol, overrides, scale_spec))
+                out.append(("scaling", f"scaling {kind} x{n} / {pol}", 1 + n // 8, scaling_row,
+                            (kind, n, pol, overrides, scale_spec)))
+    return out
+
+
+def _dist_entry(sc, pol, n, overrides):
+    return {"scenario": sc.name, "policy": pol,
+            "latency_ns": latency_distribution(sc, pol, n, overrides=overrides)}
+
+
+def _call(fn, args):
+    return fn(*args)
+
+
+def _worker_init(parent_pid, plugins):
+    """In a pool worker: exit with the parent, and resolve plug-in designs from the
+    parent's source text (the worker needs neither the file nor the package)."""
+    import signal
+    from ..policies import install_sources
+    from ..workload.campaign import _watch_parent
+    # The parent owns interrupts (one line, exit 130/143): a terminal's Ctrl-C reaches the
+    # whole process group, and workers must not each report it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _watch_parent(parent_pid)
+    install_sources(plugins)
+
+
+def default_jobs() -> int:
+    """Worker processes for the grid: one per core the process may run on."""
+    import os
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True,
+             samples=20000, dist_n=24, progress=None, schedules=8, scale_spec=None,
+             scale_kinds=KINDS, jobs=1) -> dict:
+    """The whole comparison. `progress(step_text)` is called once per unit of work done.
+    jobs > 1 runs the units in a process pool (heaviest first, so the cores finish
+    together); the result is the same data in the same order whatever `jobs` is."""
+    from ..block import DEFAULT_DEVICE
+    tick = progress or (lambda text: None)
+    from ..stamp import make
+    out = {"stamp": make("guarantee", overrides=overrides),
+           "scenarios": [s.name for s in scenarios], "policies": list(policies),
+           "threads": list(threads), "cells": [], "latency_dist": [], "io_cost": [],
+           "scaling": [], "device": (overrides or {}).get("device", DEFAULT_DEVICE),
+           "scaling_workload": (scale_spec or ScaleSpec(nb_tail_ns=0)).text()}
+    units = _units(scenarios, policies, threads, overrides, check, samples, dist_n, schedules,
+                   scale_spec, scale_kinds)
+    results = [None] * len(units)
+    if jobs <= 1 or len(units) < 2:
+        for i, (_, label, _, fn, args) in enumerate(units):
+            tick(label)
+            results[i] = fn(*args)
+    else:
+        import multiprocessing as mp
+        import os
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        from ..policies import plugin_sources
+        # fork: workers start with the model already imported, and nothing is pickled to
+        # start them (a forkserver child unpickling its semaphores after an interrupted
+        # parent cleaned them up prints a traceback).
+        ctx = mp.get_context("fork")
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                   initargs=(os.getpid(), plugin_sources(policies)))
+        try:
+            order = sorted(range(len(units)), key=lambda i: (-units[i][2], i))
+            futs = {pool.submit(_call, units[i][3], units[i][4]): i for i in order}
+            pending = set(futs)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=lambda f: futs[f]):
+                    i = futs[f]
+                    results[i] = f.result()
+                    tick(units[i][1])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    for (section, _, _, _, _), r in zip(units, results):
+        out[section].append(r)
     return out
 
 

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .table import (IO_COLUMNS, NS_PER_S, SCALING_COLUMNS, cell_failed, cells_of, deadlock_short,
-                    deadlock_text, dist_summary, io_flushes, latency_text, safety_text)
+                    deadlock_text, dist_summary, flush_words, latency_text, safety_text)
 
 DPI = 100
 LANES = (("op", "operations"), ("cache", "page cache"), ("io", "device I/O"),
@@ -61,6 +61,12 @@ table.summary td:nth-child(3) { min-width: 16em; }
 table.summary td:nth-child(4) { min-width: 22em; }
 .muted { color: #777; }
 details { margin: 0.4em 0 1em 0; }
+details.section > summary { cursor: pointer; }
+details.section > summary h2 { display: inline; }
+p.stamp { font-size: 0.85em; color: #333; background: #f7f7f7; border: 1px solid #ddd; padding: 6px; }
+table.matrix td { min-width: 8em; }
+table.matrix tr > th:first-child { white-space: nowrap; }
+table.matrix a { color: inherit; text-decoration: none; }
 """
 
 # Marks the body once the page has loaded: how many images there are and how many failed.
@@ -247,8 +253,8 @@ def plot_scaling_io(data, out_dir) -> str | None:
 
 def plot_scaling_zero(data, out_dir) -> str | None:
     kinds = _scaling_kinds(data)
-    if not kinds:
-        return None
+    if not kinds or not any(r.get("zero_block_writes") for r in data.get("scaling", [])):
+        return None   # every value 0: an empty plot says nothing the table does not
     fig = _figure(11, 4)
     for k, kind in enumerate(kinds):
         _scaling_panel(fig.add_subplot(1, len(kinds), k + 1), data, kind, "zero_block_writes", "zero-block writes",
@@ -452,7 +458,8 @@ def _summary_table(data, scenario) -> str:
         if cell_failed(cell):
             ce_link = f'<a href="#ce-{esc(slug(scenario))}-{esc(slug(pol))}">counterexample</a>'
         lat_cls = "warn" if any(x.get("latency_ns") is None for x in cell.get("latency") or []) else ""
-        out.append(f"<tr><td><b>{esc(pol)}</b></td><td class=\"{scls}\">{_pre(safety_text(cell))}{ce_link}</td>"
+        from .table import slug_text
+        out.append(f"<tr id=\"cell-{esc(slug_text(scenario))}-{esc(slug_text(pol))}\"><td><b>{esc(pol)}</b></td><td class=\"{scls}\">{_pre(safety_text(cell))}{ce_link}</td>"
                    f"<td class=\"{lat_cls}\">{_pre(latency_text(cell))}</td><td>{_pre(_io_detail(cell))}</td>"
                    f"<td class=\"{'bad' if dl else 'ok'}\">{_pre(deadlock_text(cell))}</td></tr>")
     out.append("</table>")
@@ -463,7 +470,7 @@ def _io_detail(cell) -> str:
     io = cell.get("io") or {}
     return (f"{io.get('writes', 0)} writes ({io.get('data_writes', 0)} data, {io.get('journal_writes', 0)} journal)\n"
             f"{io.get('write_bytes', 0)} bytes; {io.get('sequential', 0)} seq / {io.get('random', 0)} random\n"
-            f"{io_flushes(io)} flush ({io.get('preflush', 0)} PREFLUSH), {io.get('fua', 0)} FUA\n"
+            f"{flush_words(io)}\n"
             f"{io.get('zero_block_writes', 0)} zero-block writes\n"
             f"writeback: " + (", ".join(f"{k} x{v}" for k, v in (cell.get("writeback_calls") or {}).items())
                               or "none"))
@@ -485,6 +492,10 @@ def _counterexample_section(data, out_dir) -> str:
             out.append(f'<pre class="ce">{esc(text)}</pre>')
         else:
             out.append('<p class="muted">no counterexample text recorded</p>')
+        from .table import witness_text
+        wt = witness_text(s.get("witness"))
+        if wt:
+            out.append(f'<p class="{"ok" if s["witness"].get("reproduced") else "bad"}">{esc(wt)}</p>')
         img = plot_timeline(cell, out_dir, f"timeline_{n:02d}_{slug(sc)}_{slug(pol)}.png")
         if img:
             out.append(f'<img src="{esc(img)}" alt="timeline of {esc(sc)} / {esc(pol)}" width="1400">')
@@ -549,6 +560,12 @@ def _io_section(data, out_dir) -> str:
     img = plot_io_cost(data, out_dir)
     if img:
         out.append(f'<img src="{esc(img)}" alt="I/O per GiB appended" width="900">')
+    dirty = [r.get("dirty_bytes_at_end") for r in rows if r.get("dirty_bytes_at_end") is not None]
+    if dirty:
+        out.append("<p>" + ("Every appended byte was written back before the run ended."
+                            if not any(dirty) else
+                            f"Still dirty when the run ended: up to {max(dirty)} bytes (not counted).")
+                   + "</p>")
     out.append("<table><tr><th>policy</th>" + "".join(f"<th>{esc(n)}</th>" for n, _ in IO_COLUMNS) + "</tr>")
     for r in rows:
         vals = []
@@ -570,6 +587,8 @@ def _scaling_section(data, out_dir) -> str:
                      (plot_scaling_zero(data, out_dir), "zero-block writes vs threads")):
         if img:
             out.append(f'<img src="{esc(img)}" alt="{esc(alt)}" width="1100">')
+        elif alt.startswith("zero"):
+            out.append('<p class="muted">No zero-block writes at any thread count (no plot).</p>')
     heads = ["kind", "threads", "policy"] + [n.replace("\n", " ") for n, _ in SCALING_COLUMNS] + [
         "blocked ms/thread", "op latency us", "durable mean s", "never durable", "deadlock"]
     out.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr>")
@@ -578,8 +597,7 @@ def _scaling_section(data, out_dir) -> str:
         dl = bool(r.get("deadlocks") or r.get("stall"))
         detail = deadlock_short(r)
         if dl:
-            detail = "\n".join([f"cycle: {d}" for d in r.get("deadlocks") or []]
-                               + ([f"stall: {r['stall']}"] if r.get("stall") else []))
+            detail = deadlock_text(r)
         vals = [str(r.get(k, "-")) for _, k in SCALING_COLUMNS] + [
             f"{(r.get('blocked_ns_per_thread') or 0) / 1e6:.3f}", f"{(r.get('op_latency_ns_mean') or 0) / 1e3:.1f}",
             "never" if dur is None else f"{dur / NS_PER_S:.3f}", str(r.get("durable_never", 0))]
@@ -591,6 +609,15 @@ def _scaling_section(data, out_dir) -> str:
 
 
 EXPLAIN = {
+    "matrix": "One cell per scenario and design. <b>safe</b>: no crash state of the run violates a "
+              "check; <b>exposes</b>: some crash state shows what it must not (kinds in brackets); "
+              "<b>deadlocks</b>: a wait-for cycle formed; <b>stalls</b>: a task was still blocked at "
+              "the end with no cycle. Below each verdict, the longest time until a new file size was "
+              "durable. Each cell links to its row in the per-scenario details.",
+    "deadlock": "Each deadlocked or stalled cell: the tasks of the wait-for cycle, what each waits on "
+                "and holds, and the kernel function it waits in; the picture puts the blocked tasks "
+                "on the run's timeline, with arrows from each waiter to the task holding what it "
+                "waits for.",
     "summary": "One table per scenario, a row per policy. <b>Safety</b> is the crash checker's verdict: "
                "every crash point in the run's I/O log and every state the device may hold there, recovered "
                "and checked; violations are counted by kind, and &lsquo;(sampled)&rsquo; means the states were "
@@ -618,37 +645,127 @@ EXPLAIN = {
 }
 
 
+VERDICT_CLASS = {"safe": "ok", "exposes": "bad", "deadlocks": "bad", "stalls": "bad",
+                 "not checked": "muted", "not run": "muted"}
+
+
+def _stamp_html(data) -> str:
+    st = data.get("stamp")
+    if not st:
+        return '<p id="stamp" class="muted">no stamp recorded</p>'
+    tun = ", ".join(f"{k}={v}" for k, v in (st.get("tunables") or {}).items()) or "defaults"
+    return (f'<p id="stamp" class="stamp">eofsim {esc(st.get("eofsim"))} &middot; model '
+            f'<code>{esc(st.get("model"))}</code> &middot; {esc(st.get("semantics") or "-")} semantics '
+            f'&middot; tunables: {esc(tun)} &middot; command: <code>{esc(st.get("command"))}</code></p>')
+
+
+def _matrix_html(data) -> str:
+    from .matrix import latency_word, matrix
+    pols = data.get("policies", [])
+    out = ['<table id="matrix" class="matrix"><tr><th>scenario \\ design</th>'
+           + "".join(f"<th>{esc(p)}</th>" for p in pols) + "</tr>"]
+    for sc, row in matrix(data):
+        out.append(f'<tr><th><a href="#sc-{esc(slug(sc))}">{esc(sc)}</a></th>')
+        for pol, v, anchor in row:
+            kinds = f" ({', '.join(v['kinds'])})" if v["kinds"] and v["verdict"] == "exposes" else ""
+            extra = f" {v['perturbed']}" if v.get("perturbed") else ""
+            out.append(f'<td class="{VERDICT_CLASS.get(v["verdict"], "")}"><a href="#{esc(anchor)}">'
+                       f'<b>{esc(v["verdict"])}</b>{esc(extra)}{esc(kinds)}</a><br>'
+                       f'<span class="muted">{esc(latency_word(v))}</span></td>')
+        out.append("</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _deadlock_section(data, out_dir) -> str:
+    from .waitfor import plot_waitfor
+    out = []
+    n = 0
+    for cell in data.get("cells", []):
+        sch = cell.get("schedules") or {}
+        if not (cell.get("deadlocks") or cell.get("stall") or sch.get("deadlock") or sch.get("stall")):
+            continue
+        n += 1
+        sc, pol = cell.get("scenario"), cell.get("policy")
+        out.append(f'<h3 id="dl-{esc(slug(sc))}-{esc(slug(pol))}">{esc(sc)} / {esc(pol)}</h3>')
+        out.append(f'<pre class="ce">{esc(deadlock_text(cell))}</pre>')
+        for c in cell.get("deadlocks") or []:
+            if isinstance(c, dict):
+                for t in c.get("tasks") or []:
+                    if t.get("kernel_stack"):
+                        out.append(f'<p class="muted">{esc(t["task"])}: '
+                                   f'{esc(" > ".join(t["kernel_stack"]))}</p>')
+        ph = cell.get("perturbed_hang")
+        if ph and not (cell.get("deadlocks") or cell.get("stall")):
+            out.append(f'<p>Drawn: perturbed schedule perturb_seed={esc(ph.get("perturb_seed"))}.</p>')
+            out.append(f'<pre class="ce">{esc(deadlock_text(ph))}</pre>')
+            cell = dict(ph, scenario=sc, policy=f"{pol} (perturb_seed={ph.get('perturb_seed')})")
+        img = plot_waitfor(cell, out_dir, f"waitfor_{n:02d}_{slug(sc)}_{slug(pol)}.png")
+        if img:
+            out.append(f'<img src="{esc(img)}" alt="wait-for cycle of {esc(sc)} / {esc(pol)}" width="1400">')
+    if not n:
+        out.append('<p class="muted">No cell deadlocked or stalled.</p>')
+    return "\n".join(out)
+
+
+OPEN_SCRIPT = """
+function eofsimOpen() {
+  var el = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+  while (el) { if (el.tagName === 'DETAILS') el.open = true; el = el.parentElement; }
+}
+window.addEventListener('hashchange', eofsimOpen);
+window.addEventListener('load', eofsimOpen);
+"""
+
+
+def _section(sid, title, explain, body, open_=False) -> str:
+    return (f'<details id="{sid}" class="section"{" open" if open_ else ""}><summary><h2>{esc(title)}</h2>'
+            f"</summary>" + (f'<p class="explain">{explain}</p>' if explain else "") + body + "</details>")
+
+
 def render(data, out_dir) -> str:
-    """The HTML text; writes the plots into out_dir as a side effect."""
+    """The HTML text; writes the plots into out_dir as a side effect. Order: stamp, the
+    scenario x design verdict matrix, the latency distributions, then collapsible details."""
     scen = data.get("scenarios", [])
     pols = data.get("policies", [])
     n_fail = sum(1 for c in data.get("cells", []) if cell_failed(c))
+    n_hang = sum(1 for c in data.get("cells", []) if c.get("deadlocks") or c.get("stall"))
+    summary = []
+    for sc in scen:
+        summary.append(f'<h3 id="sc-{esc(slug(sc))}">{esc(sc)}</h3>')
+        desc = next((c.get("description") for c in data.get("cells", [])
+                     if c.get("scenario") == sc and c.get("description")), None)
+        if desc:
+            summary.append(f'<p class="explain">{esc(" ".join(desc.split()))}</p>')
+        summary.append(_summary_table(data, sc))
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>eofsim compare</title>", f"<style>{CSS}</style>", "</head>", "<body>",
              "<h1>eofsim compare: EOF designs side by side</h1>",
-             f"<p>Scenarios: {esc(', '.join(scen))}.<br>Policies: {esc(', '.join(pols))}.<br>"
-             f"Device: {esc(data.get('device', 'nvme'))} (block.py presets).<br>"
-             f"Scaling thread counts: {esc(', '.join(str(t) for t in data.get('threads', [])))}; "
-             f"workload: {esc(data.get('scaling_workload', ''))}.<br>"
-             f"Cells failing the crash check: {n_fail} of {len(data.get('cells', []))}. "
+             _stamp_html(data),
+             '<h2 id="verdicts">Verdicts: scenario &times; design</h2>',
+             _matrix_html(data),
+             f"<p>Cells failing the crash check: {n_fail} of {len(data.get('cells', []))}; "
+             f"deadlocked or stalled: {n_hang}. Device: {esc(data.get('device', 'nvme'))} "
+             f"(block.py presets). Scaling thread counts: "
+             f"{esc(', '.join(str(t) for t in data.get('threads', [])))}; workload: "
+             f"{esc(data.get('scaling_workload', ''))}. "
              'Raw data: <a href="results.json">results.json</a>.</p>',
-             '<nav><a href="#summary">summary</a><a href="#counterexamples">counterexamples</a>'
-             '<a href="#latency">latency distributions</a><a href="#io">I/O per GiB</a>'
+             f'<p class="explain">{EXPLAIN["matrix"]}</p>',
+             '<h2 id="latency">Size-durability latency distributions</h2>',
+             f'<p class="explain">{EXPLAIN["dist"]}</p>', _dist_section(data, out_dir),
+             '<nav><a href="#summary">per scenario</a><a href="#counterexamples">counterexamples</a>'
+             '<a href="#deadlocks">deadlocks</a><a href="#io">I/O per GiB</a>'
              '<a href="#scaling">scaling</a></nav>',
-             '<h2 id="summary">Summary per scenario</h2>', f'<p class="explain">{EXPLAIN["summary"]}</p>']
-    for sc in scen:
-        parts.append(f"<h3>{esc(sc)}</h3>")
-        parts.append(_summary_table(data, sc))
-    parts += ['<h2 id="counterexamples">Counterexamples</h2>', f'<p class="explain">{EXPLAIN["ce"]}</p>',
-              _counterexample_section(data, out_dir),
-              '<h2 id="latency">Size-durability latency distributions</h2>',
-              f'<p class="explain">{EXPLAIN["dist"]}</p>', _dist_section(data, out_dir),
-              '<h2 id="io">I/O per GiB appended</h2>', f'<p class="explain">{EXPLAIN["io"]}</p>',
-              _io_section(data, out_dir),
-              '<h2 id="scaling">Scaling with threads</h2>', f'<p class="explain">{EXPLAIN["scaling"]}</p>',
-              _scaling_section(data, out_dir),
-              f"<script>{SCRIPT}</script>", "</body>", "</html>", ""]
+             _section("summary", "Per scenario", EXPLAIN["summary"], "\n".join(summary)),
+             _section("counterexamples", "Counterexamples", EXPLAIN["ce"],
+                      _counterexample_section(data, out_dir)),
+             _section("deadlocks", "Deadlocks and stalls", EXPLAIN["deadlock"],
+                      _deadlock_section(data, out_dir)),
+             _section("io", "I/O per GiB appended", EXPLAIN["io"], _io_section(data, out_dir)),
+             _section("scaling", "Scaling with threads", EXPLAIN["scaling"],
+                      _scaling_section(data, out_dir)),
+             f"<script>{SCRIPT}{OPEN_SCRIPT}</script>", "</body>", "</html>", ""]
     return "\n".join(parts)
 
 

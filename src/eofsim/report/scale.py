@@ -11,7 +11,9 @@ Metrics of one run (`scale_metrics`):
   requests after merging (random / sequential), merged bios, device flush commands;
 - durability latency of the new sizes (op start -> commit that put the size on disk; p50 /
   p99, and how many never got there within the run);
-- the neighbour's fdatasync latency (p50 / p99 / max).
+- the neighbour's fdatasync latency while the workers run (p50 / p99 / max: fdatasyncs that
+  start before the last growing op ends), and afterwards (p99 / max: its tail, which meets
+  the background writeback of what the workers left dirty).
 """
 
 from ..sim import simulate
@@ -38,8 +40,10 @@ def scale_metrics(res) -> dict:
     never = sum(1 for r in done if r.size_durable_ns is None and not r.error
                 and r.i_size_after != r.i_size_before)
     span = (max(r.end_ns for r in done) - min(r.start_ns for r in done)) if done else 0
-    nb = [r.end_ns - r.start_ns for r in res.ops
-          if r.thread == NEIGHBOUR and r.op.kind == "fdatasync" and r.end_ns is not None]
+    worker_end = max((r.end_ns for r in done), default=0)
+    nbr = [r for r in res.ops if r.thread == NEIGHBOUR and r.op.kind == "fdatasync" and r.end_ns is not None]
+    nb = [r.end_ns - r.start_ns for r in nbr if r.start_ns <= worker_end]
+    nb_after = [r.end_ns - r.start_ns for r in nbr if r.start_ns > worker_end]
     st = res.dev.stats
     busy = st.busy_ns
     return {
@@ -55,6 +59,8 @@ def scale_metrics(res) -> dict:
         "durable_ns_p50": pct(dur, 50), "durable_ns_p99": pct(dur, 99), "durable_never": never,
         "nb_fdatasyncs": len(nb), "nb_ns_p50": pct(nb, 50), "nb_ns_p99": pct(nb, 99),
         "nb_ns_max": max(nb, default=None),
+        "nb_after_fdatasyncs": len(nb_after), "nb_after_ns_p99": pct(nb_after, 99),
+        "nb_after_ns_max": max(nb_after, default=None),
         "deadlocks": [d.text() for d in res.deadlocks],
         "stall": res.stall.text() if res.stall else None,
         "end_ns": res.end_ns,
@@ -71,23 +77,48 @@ def scale_row(spec: ScaleSpec, policy: str, overrides=None) -> dict:
 
 
 def run_scale(spec: ScaleSpec, policies=DEFAULT_POLICIES, threads=DEFAULT_THREADS, ops=("truncate-up",),
-              devices=("nvme",), overrides=None, progress=None) -> dict:
-    """Every device x growing op x thread count x policy. `progress(text)` once per run."""
+              devices=("nvme",), overrides=None, progress=None, jobs=1) -> dict:
+    """Every device x growing op x thread count x policy. `progress(text)` once per run.
+    jobs > 1 runs them in compare's process pool (largest thread counts first); the data is
+    the same, in the same order, whatever `jobs` is."""
     from dataclasses import asdict, replace
     tick = progress or (lambda text: None)
     ov = dict(overrides or {})
     out = {"workload": {k: v for k, v in asdict(spec).items() if k not in ("op", "threads")},
-           "workload_text": replace(spec, threads=max(threads)).text(),
+           "workload_text": spec.text(threads, ops),
            "devices": list(devices), "ops": [grow_op(o) for o in ops], "threads": list(threads),
            "policies": list(policies), "overrides": {k: str(v) for k, v in sorted(ov.items())},
            "rows": []}
-    for dev in devices:
-        for op in out["ops"]:
-            for n in threads:
-                for pol in policies:
-                    tick(f"{dev} {op} x{n} / {pol}")
-                    out["rows"].append(scale_row(replace(spec, op=op, threads=n), pol,
-                                                 {**ov, "device": dev}))
+    units = [(f"{dev} {op} x{n} / {pol}", n, (replace(spec, op=op, threads=n), pol, {**ov, "device": dev}))
+             for dev in devices for op in out["ops"] for n in threads for pol in policies]
+    rows = [None] * len(units)
+    if jobs <= 1 or len(units) < 2:
+        for i, (label, _, args) in enumerate(units):
+            tick(label)
+            rows[i] = scale_row(*args)
+    else:
+        import multiprocessing as mp
+        import os
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        from ..policies import plugin_sources
+        from .compare import _worker_init
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"),
+                                   initializer=_worker_init,
+                                   initargs=(os.getpid(), plugin_sources(policies)))
+        try:
+            order = sorted(range(len(units)), key=lambda i: (-units[i][1], i))
+            futs = {pool.submit(scale_row, *units[i][2]): i for i in order}
+            pending = set(futs)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=lambda f: futs[f]):
+                    i = futs[f]
+                    rows[i] = f.result()
+                    tick(units[i][0])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    out["rows"] = rows
     return out
 
 

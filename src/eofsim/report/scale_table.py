@@ -28,6 +28,7 @@ COLUMNS = (
     ("durable\np99 s", lambda r: secs(r["durable_ns_p99"])),
     ("nb fdsync\np50 ms", lambda r: ms(r["nb_ns_p50"], 2)),
     ("nb fdsync\np99 ms", lambda r: ms(r["nb_ns_p99"], 2)),
+    ("nb after\nmax ms", lambda r: ms(r.get("nb_after_ns_max"), 2)),
     ("dead\nlock", lambda r: ("cycle" if r["deadlocks"] else "") + (" stall" if r["stall"] else "") or "none"),
 )
 
@@ -78,7 +79,8 @@ def print_scale(data, console=None) -> None:
 
 def compact_markdown(data) -> str:
     """One table per device and operation: a row per thread count, a column per design,
-    each cell 'time in the call p50 / p99 · neighbour fdatasync p99' in ms (the README's table)."""
+    each cell 'time in the call p50 / p99 · neighbour fdatasync p99 · the neighbour's worst
+    fdatasync afterwards' in ms (the README's table)."""
     out = []
     pols = data.get("policies", [])
     for dev in data.get("devices", []):
@@ -87,7 +89,7 @@ def compact_markdown(data) -> str:
                     if r["device"] == dev and r["op"] == op}
             if not rows:
                 continue
-            out.append(f"**{dev}, {op}** (ms: growing op's time in the call p50 / p99 · neighbour fdatasync p99)\n")
+            out.append(f"**{dev}, {op}** (ms: growing op's time in the call p50 / p99 · neighbour fdatasync p99 meanwhile · its worst afterwards)\n")
             out.append("| threads | " + " | ".join(pols) + " |")
             out.append("|---|" + "---|" * len(pols))
             for n in data.get("threads", []):
@@ -95,6 +97,7 @@ def compact_markdown(data) -> str:
                 for p in pols:
                     r = rows.get((n, p))
                     cells.append("-" if r is None else f"{ms(r['call_ns_p50'], 2)} / {ms(r['call_ns_p99'], 2)} · {ms(r['nb_ns_p99'], 2)}"
+                                 f" · {ms(r.get('nb_after_ns_max'), 1)}"
                                  + (" DEADLOCK" if r["deadlocks"] else ""))
                 out.append(f"| {n} | " + " | ".join(cells) + " |")
             out.append("")

@@ -20,6 +20,12 @@ def seconds(ns, digits=3) -> str:
     return f"{ns / NS_PER_S:.{digits}f} s"
 
 
+def slug_text(text) -> str:
+    """An HTML id fragment for a name (the same rule as report.html.slug)."""
+    import re
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
+
+
 def short_op(text: str) -> str:
     """'@1000000000ns truncate f 16384' -> 'truncate f 16384' (the start time is shown
     elsewhere)."""
@@ -62,22 +68,63 @@ def io_flushes(io) -> int:
     return int(io.get("flushes", 0)) + int(io.get("preflush", 0))
 
 
+def flush_words(io) -> str:
+    """The one wording of cache flushes for every command (see verdict.flush_text)."""
+    n = io_flushes(io)
+    p = int(io.get("preflush", 0))
+    return (f"{n} flush{'es' if n != 1 else ''} ({int(io.get('flushes', 0))} empty, {p} PREFLUSH "
+            f"write{'s' if p != 1 else ''}), {io.get('fua', 0)} FUA")
+
+
 def io_text(cell) -> str:
     io = cell.get("io") or {}
     return (f"{io.get('writes', 0)} writes ({io.get('data_writes', 0)} data)\n"
-            f"{io_flushes(io)} flush, {io.get('fua', 0)} FUA\n"
+            f"{flush_words(io)}\n"
             f"{io.get('zero_block_writes', 0)} zero-block")
+
+
+def cycle_text(d) -> str:
+    """One wait-for cycle (hang.analyse's dict, or an older text form) on one line."""
+    if isinstance(d, str):
+        return d
+    tasks = d.get("tasks") or []
+    return " -> ".join(f"{t.get('task')} [{t.get('waits_in')} on {t.get('waits_on')}]" for t in tasks) + (
+        f" -> {tasks[0].get('task')}" if tasks else "")
+
+
+def stall_text(st) -> str:
+    if isinstance(st, str):
+        return st
+    return ", ".join(f"{t.get('task')} [{t.get('waits_in')} on {t.get('waits_on')}]"
+                     for t in st.get("tasks") or []) or "blocked"
 
 
 def deadlock_text(cell) -> str:
     dl = cell.get("deadlocks") or []
     stall = cell.get("stall")
-    if not dl and not stall:
-        return "none"
-    out = [f"cycle: {d}" for d in dl]
+    sch = cell.get("schedules") or {}
+    out = [(f"cycle at {seconds(d.get('time_ns'), 6)}: " if isinstance(d, dict) else "cycle: ")
+           + cycle_text(d) for d in dl]
     if stall:
-        out.append(f"stall: {stall}")
-    return "\n".join(out)
+        out.append(f"stall: {stall_text(stall)}")
+    for kind in ("deadlock", "stall"):
+        seeds = sch.get(kind) or []
+        if seeds:
+            out.append(f"{kind} in {len(seeds)} of {sch.get('n')} perturbed schedules "
+                       f"(perturb_seed {','.join(str(x) for x in seeds)}; `eofsim run "
+                       f"{cell.get('scenario')} -p {cell.get('policy')} --perturb-seed {seeds[0]}`)")
+    return "\n".join(out) or "none"
+
+
+def witness_text(w) -> str:
+    """A compare cell's timing witness (crash.witness.TimingWitness.as_dict) on one line."""
+    if not w:
+        return ""
+    d = w.get("delays") or {}
+    delays = ", ".join(f"bio #{k} +{v / NS_PER_S:.9f} s" for k, v in sorted(d.items(), key=lambda kv: int(kv[0])))
+    verdict = "reproduced" if w.get("reproduced") else "NOT reproduced"
+    return (f"witness: {delays or 'no extra latency needed'}; --timed rerun with these delays: "
+            f"{verdict}")
 
 
 def deadlock_short(row) -> str:
@@ -131,6 +178,36 @@ def _styled(text, style):
     return Text(text, style=style or "")
 
 
+def _matrix_table(data) -> Table:
+    """The scenario x design verdict matrix (report.matrix), first in the terminal view too:
+    the verdict, then the longest time until a new size was durable ('never' if one never
+    was). Exposure kinds are in the per-scenario tables below."""
+    from .matrix import matrix
+    t = Table(title="verdicts: scenario x design (longest size-durability latency below; "
+                    "* = only in perturbed schedules)",
+              box=box.SIMPLE_HEAVY, title_justify="left")
+    t.add_column("scenario", no_wrap=True)
+    for p in data.get("policies", []):
+        t.add_column(p.replace("-", "-\n") if len(p) > 9 else p, no_wrap=True)
+    colour = {"safe": "green", "exposes": "red", "deadlocks": "red", "stalls": "red"}
+    for sc, row in matrix(data):
+        cells = []
+        for _pol, v, _a in row:
+            if not v.get("changes"):
+                lat = "-"
+            elif v["never"]:
+                lat = "never"
+            else:
+                lat = seconds(v["latency_ns"], 3)
+            word = {"deadlocks": "DEADLOCK", "stalls": "STALL", "exposes": "EXPOSES"}.get(
+                v["verdict"], v["verdict"])
+            if v.get("perturbed"):
+                word += "*"
+            cells.append(_styled(f"{word}\n{lat}", colour.get(v["verdict"])))
+        t.add_row(sc, *cells)
+    return t
+
+
 def _counterexamples(data, console):
     for c in data.get("cells", []):
         s = c.get("safety") or {}
@@ -141,6 +218,9 @@ def _counterexamples(data, console):
         text = ce if isinstance(ce, str) else "\n".join(f"{k}: {v}" for k, v in sorted(ce.items()))
         for line in text.splitlines():
             console.print("  " + line, markup=False, highlight=False)
+        w = witness_text(s.get("witness"))
+        if w:
+            console.print("  " + w, markup=False, highlight=False, soft_wrap=True)
         console.print()
 
 
@@ -164,7 +244,15 @@ IO_COLUMNS = (("writes", "writes_per_gib"), ("data", "data_writes_per_gib"),
 
 
 def _io_table(data) -> Table:
-    t = Table(title="I/O per GiB appended (one stream of appends)", box=box.SIMPLE_HEAVY, title_justify="left")
+    rows = data.get("io_cost", [])
+    dirty = [r.get("dirty_bytes_at_end") for r in rows if r.get("dirty_bytes_at_end") is not None]
+    note = ""
+    if dirty:
+        run = max((r.get("run_s") or 0) for r in rows)
+        note = ("; every appended byte written back" if not any(dirty) else
+                f"; STILL DIRTY at the end: up to {max(dirty) >> 10} KiB") + f" (runs of {run:.0f} s)"
+    t = Table(title="I/O per GiB appended (one stream of appends)" + note, box=box.SIMPLE_HEAVY,
+              title_justify="left")
     t.add_column("policy", no_wrap=True)
     for name, _ in IO_COLUMNS:
         t.add_column(name, justify="right", no_wrap=True)
@@ -215,10 +303,10 @@ def _scaling_table(data) -> Table:
 
 def _scaling_deadlocks(data, console):
     for r in data.get("scaling", []):
-        for d in r.get("deadlocks") or []:
+        for d in [cycle_text(x) for x in r.get("deadlocks") or []]:
             console.print(f"{r['kind']} x{r['threads']} / {r['policy']}: cycle: {d}", markup=False, highlight=False)
         if r.get("stall"):
-            console.print(f"{r['kind']} x{r['threads']} / {r['policy']}: stall: {r['stall']}",
+            console.print(f"{r['kind']} x{r['threads']} / {r['policy']}: stall: {stall_text(r['stall'])}",
                           markup=False, highlight=False)
 
 
@@ -229,6 +317,8 @@ def print_tables(data, console=None) -> None:
         # and ellipses.
         probe = Console()
         console = Console(width=max(120, probe.width) if probe.is_terminal else 120)
+    if data.get("cells"):
+        console.print(_matrix_table(data))
     for scenario in data.get("scenarios", []):
         console.print(_scenario_table(data, scenario))
     _counterexamples(data, console)
@@ -239,3 +329,6 @@ def print_tables(data, console=None) -> None:
     if data.get("scaling"):
         console.print(_scaling_table(data))
         _scaling_deadlocks(data, console)
+    if data.get("stamp"):
+        from ..stamp import line
+        console.print(f"stamp: {line(data['stamp'])}", markup=False, highlight=False, soft_wrap=True)

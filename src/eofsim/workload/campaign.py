@@ -34,6 +34,8 @@ APPLICATION_ID = 0x454F4643  # 'EOFC'
 SCHEMA_VERSION = 1
 SHRINK_BUDGET = 400
 """Most simulate+check runs a shrink spends per violation kind."""
+MAX_SEED = (1 << 63) - 1
+"""SQLite's INTEGER is a signed 64-bit value."""
 MAX_STORED_VIOLATIONS = 200
 """Violations kept per result row (the count is always exact)."""
 
@@ -84,22 +86,26 @@ TIMING_COLS = ("elapsed_s", "worker")
 """Columns that legitimately differ between two runs of the same campaign."""
 REPRO_COLS = ("policy", "seed", "kind", "ops_before", "ops_after", "minimal", "tests",
               "violation", "scenario_yaml", "fsxops", "fsxops_note")
-PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files", "tunables")
+PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files", "tunables", "op_interval_ns",
+              "namespace")
 
 
 # ---------------------------------------------------------------- arguments
 
 def parse_seeds(text: str) -> range:
     """'A..B' (inclusive) or 'N' -> range."""
+    import re
     t = (text or "").strip()
     a, sep, b = t.partition("..")
-    try:
-        lo = int(a, 10)
-        hi = int(b, 10) if sep else lo
-    except ValueError:
-        raise InputError(f"--seeds {text!r}: expected A..B (inclusive, e.g. 0..99) or one "
-                         "seed N") from None
-    if lo < 0 or hi < lo:
+    if not re.fullmatch(r"[0-9]{1,20}", a) or (sep and not re.fullmatch(r"[0-9]{1,20}", b)):
+        raise InputError(f"--seeds {t[:40]!r}: expected A..B (inclusive, e.g. 0..99) or one "
+                         "seed N, decimal, at most 2^63-1")
+    lo = int(a, 10)
+    hi = int(b, 10) if sep else lo
+    if hi > MAX_SEED:
+        raise InputError(f"--seeds {t!r}: seeds are stored as SQLite integers, at most "
+                         f"2^63-1 = {MAX_SEED}")
+    if hi < lo:
         raise InputError(f"--seeds {text!r}: need 0 <= A <= B")
     if hi - lo >= 10_000_000:
         raise InputError(f"--seeds {text!r}: at most 10,000,000 seeds per run")
@@ -129,6 +135,12 @@ class Params:
     files: int = 1
     tunables: str = ""
     """Tunable overrides as sorted 'key=value' pairs joined by ',' (`--set`)."""
+    op_interval_ns: int = 0
+    """Think time: ops start on this grid (workload.pacing). 0 by default: the generator
+    already puts sleeps of 5 s and 30 s between ops, so its workloads span commits and
+    dirty expiry on their own."""
+    namespace: bool = False
+    """Workloads draw namespace ops too (generate(namespace=True))."""
 
     def as_dict(self):
         return {k: getattr(self, k) for k in PARAM_KEYS}
@@ -270,9 +282,14 @@ def _run_task(policy: str, seed: int, params: dict) -> dict:
            "counterexample": None, "deadlocks": 0, "stall": None, "error": None,
            "notes": "[]", "reproducers": []}
     try:
-        sc = generate(seed, p.ops, files=p.file_names(), threads=p.threads, max_size=p.max_size)
+        sc = generate(seed, p.ops, files=p.file_names(), threads=p.threads, max_size=p.max_size,
+                      namespace=p.namespace)
         if p.tunables:
             sc = replace(sc, tunables=p.overrides())
+        if p.op_interval_ns:
+            from .pacing import pace
+            sc = replace(sc, threads=tuple(replace(th, ops=tuple(pace(th.ops, p.op_interval_ns)))
+                                           for th in sc.threads))
         res = simulate(sc, policy)
         rep = check(res, samples=p.samples)
         kinds = {}
@@ -311,6 +328,7 @@ def _run_task(policy: str, seed: int, params: dict) -> dict:
                 "minimal": int(minimal), "tests": tests,
                 "violation": json.dumps(hit.as_dict(), sort_keys=True),
                 "scenario_yaml": dump_text(small), "fsxops": fsx, "fsxops_note": note})
+        _hang_reproducer(row, sc, policy, res)
     except InputError as e:
         row["error"] = str(e)
     except Exception as e:  # a model crash on a random workload is a finding, not a stop
@@ -320,6 +338,32 @@ def _run_task(policy: str, seed: int, params: dict) -> dict:
     row["elapsed_s"] = time.perf_counter() - t0
     row["worker"] = f"{os.uname().nodename}:{os.getpid()}"
     return row
+
+
+def _hang_reproducer(row, sc, policy, res):
+    """A deadlocked or stalled workload gets a reproducer too (issue 14): shrunk with ddmin
+    to the fewest ops that still deadlock (or stall), as YAML and, where expressible, as an
+    fsx log; kind 'deadlock' or 'stall'."""
+    from ..hang import analyse, minimize_hang, short
+    from ..scenario_file import dump_text
+    h = analyse(res)
+    if not h["verdict"]:
+        return
+    kind = h["verdict"]
+    hm = minimize_hang(sc, policy, None, kind, budget=SHRINK_BUDGET // 4)
+    small = sc if hm is None else replace(
+        hm.scenario, description=f"{sc.description}; shrunk to "
+        f"{sum(len(t.ops) for t in hm.scenario.threads)} of "
+        f"{sum(len(t.ops) for t in sc.threads)} ops still showing a {kind} under {policy}")
+    n_after = sum(len(t.ops) for t in small.threads)
+    fsx, note = _fsxops_text(small, policy)
+    first = h["deadlocks"][0]["time_ns"] if h["deadlocks"] else h["stall"]["time_ns"]
+    row["reproducers"].append({
+        "policy": policy, "seed": row["seed"], "kind": kind,
+        "ops_before": sum(len(t.ops) for t in sc.threads), "ops_after": n_after,
+        "minimal": int(hm is not None and hm.complete), "tests": 0 if hm is None else hm.runs,
+        "violation": json.dumps({"kind": kind, "time_ns": first, "detail": short(h)}, sort_keys=True),
+        "scenario_yaml": dump_text(small), "fsxops": fsx, "fsxops_note": note})
 
 
 def warm(delay: float = 0.0) -> int:
@@ -338,24 +382,55 @@ def _db_error(path, e):
     return InputError(f"{path}: not a usable eofsim campaign database ({e})")
 
 
+def _retry_locked(fn, seconds=30.0):
+    """fn(), retried while SQLite answers "database is locked" (SQLITE_BUSY)."""
+    import random
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
+
+
 def open_db(path, params: Params | None = None, create: bool = True):
     """Open (and with `create`, initialise) a campaign database. `params` given: the stored
     campaign parameters must be equal (or are recorded, for a new database)."""
+    from ..inputs import regular_or_absent
     path = str(path)
     if not create and not os.path.exists(path):
         raise InputError(f"{path}: no such campaign database")
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, not a campaign database")
+    regular_or_absent(path, "campaign database")
+    def header():
+        app = con.execute("PRAGMA application_id").fetchone()[0]
+        ver = con.execute("PRAGMA user_version").fetchone()[0]
+        tables = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return app, ver, tables
+
     try:
         if create:
             con = sqlite3.connect(path, timeout=30, isolation_level=None)
         else:
             con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
                                   isolation_level=None)
-        app = con.execute("PRAGMA application_id").fetchone()[0]
-        ver = con.execute("PRAGMA user_version").fetchone()[0]
-        tables = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        con.execute("BEGIN")  # one snapshot for the three reads
+        app, ver, tables = header()
+        con.execute("COMMIT")
+        if create and not (app or tables or ver):
+            # A new database. Two campaigns may start on it at the same moment: WAL first
+            # (retried: a journal-mode change does not wait in SQLite's busy handler),
+            # then the header is read again and the schema created under one write lock
+            # (BEGIN IMMEDIATE), so exactly one of them creates it and the other reads it.
+            _retry_locked(lambda: con.execute("PRAGMA journal_mode=WAL").fetchone())
+            con.execute("BEGIN IMMEDIATE")
+            app, ver, tables = header()
+            if app or tables or ver:
+                con.execute("ROLLBACK")
     except sqlite3.DatabaseError as e:
         raise _db_error(path, e) from None
     if app != APPLICATION_ID:
@@ -366,8 +441,6 @@ def open_db(path, params: Params | None = None, create: bool = True):
             raise InputError(f"{path}: not an eofsim campaign database ({what}); "
                              "give another --db")
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("BEGIN IMMEDIATE")
             for stmt in SCHEMA.strip().split(";\n"):
                 if stmt.strip():
                     con.execute(stmt)
@@ -379,6 +452,9 @@ def open_db(path, params: Params | None = None, create: bool = True):
                             (json.dumps(params.as_dict(), sort_keys=True),))
             con.execute("COMMIT")
         except sqlite3.DatabaseError as e:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            con.close()
             raise _db_error(path, e) from None
     elif ver != SCHEMA_VERSION:
         con.close()
@@ -393,24 +469,31 @@ def open_db(path, params: Params | None = None, create: bool = True):
         raise _db_error(path, e) from None
     if params is not None:
         want = params.as_dict()
-        if "params" not in stored:
-            con.execute("INSERT INTO meta VALUES ('params', ?)",
-                        (json.dumps(want, sort_keys=True),))
-        else:
-            have = json.loads(stored["params"])
-            defaults = Params().as_dict()
-            diff = [k for k in PARAM_KEYS if have.get(k, defaults[k]) != want[k]]
-            if diff:
-                con.close()
-                raise InputError(
-                    f"{path} holds a campaign run with "
-                    + ", ".join(f"{k}={have.get(k)}" for k in diff)
-                    + "; this run asks " + ", ".join(f"{k}={want[k]}" for k in diff)
-                    + ": rerun with the same parameters to resume it, or give another --db")
         model = model_fingerprint()
-        if "model" not in stored:
-            con.execute("INSERT INTO meta VALUES ('model', ?)", (model,))
-        elif stored["model"] != model:
+        try:
+            # first writer wins, atomically; everyone then compares with what is stored
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('params', ?)",
+                        (json.dumps(want, sort_keys=True),))
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('model', ?)", (model,))
+            stored = dict(con.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError as e:
+            con.close()
+            raise _db_error(path, e) from None
+        try:
+            have = json.loads(stored["params"])
+        except ValueError as e:
+            con.close()
+            raise _db_error(path, f"corrupt params: {e}") from None
+        defaults = Params().as_dict()
+        diff = [k for k in PARAM_KEYS if have.get(k, defaults[k]) != want[k]]
+        if diff:
+            con.close()
+            raise InputError(
+                f"{path} holds a campaign run with "
+                + ", ".join(f"{k}={have.get(k)}" for k in diff)
+                + "; this run asks " + ", ".join(f"{k}={want[k]}" for k in diff)
+                + ": rerun with the same parameters to resume it, or give another --db")
+        if stored["model"] != model:
             con.close()
             raise InputError(f"{path} was filled by another version of the model "
                              f"({stored['model'][:12]}, this is {model[:12]}): resuming would mix "
@@ -458,18 +541,30 @@ def done_keys(con) -> set:
     return {(p, s) for p, s in con.execute("SELECT policy, seed FROM results")}
 
 
+class DiskFull(Exception):
+    """The database's file system is full (SQLITE_FULL); every earlier row is kept."""
+
+
 def store(con, row: dict):
-    """One result and its reproducers, in one transaction."""
-    con.execute("BEGIN IMMEDIATE")
+    """One result and its reproducers, in one transaction. On SQLITE_FULL, SQLite has
+    already rolled the transaction back (so a ROLLBACK of ours would fail with "cannot
+    rollback - no transaction is active" and hide the cause): DiskFull is raised instead."""
     try:
-        con.execute(f"INSERT INTO results ({', '.join(RESULT_COLS)}) VALUES "
-                    f"({', '.join('?' * len(RESULT_COLS))})", [row[c] for c in RESULT_COLS])
-        for r in row.get("reproducers", ()):
-            con.execute(f"INSERT INTO reproducers ({', '.join(REPRO_COLS)}) VALUES "
-                        f"({', '.join('?' * len(REPRO_COLS))})", [r[c] for c in REPRO_COLS])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute(f"INSERT INTO results ({', '.join(RESULT_COLS)}) VALUES "
+                        f"({', '.join('?' * len(RESULT_COLS))})", [row[c] for c in RESULT_COLS])
+            for r in row.get("reproducers", ()):
+                con.execute(f"INSERT INTO reproducers ({', '.join(REPRO_COLS)}) VALUES "
+                            f"({', '.join('?' * len(REPRO_COLS))})", [r[c] for c in REPRO_COLS])
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as e:
+        if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(e):
+            raise DiskFull(str(e)) from None
         raise
 
 
@@ -533,20 +628,50 @@ class _Runner:
             self._cancel()
 
 
+def process_gone(pid, timeout: float = 0.0, pidfd=None) -> bool:
+    """Has process `pid` exited? A zombie (exited, not yet reaped by its own parent) counts
+    as gone: `os.kill(pid, 0)` succeeds on a zombie, a pidfd polls readable as soon as the
+    process exits (pidfd_poll: readable once the task is a zombie), and /proc/PID/stat says
+    'Z'. Waits up to `timeout` seconds with a pidfd."""
+    import select
+    if pidfd is not None:
+        p = select.poll()
+        p.register(pidfd, select.POLLIN)
+        return bool(p.poll(int(timeout * 1000)))
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+    return stat[stat.rindex(b")") + 2:][:1] in (b"Z", b"X")
+
+
 def _watch_parent(pid, every=0.5):
-    """In a pool worker: exit when the campaign process is gone. A SIGKILLed parent leaves
-    its workers blocked on the task queue forever otherwise (each holds its write end)."""
+    """In a pool worker: exit when the campaign process is gone, zombies included. A
+    SIGKILLed parent leaves its workers blocked on the task queue forever otherwise (each
+    holds its write end), and so holding whatever pipes the campaign's caller gave it."""
     import threading
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is None and process_gone(pid):
+        os._exit(0)
 
     def watch():
         while True:
-            time.sleep(every)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if process_gone(pid, every, pidfd):
                 os._exit(0)
-            except PermissionError:
-                pass
+            if pidfd is None:
+                time.sleep(every)
 
     threading.Thread(target=watch, name="eofsim-parent-watch", daemon=True).start()
 
@@ -721,14 +846,26 @@ def run_campaign(db, policies, seeds, params: Params, runner=None, workers=2,
         t0 = time.perf_counter()
         try:
             for row in runner.run(tasks, dict(params.as_dict(), plugins=plugins)):
-                store(con, row)
+                try:
+                    store(con, row)
+                except DiskFull:
+                    raise InputError(f"{db}: disk is full after {out.new} new results "
+                                     f"({out.skipped + out.new} in all, every one kept); "
+                                     "free space and rerun the same command to resume") from None
                 out.new += 1
                 out.with_violations += bool(row["n_violations"])
                 out.errors += bool(row["error"])
                 out.crash_states += row["crash_states"]
                 out.states_checked += row["states_checked"]
                 if repro_dir:
-                    write_reproducers(row, repro_dir)
+                    try:
+                        write_reproducers(row, repro_dir)
+                    except OSError as e:
+                        from ..inputs import os_message
+                        raise InputError(f"--repro-dir {repro_dir}: cannot write a reproducer "
+                                         f"({os_message(e)}) after {out.new} new results, all "
+                                         f"stored in {db}; rerun to resume (the database "
+                                         "holds every reproducer)") from None
                 if progress:
                     progress(row)
         finally:
@@ -796,7 +933,9 @@ def summary(con) -> dict:
             "workloads": 0, "workloads_with_violations": 0, "violations": 0,
             "zeros_instead_of_data": 0, "crash_points": 0, "crash_states": 0,
             "states_checked": 0, "not_exhaustive": 0, "deadlocks": 0, "stalls": 0,
-            "errors": 0, "seeds_with_violations": [], "kinds": {}})
+            "errors": 0, "seeds_with_violations": [], "kinds": {},
+            "hangs": {"deadlock": {"seeds": [], "reproducers": []},
+                      "stall": {"seeds": [], "reproducers": []}}})
         d["workloads"] += 1
         d["violations"] += nv
         d["zeros_instead_of_data"] += zid
@@ -805,7 +944,11 @@ def summary(con) -> dict:
         d["states_checked"] += sc
         d["not_exhaustive"] += 0 if exh else 1
         d["deadlocks"] += bool(dl)
-        d["stalls"] += stall is not None
+        d["stalls"] += stall is not None and not dl
+        if dl:
+            d["hangs"]["deadlock"]["seeds"].append(seed)
+        elif stall is not None:
+            d["hangs"]["stall"]["seeds"].append(seed)
         d["errors"] += err is not None
         if nv:
             d["workloads_with_violations"] += 1
@@ -822,6 +965,11 @@ def summary(con) -> dict:
             kd["violations"] += n
             kd["seeds"].append(seed)
     for (pol, seed, kind, before, after, minimal) in rep:
+        if kind in ("deadlock", "stall") and pol in pols:
+            pols[pol]["hangs"][kind]["reproducers"].append(
+                {"seed": seed, "ops_before": before, "ops_after": after,
+                 "files": f"{pol}-{seed}-{kind}.yaml / .fsxops"})
+            continue
         kd = pols.get(pol, {}).get("kinds", {}).get(kind)
         if kd is None:
             continue
@@ -830,6 +978,8 @@ def summary(con) -> dict:
         kd["smallest_reproducer_ops"] = after if s is None else min(s, after)
     for d in pols.values():
         d["seeds_with_violations"] = _ranges(d["seeds_with_violations"])
+        for hd in d["hangs"].values():
+            hd["seeds"] = _ranges(hd["seeds"])
         d["kinds"] = {k: d["kinds"][k] for k in sorted(d["kinds"], key=_kind_order)}
         for kd in d["kinds"].values():
             kd["seeds"] = _ranges(kd["seeds"])
@@ -839,7 +989,8 @@ def summary(con) -> dict:
 
 def report_text(s: dict) -> str:
     p = s["params"]
-    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS if k in p and (p[k] or k != "tunables"))
+    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS if k in p and (
+                 p[k] or k not in ("tunables", "op_interval_ns", "namespace")))
                              if p else "no parameters recorded")
              + f"; {s['workloads']} results"]
     if not s["policies"]:
@@ -857,6 +1008,15 @@ def report_text(s: dict) -> str:
             lines.append("  also: " + ", ".join(extra))
         if d["seeds_with_violations"]:
             lines.append(f"  seeds with violations: {d['seeds_with_violations']}")
+        for hk, hd in (d.get("hangs") or {}).items():
+            if not hd["seeds"]:
+                continue
+            lines.append(f"  {hk + 'ed' if hk == 'stall' else 'deadlocked'} seeds: {hd['seeds']}")
+            for r in hd["reproducers"][:5]:
+                lines.append(f"    seed {r['seed']}: reproducer of {r['ops_after']} of {r['ops_before']} "
+                             f"ops ({r['files']}, written by --repro-dir)")
+            if len(hd["reproducers"]) > 5:
+                lines.append(f"    ... {len(hd['reproducers']) - 5} more (--json lists all)")
         for k, kd in d["kinds"].items():
             small = kd["smallest_reproducer_ops"]
             lines.append(f"  {k:16} {kd['workloads']:6} workloads {kd['violations']:8} "

@@ -30,9 +30,9 @@ sync, fdatasync, sync_file_range, reads past EOF, ...) and `#eofsim-at TIME` giv
 op a start time. fsx skips them as comments; `load_fsxops` restores them (extensions=True).
 """
 
+import io
 import re
 from dataclasses import replace as _replace
-from pathlib import Path
 
 from ..errors import InputError
 from ..ops import Op, parse_op
@@ -62,8 +62,11 @@ _MAX_LINE = 250  # fsx reads with fgets(line, 256): a longer line would be split
 
 
 def _num(tok: str, what: str, where: str) -> int:
+    if len(tok) > 24 and _NUM.fullmatch(tok):
+        raise InputError(f"{what} {tok[:24]}... does not fit fsx's 32-bit argument "
+                         f"(max 0x{INT_MAX:x})", where)
     if not _NUM.fullmatch(tok):
-        raise InputError(f"{what} {tok!r} is not a number (fsx writes hex like 0x1000)", where)
+        raise InputError(f"{what} {tok[:40]!r} is not a number (fsx writes hex like 0x1000)", where)
     if tok[:2] in ("0x", "0X"):
         value = int(tok, 16)
     elif tok.startswith("0"):
@@ -101,7 +104,10 @@ def parse_fsxops(text: str, source: str = "<fsxops>", file_name: str = "f", *,
     size = 0
     pending_at = None
     pending_where = None
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # Lines end at '\n' only, as fsx's fgets and an editor's line numbers count them, and
+    # are read one at a time (no list of every line of a large log).
+    for lineno, line in enumerate(io.StringIO(text, newline="\n"), 1):
+        line = line.rstrip("\n")
         where = f"{source}:{lineno}"
         toks = line.replace("\r", " ").split()  # '\r' tolerated; fsx splits on ' \t\n'
         if not toks:
@@ -120,7 +126,10 @@ def parse_fsxops(text: str, source: str = "<fsxops>", file_name: str = "f", *,
                     raise InputError(f"{EXT_AT} takes one start time", where)
                 if pending_at is not None:
                     raise InputError(f"two {EXT_AT} lines in a row", where)
-                pending_at = parse_time(toks[1], "start time")
+                try:
+                    pending_at = parse_time(toks[1], "start time")
+                except InputError as e:
+                    raise InputError(e.message, where) from None
                 pending_where = where
             continue
 
@@ -216,10 +225,8 @@ def _convert(name, args, flags, size, f, strict, where):
 def load_fsxops(path, file_name: str = "f", *, strict: bool = True,
                 extensions: bool = True) -> list[Op]:
     """Read an `.fsxops` file; errors name "path:line". See `parse_fsxops`."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read op log: {e}", str(path)) from None
+    from ..inputs import OPLOG_MAX_BYTES, read_text
+    text = read_text(path, "op log", OPLOG_MAX_BYTES)
     return parse_fsxops(text, str(path), file_name, strict=strict, extensions=extensions)
 
 

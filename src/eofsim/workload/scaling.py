@@ -43,7 +43,10 @@ class ScaleSpec:
 
     The neighbour (when `neighbour`) is one more thread on its own file, doing what a
     database's log does: append `nb_append` bytes at EOF and fdatasync, every `nb_period_ns`,
-    for as long as the workers' schedule lasts (at least `nb_min_ops` times)."""
+    for as long as the workers' schedule lasts (at least `nb_min_ops` times); then on, every
+    `nb_tail_period_ns`, for `nb_tail_ns` more, so that it also meets the background
+    writeback of what the workers left dirty (kupdate after dirty_expire, 30 s, and the 5 s
+    flusher period): a design that defers the zeroed blocks' I/O pays it then."""
     op: str = "truncate-up"
     threads: int = 1
     files: int = 1
@@ -57,13 +60,16 @@ class ScaleSpec:
     nb_append: int = 4096
     nb_period_ns: int = 1_000_000
     nb_min_ops: int = 20
+    nb_tail_ns: int = 45_000_000_000
+    nb_tail_period_ns: int = 100_000_000
     seed: int = 0
 
     def check(self) -> "ScaleSpec":
         grow_op(self.op)
         for name, lo in (("threads", 1), ("files", 1), ("rounds", 1), ("size", 0), ("gap", 0),
                          ("length", 1), ("think_ns", 0), ("stagger_ns", 0), ("nb_append", 1),
-                         ("nb_period_ns", 1), ("nb_min_ops", 1)):
+                         ("nb_period_ns", 1), ("nb_min_ops", 1), ("nb_tail_ns", 0),
+                         ("nb_tail_period_ns", 1)):
             if getattr(self, name) < lo:
                 raise InputError(f"scaling workload: {name} must be at least {lo}")
         if self.threads > 4096 or self.files > 4096 or self.threads * self.files * self.rounds > 2_000_000:
@@ -72,12 +78,17 @@ class ScaleSpec:
             raise InputError("scaling workload: the files would grow past 1 TiB")
         return self
 
-    def text(self) -> str:
-        return (f"{self.threads} threads x {self.files} files, {grow_op(self.op)} "
+    def text(self, threads=None, ops=None) -> str:
+        """One line describing the workload; `threads` / `ops` label a grid of them."""
+        thr = "/".join(str(n) for n in threads) if threads else str(self.threads)
+        op = ", ".join(grow_op(o) for o in ops) if ops else grow_op(self.op)
+        return (f"{thr} threads x {self.files} files, {op} "
                 f"(size {self.size}, gap {self.gap}, len {self.length}), {self.rounds} rounds "
                 f"every {self.think_ns / 1e6:g} ms"
                 + (f"; neighbour {self.nb_append}-byte appends + fdatasync every "
-                   f"{self.nb_period_ns / 1e6:g} ms" if self.neighbour else ""))
+                   f"{self.nb_period_ns / 1e6:g} ms meanwhile"
+                   + (f", then every {self.nb_tail_period_ns / 1e6:g} ms for {self.nb_tail_ns / 1e9:g} s"
+                      if self.nb_tail_ns else "") if self.neighbour else ""))
 
 
 def scale_scenario(spec: ScaleSpec, block_size: int = 4096) -> Scenario:
@@ -116,10 +127,15 @@ def scale_scenario(spec: ScaleSpec, block_size: int = 4096) -> Scenario:
     if spec.neighbour:
         files.append(FileSpec(NEIGHBOUR, 0))
         n = max(spec.nb_min_ops, math.ceil(span / spec.nb_period_ns) + 1)
+        times = [i * spec.nb_period_ns for i in range(n)]
+        t = times[-1]
+        end = t + spec.nb_tail_ns
+        while spec.nb_tail_ns and t + spec.nb_tail_period_ns <= end:
+            t += spec.nb_tail_period_ns
+            times.append(t)
         ops = []
-        for i in range(n):
-            ops.append(Op("write", NEIGHBOUR, off=i * spec.nb_append, len=spec.nb_append,
-                          at_ns=i * spec.nb_period_ns))
+        for i, at in enumerate(times):
+            ops.append(Op("write", NEIGHBOUR, off=i * spec.nb_append, len=spec.nb_append, at_ns=at))
             ops.append(Op("fdatasync", NEIGHBOUR))
         ths.append(ThreadSpec(NEIGHBOUR, tuple(ops)))
     return Scenario(f"scale-{op}-{spec.threads}", spec.text(), files=tuple(files), threads=tuple(ths))

@@ -1,0 +1,171 @@
+"""Crash checking at scale (issue 12): cost per operation as the workload grows, sparse
+files, the main job's wall time, and the model against one real-kernel crash image.
+
+check_us_per_op[N]: `check` (default exact mode) of generate(seed=1, n_ops=N, files=a,b,c,
+  threads=1) simulated under bh-ordered, divided by N (simulation not included); best of
+  5 (1k), 3 (10k), 1 (100k) checks.
+check_growth_10k_vs_1k: per-op cost at 10k / per-op cost at 1k. Target <= 1.5.
+check_100k_s: the 100k-op check in seconds. Target <= 100 s.
+sparse_*_check_s / sparse_*_peak_mib: simulate + check of `truncate f 1T; fsync f`, of a
+  write at 1 TiB, and of a 64 GiB file with 1 KiB blocks, each in a fresh interpreter (peak
+  RSS (VmHWM) of that process, interpreter included). Targets < 1 s, < 100 MiB.
+compare_demo_wall_s: `eofsim compare --threads 1,8,64,256 --json` (the grid `make demo`
+  runs, without writing the HTML) as a subprocess, default jobs (one per core); the
+  serial (--jobs 1) figure beside it. Target <= 10 s.
+crash_state_vs_kernel_image: seconds per real-kernel crash image (copy, mount with
+  replay, read, umount; kernel/ machinery, measured in this run on a built-in) over the
+  model's seconds per crash state (the same built-in, and the 10k workload). Target
+  >= 1,000x. Printed as skipped where root, loop devices or FUSE are missing.
+Every figure has the 1-minute load average beside it: the machine is shared.
+Set EOFSIM_BENCH_QUICK=1 to skip the 100k figure.
+"""
+
+import os
+import resource
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, "src")
+
+from eofsim.crash import check  # noqa: E402
+from eofsim.sim import simulate  # noqa: E402
+from eofsim.workload.generate import generate  # noqa: E402
+
+QUICK = os.environ.get("EOFSIM_BENCH_QUICK") == "1"
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def load():
+    return f"(loadavg {os.getloadavg()[0]:.2f})"
+
+
+def per_op(n, policy="bh-ordered", reps=1):
+    """Best of `reps` check times (the machine is shared: the best is the least disturbed)."""
+    res = simulate(generate(seed=1, n_ops=n, files=("a", "b", "c"), threads=1), policy)
+    best = None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        rep = check(res)
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return best, rep
+
+
+SPARSE = {
+    "1tib": (["truncate f 1099511627776", "fsync f"], {}),
+    "write_1tib": (["write f 1099511627776 100", "fsync f"], {}),
+    "64gib_1k_blocks": (["truncate f 68719476736", "write f 34359738368 5000", "fsync f"],
+                        {"block_size": "1024"}),
+}
+
+_SPARSE_CHILD = r"""
+import sys, time, json
+sys.path.insert(0, "src")
+from eofsim.crash import check
+from eofsim.scenario_file import load_text
+from eofsim.sim import simulate
+ops, ov = json.loads(sys.argv[1])
+text = "name: sparse\nfiles:\n  - name: f\n    size: 1000\nthreads:\n  - name: t0\n    ops:\n"
+text += "".join(f'      - "{o}"\n' for o in ops)
+t0 = time.perf_counter()
+rep = check(simulate(load_text(text, "sparse.yaml"), "bh-ordered", ov))
+dt = time.perf_counter() - t0
+hwm = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:")][0]
+print(json.dumps([dt, hwm / 1024, rep.crash_states]))
+"""
+
+
+def sparse(name):
+    import json
+    ops, ov = SPARSE[name]
+    out = subprocess.run([sys.executable, "-c", _SPARSE_CHILD, json.dumps([ops, ov])], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode:
+        return None, out.stderr.strip().splitlines()[-1:]
+    return json.loads(out.stdout), None
+
+
+def compare_wall(jobs=None):
+    cmd = [os.path.join(os.path.dirname(sys.executable), "eofsim"), "compare",
+           "--threads", "1,8,64,256", "--json"]
+    if jobs is not None:
+        cmd += ["--jobs", str(jobs)]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    if r.returncode not in (0, 1):  # 1: some design deadlocked or stalled (a verdict)
+        raise RuntimeError(f"compare exited {r.returncode}")
+    return time.perf_counter() - t0
+
+
+def kernel_image_s():
+    from eofsim.kernel import preflight
+    why = preflight.reason()
+    if why:
+        return None, why
+    from eofsim.kernel.check import kernel_check
+    from eofsim.scenario_file import load_scenario
+    rep = kernel_check(load_scenario("truncate-up"), "bh-ordered", max_states=20)
+    return rep["seconds_per_image"], None
+
+
+def main():
+    for name in SPARSE:
+        got, err = sparse(name)
+        if got is None:
+            print(f"sparse_{name}_check_s: FAILED {err} {load()}")
+            continue
+        dt, mib, states = got
+        print(f"sparse_{name}_check_s: {dt:.2f} s ({states} states; target < 1) {load()}")
+        print(f"sparse_{name}_peak_mib: {mib:.0f} MiB (target < 100) {load()}")
+
+    base = {}
+    for n in (1000, 10_000) + (() if QUICK else (100_000,)):
+        dt, rep = per_op(n, reps={1000: 5, 10_000: 3}.get(n, 1))
+        base[n] = (dt, rep)
+        print(f"check_us_per_op[{n // 1000}k]: {1e6 * dt / n:.0f} us/op "
+              f"({dt:.2f} s, {rep.crash_points} crash points, {rep.crash_states} states) {load()}")
+    g = (base[10_000][0] / 10_000) / (base[1000][0] / 1000)
+    print(f"check_growth_10k_vs_1k: {g:.2f} x (target <= 1.5) {load()}")
+    if 100_000 in base:
+        print(f"check_100k_s: {base[100_000][0]:.1f} s (target <= 100) {load()}")
+    dt, rep = per_op(10_000, "iomap-v4")
+    res = rep._explorer.result
+    done = sum(1 for o in res.ops if o.end_ns is not None)
+    hung = " (DEADLOCKED: the run stops early)" if res.deadlocks else ""
+    print(f"check_us_per_op[10k,iomap-v4]: {1e6 * dt / 10_000:.0f} us/op "
+          f"({done} of 10000 ops completed{hung}) {load()}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"check_bench_peak_mib: {peak:.0f} MiB (this process, largest workload above) {load()}")
+
+    w = compare_wall()
+    print(f"compare_demo_wall_s: {w:.1f} s (jobs={os.cpu_count()}; target <= 10) {load()}")
+    w1 = compare_wall(1)
+    print(f"compare_demo_wall_s[jobs=1]: {w1:.1f} s {load()}")
+
+    try:
+        img, why = kernel_image_s()
+    except Exception as e:  # a real-kernel failure must not hide the other figures
+        img, why = None, f"{type(e).__name__}: {e}"
+    if img is None:
+        print(f"crash_state_vs_kernel_image: skipped ({why})")
+        return
+    from eofsim.scenario_file import load_scenario
+    r = simulate(load_scenario("truncate-up"), "bh-ordered")
+    reps = 200
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        rep = check(r)
+    small = (time.perf_counter() - t0) / reps / max(rep.crash_states, 1)
+    big_dt, big = base[10_000]
+    big_s = big_dt / max(big.crash_states, 1)
+    print(f"kernel_crash_image_s: {1e3 * img:.1f} ms per image {load()}")
+    print(f"model_crash_state_s[truncate-up]: {1e6 * small:.1f} us per state {load()}")
+    print(f"model_crash_state_s[random10k]: {1e6 * big_s:.2f} us per state {load()}")
+    print(f"crash_state_vs_kernel_image: {img / small:.0f} x (truncate-up; target >= 1000) {load()}")
+    print(f"crash_state_vs_kernel_image[random10k]: {img / big_s:.0f} x {load()}")
+
+
+if __name__ == "__main__":
+    main()
