@@ -18,6 +18,7 @@ from eofsim.sim import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "examples" / "apps"
+SQLITE = ROOT / "src" / "eofsim" / "study" / "workloads" / "sqlite_txn.py"
 NO_FUSE = None if os.path.exists("/dev/fuse") and shutil.which("fusermount3") else \
     "needs /dev/fuse and fusermount3 (Debian package fuse3)"
 pytestmark = pytest.mark.skipif(NO_FUSE is not None, reason=str(NO_FUSE))
@@ -83,7 +84,7 @@ def test_sqlite_workload_traced_and_app_checked_under_bh_ordered(tmp_path, mode,
     fsync'd after the journal's unlink), WAL with synchronous=FULL."""
     trace, log = tmp_path / "sq.yaml", tmp_path / "commits.log"
     r = eofsim("trace", "-p", "bh-ordered", "-o", str(trace), "--", sys.executable,
-               str(APPS / "sqlite_workload.py"), mode, "3", str(log), sync)
+               str(SQLITE), "run", mode, "3", str(log), sync)
     assert r.returncode == 0, r.stderr
     assert len(log.read_text().splitlines()) == 3
     sc = load_scenario(str(trace))
@@ -91,7 +92,7 @@ def test_sqlite_workload_traced_and_app_checked_under_bh_ordered(tmp_path, mode,
     assert "fsync" in kinds or "fdatasync" in kinds
     if mode == "delete":
         assert "unlink" in kinds               # the rollback journal is deleted per commit
-    chk = f"{sys.executable} {APPS / 'sqlite_check.py'} {log}"
+    chk = f"{sys.executable} {SQLITE} check {log}"
     r = eofsim("check", str(trace), "-p", "bh-ordered", "--app-check", chk, "--json")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
     import json
@@ -105,10 +106,10 @@ def test_sqlite_rollback_journal_with_synchronous_full_can_lose_the_last_commit(
     it (only EXTRA does), so the unlink can sit in jbd2's running transaction when the
     power goes: the hot journal comes back and SQLite rolls the committed transaction back."""
     trace, log = tmp_path / "sq.yaml", tmp_path / "commits.log"
-    r = eofsim("trace", "-o", str(trace), "--", sys.executable, str(APPS / "sqlite_workload.py"),
+    r = eofsim("trace", "-o", str(trace), "--", sys.executable, str(SQLITE), "run",
                "delete", "2", str(log), "FULL")
     assert r.returncode == 0, r.stderr
-    r = eofsim("check", str(trace), "--app-check", f"{sys.executable} {APPS / 'sqlite_check.py'} {log}")
+    r = eofsim("check", str(trace), "--app-check", f"{sys.executable} {SQLITE} check {log}")
     assert r.returncode == 1
     assert "transactions committed before the crash" in r.stdout
     assert "minimal counterexample" in r.stdout and "t.db-journal: size" in r.stdout
