@@ -16,6 +16,7 @@ states_inflight_*: how the state count grows with n writes in flight at one cras
   duplicate views collapsed); checked = block versions the exact mode evaluates.
 """
 
+import os
 import sys
 import time
 
@@ -83,19 +84,19 @@ def main():
     results, big = runs()
     r_enum = rate(results + [big], "enumerate")
     r_exact = rate(results + [big], "exact")
-    print(f"crash_states_per_s: {r_exact[0]:.0f} states/s")
-    print(f"crash_states_vs_target: {r_exact[0] / TARGET:.2f}x")
-    print(f"crash_states_enumerated_per_s: {r_enum[0]:.0f} states/s")
+    print(f"crash_states_per_s: {r_exact[0]:.0f} states/s (loadavg {os.getloadavg()[0]:.2f})")
+    print(f"crash_states_vs_target: {r_exact[0] / TARGET:.2f}x (loadavg {os.getloadavg()[0]:.2f})")
+    print(f"crash_states_enumerated_per_s: {r_enum[0]:.0f} states/s (loadavg {os.getloadavg()[0]:.2f})")
     b = check(big)
-    print(f"random1000_crash_points: {b.crash_points} points")
-    print(f"random1000_crash_states: {b.crash_states} states")
-    print(f"random1000_check_s: {b.elapsed_s:.3f} s")
-    print(f"random1000_us_per_state: {1e6 * b.elapsed_s / max(b.crash_states, 1):.1f} us")
+    print(f"random1000_crash_points: {b.crash_points} points (loadavg {os.getloadavg()[0]:.2f})")
+    print(f"random1000_crash_states: {b.crash_states} states (loadavg {os.getloadavg()[0]:.2f})")
+    print(f"random1000_check_s: {b.elapsed_s:.3f} s (loadavg {os.getloadavg()[0]:.2f})")
+    print(f"random1000_us_per_state: {1e6 * b.elapsed_s / max(b.crash_states, 1):.1f} us (loadavg {os.getloadavg()[0]:.2f})")
     for n in (1, 2, 4, 8, 16, 32, 64):
         raw, rep = inflight(n)
-        print(f"states_inflight_{n}_raw: {raw} states")
-        print(f"states_inflight_{n}_pruned: {states_at(rep._explorer, 10)} states")
-        print(f"states_inflight_{n}_checked: {rep.states_checked} evaluations")
+        print(f"states_inflight_{n}_raw: {raw} states (loadavg {os.getloadavg()[0]:.2f})")
+        print(f"states_inflight_{n}_pruned: {states_at(rep._explorer, 10)} states (loadavg {os.getloadavg()[0]:.2f})")
+        print(f"states_inflight_{n}_checked: {rep.states_checked} evaluations (loadavg {os.getloadavg()[0]:.2f})")
 
 
 def states_at(ex, t):

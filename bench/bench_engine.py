@@ -9,6 +9,7 @@ way in both, so events/s compares cost per unit of modelled work, not each libra
 internal bookkeeping. Best of REPEATS runs. Prints `name: value unit` lines only.
 """
 
+import os
 import random
 import sys
 import time
@@ -104,9 +105,9 @@ def main():
     d = delays()
     eng = best_rate(run_engine, d)
     sim = best_rate(run_simpy, d)
-    print(f"engine_events_per_s: {eng:.0f} events/s")
-    print(f"simpy_events_per_s: {sim:.0f} events/s")
-    print(f"engine_vs_simpy: {eng / sim:.1f}x")
+    print(f"engine_events_per_s: {eng:.0f} events/s (loadavg {os.getloadavg()[0]:.2f})")
+    print(f"simpy_events_per_s: {sim:.0f} events/s (loadavg {os.getloadavg()[0]:.2f})")
+    print(f"engine_vs_simpy: {eng / sim:.1f}x (loadavg {os.getloadavg()[0]:.2f})")
     return 0
 
 

@@ -3,6 +3,7 @@
 commits and end-I/O completion running). Target: >= 26,000 ops/s on the 2-core machine.
 Each figure is the best of 5 runs (the median is printed too)."""
 
+import os
 import statistics
 import sys
 import time
@@ -28,12 +29,12 @@ def rate(sc, policy, runs=5):
 def main():
     sc = generate(seed=1, n_ops=N, files=("a", "b", "c"), threads=1, max_size=256 * 1024)
     best, med = rate(sc, "bh-ordered")
-    print(f"sim_ops_per_s: {best:.0f} ops/s")
-    print(f"sim_ops_per_s_median: {med:.0f} ops/s")
-    print(f"sim_ops_vs_target: {best / TARGET:.2f}x")
+    print(f"sim_ops_per_s: {best:.0f} ops/s (loadavg {os.getloadavg()[0]:.2f})")
+    print(f"sim_ops_per_s_median: {med:.0f} ops/s (loadavg {os.getloadavg()[0]:.2f})")
+    print(f"sim_ops_vs_target: {best / TARGET:.2f}x (loadavg {os.getloadavg()[0]:.2f})")
     for policy in ("iomap-v4", "iomap-pending"):
         b, _ = rate(sc, policy, 3)
-        print(f"sim_ops_per_s[{policy}]: {b:.0f} ops/s")
+        print(f"sim_ops_per_s[{policy}]: {b:.0f} ops/s (loadavg {os.getloadavg()[0]:.2f})")
 
 
 if __name__ == "__main__":

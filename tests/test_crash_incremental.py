@@ -105,3 +105,19 @@ def test_dropped_snapshots_are_rebuilt_identically_and_long_runs_drop_them():
     assert kept < len(rep._explorer.fh["a"]._lw) // 4
     ex = rep._explorer
     assert sum(m is not None for m in ex.journal._forced_list) < len(ex.journal._forced_list) // 4
+
+
+def test_an_fsync_completing_alone_refreshes_the_checking_context():
+    """An fsync that completes with nothing else happening to the file (no size change,
+    no data op) still changes what the checks demand: the crash states after it must be
+    held to it. Here the new data never reaches the medium, so they fail."""
+    from eofsim.content import INITIAL, fill
+    B = LogBuilder(bs=1024)
+    B.dev.initial[100] = fill(1024, INITIAL)
+    B.write([100], 3, 4, src=1)  # completes, never flushed: not durable
+    ops = [op(1, "write f 0 1024", 0, 1, i_size_after=1024), op(2, "fsync f", 2, 10)]
+    res = result(B.dev, ops, {"f": [(0, 0, 1024)]}, {"f": 12},
+                 {12: RawInode(12, 1024, ((0, 100, False),))}, end_ns=20)
+    rep = check(res)
+    assert {v.crash_time_ns for v in rep.violations if v.kind == "fsync-data"} >= {10, 20}
+    assert _summary(rep) == _summary(check(res, mode="enumerate"))

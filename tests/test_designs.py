@@ -43,7 +43,7 @@ def test_safe_designs_have_no_violation(policy, scenario):
     assert kinds(scenario, policy) == set()
 
 
-XFS_GAP = ("sync-file-range-past-eof", "endio-waits-zero")
+XFS_GAP = ("sync-file-range-past-eof", "endio-waits-zero", "sentinel-dsync-append")
 
 
 @pytest.mark.parametrize("scenario", [n for n in builtin_names() if n not in XFS_GAP])
@@ -187,3 +187,50 @@ def test_pending_block_completion_goes_through_the_end_io_worker():
     for policy in ("iomap-deferred", "iomap-pending"):
         res = simulate(sc, policy)
         assert res.ops[0].size_durable_ns is not None, policy
+
+
+# --- sentinel-dsync-append (issue 11): an O_DSYNC append syncs the written range only -----
+
+@pytest.mark.parametrize("policy,expected", [
+    ("bh-ordered", set()), ("iomap-v4", set()), ("iomap-deferred", set()), ("iomap-pending", set()),
+    ("bh-writeback", {"garbage"}), ("iomap-v4-nowait", {"garbage"}), ("zero-in-memory", {"garbage"}),
+    ("xfs", {"garbage"})])
+def test_dsync_append_per_design(policy, expected):
+    assert kinds("sentinel-dsync-append", policy) == expected
+
+
+@pytest.mark.parametrize("policy", ["iomap-deferred", "iomap-pending"])
+def test_dsync_append_needs_fsync_or_writeback_to_find_the_pending_block(policy, monkeypatch):
+    """The range [5000, 5999] misses the pending EOF block. The deferred design's writeback
+    from i_disksize up and the pending design's submit-and-wait on writeback write it
+    anyway; "find the ordered block in ext4_sync_file()" (before_fsync) does too. Either
+    suffices here; without all of them the size the O_DSYNC write returned over is not
+    durable."""
+    from eofsim.policies.iomap_base import PendingEofBlock
+    from eofsim.policies.iomap_deferred import IomapDeferred
+    from eofsim.policies.iomap_pending import IomapPending
+
+    def noop(self, ctx, inode, *args):
+        return
+        yield
+    monkeypatch.setattr(IomapDeferred, "writeback_range", lambda self, ctx, inode, wbc: None)
+    monkeypatch.setattr(IomapPending, "before_writeback", noop)
+    assert kinds("sentinel-dsync-append", policy) == set()      # before_fsync alone
+    monkeypatch.setattr(PendingEofBlock, "before_fsync", noop)
+    assert kinds("sentinel-dsync-append", policy) == {"fsync-size"}
+
+
+def test_dsync_write_obligation_is_the_written_range():
+    """A ranged obligation: the O_DSYNC write's bytes and the size that holds them."""
+    from eofsim.crash.checkers import FileHistory
+    res = simulate(load_scenario("sentinel-dsync-append"), "bh-ordered")
+    w = res.ops[0]
+    fh = FileHistory(res, "f", 4096, ino=w.ino)
+    ctx = fh.context(w.end_ns, len(fh.hist))
+    (f, L, P, zok, lo, hi), = ctx.fsyncs
+    assert (f.index, L, lo, hi) == (1, 6000, 5000, 6000)
+    assert ctx.check_file(5999, w.end_ns) and not ctx.check_file(6000, w.end_ns)
+    vl, _, _ = ctx.check_runs(((5000, 6000, 0),))
+    assert [v[0] for v in vl] == ["fsync-data"]
+    vl, _, _ = ctx.check_runs(((1000, 4096, 0),))        # outside the range: not covered
+    assert vl == []

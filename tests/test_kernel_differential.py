@@ -131,3 +131,32 @@ def test_model_agrees_with_tmpfs_without_mmap(seed):
     kinds = ("write", "write", "read", "truncate", "fsync")
     ops = d.with_probes(d.random_ops(seed, 20, kinds=kinds))
     assert d.check_against_model(ops, d.simulate_ops, where=("tmpfs",))["tmpfs"] is None
+
+
+NS_KINDS = ("write", "write", "read", "truncate", "fsync", "fallocate", "create", "open", "close",
+            "unlink", "rename", "mkdir")
+
+
+def _ns_divergences(where, seeds):
+    out = []
+    for seed in seeds:
+        ops = [o for o in d.random_ops(seed, 30, kinds=NS_KINDS, names=["f", "g", "d/h"],
+                                       max_off=20000) if "zero_range" not in o.mode]
+        ops = d.with_probes(ops, 24000)
+        div = d.compare_with_model(ops, d.simulate_ops(ops, files=["f"]),
+                                   d.run_ops(ops, where, files={"f": 0}, namespace=True))
+        if div is not None:
+            out.append((seed, div.text()))
+    return out
+
+
+def test_namespace_ops_agree_with_the_model_on_real_files():
+    """Issue 11: create/open/close/unlink/rename/mkdir mixed with data ops over three paths:
+    errnos, bytes read and sizes as the model says (a plain directory: no root needed)."""
+    assert _ns_divergences("tmpfs", range(40)) == []
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_namespace_ops_agree_with_the_model_on_ext4():
+    assert _ns_divergences("ext4", range(8)) == []

@@ -177,22 +177,15 @@ def test_no_design_branches_in_the_core():
             assert "policy.path" not in text and "policy.name" not in text, f
 
 
-def test_ranged_fsync_finds_the_pending_block(monkeypatch):
+def test_ranged_fsync_finds_the_pending_block():
     """ext4_sync_file over a range that misses the pending EOF block still writes it
     (PendingEofBlock.before_fsync), so the size it commits is the file's."""
     from eofsim import sim
     from eofsim.scenario import FileSpec, Scenario, ThreadSpec
     from eofsim.ops import parse_op
-    real = sim._do
 
-    def ranged(fs, rec, op, inode):
-        if op.kind == "sync_file_range":      # stands in for fdatasync(start, end)
-            rec.sync_tid = yield from fs.fsync(inode, True, op.off, op.off + op.len - 1)
-        else:
-            yield from real(fs, rec, op, inode)
-
-    monkeypatch.setattr(sim, "_do", ranged)
-    ops = tuple(parse_op(t) for t in ("@1s truncate f 16k", "@3s sync_file_range f 8192 4096 write"))
+    # An RWF_DSYNC write: generic_write_sync -> vfs_fsync_range over [8192, 12287] only.
+    ops = tuple(parse_op(t) for t in ("@1s truncate f 16k", "@3s write f 8192 4096 dsync"))
     sc = Scenario(name="ranged", files=(FileSpec("f", size=1000),), threads=(ThreadSpec("t", ops),))
     for pol in ("iomap-pending", "iomap-deferred"):
         r = sim.simulate(sc, pol, {"horizon_ns": "1s"})
@@ -217,3 +210,4 @@ def test_xfs_setattr_flush_follows_this_calls_zeroing_only():
     assert calls(["write f 8192 4096", "fsync f", "truncate f 32k"]) == 0
     assert calls(["truncate f 32k"]) == 1
     assert calls(["write f 8192 100", "fsync f", "truncate f 32k"]) == 1
+

@@ -16,7 +16,8 @@ BUILTINS = ["truncate-up", "append-fallocate", "append-write", "extend-over-hole
             "sync-file-range-past-eof", "fsync-after-extend"]
 
 
-EXTRA_BUILTINS = ["endio-waits-zero", "writeback-waits-endio"]  # issue 4: deadlock scenarios
+EXTRA_BUILTINS = ["endio-waits-zero", "writeback-waits-endio",  # issue 4: deadlock scenarios
+                  "sentinel-dsync-append"]  # issue 11: an O_DSYNC append syncs its range only
 
 
 def test_builtin_names_are_the_issue_list_plus_documented_extras():

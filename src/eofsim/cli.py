@@ -321,7 +321,18 @@ def run_json(res) -> dict:
         "deadlocks": h["deadlocks"],
         "stall": h["stall"],
         "end_ns": res.end_ns,
+        "until_ns": res.until_ns,
+        "cut_off": list(res.cut_off),
     }
+
+
+def cut_off_text(res) -> str | None:
+    """One line naming the ops a run ended by `until` cut off (None without until)."""
+    if res.until_ns is None:
+        return None
+    by = {r.index: r for r in res.ops}
+    names = ", ".join(f"#{i} {by[i].op.text()}" for i in res.cut_off) or "none"
+    return f"run ended at until={fmt_time(res.until_ns)}; ops cut off: {names}"
 
 
 def _delays(items):
@@ -403,6 +414,8 @@ def run(scenario, policy, sets, device, perturb_seed, delay_bio, as_json):
                f"({st.zero_busy_ns / 1e6:.3f} ms on zeroed EOF blocks)")
     for text in text_lines(h):
         click.echo(text)
+    if cut_off_text(res):
+        click.echo(cut_off_text(res))
     click.echo(f"stamp: {line(make(None, res.tun))}")
     sys.exit(1 if h["verdict"] else 0)
 
@@ -425,16 +438,32 @@ def run(scenario, policy, sets, device, perturb_seed, delay_bio, as_json):
               help="Write the minimised counterexample scenario here.")
 @click.option("--no-witness", is_flag=True, help="Skip the timing witnesses and their reruns.")
 @_device_option
+@click.option("--app-check", "app_cmd", default=None, metavar="CMD",
+              help="Also run shell command CMD in a directory holding each distinct recovered "
+                   "file tree (real bytes from SCENARIO's .data file); non-zero exit rejects it.")
+@click.option("--app-states", type=click.IntRange(1), default=500, show_default=True,
+              help="At most this many distinct trees for --app-check.")
+@click.option("--app-timeout", type=click.FloatRange(0.1), default=60.0, show_default=True,
+              help="Seconds CMD may take on one tree.")
+@click.option("--app-keep", default=None, metavar="DIR",
+              help="Copy the minimal rejected tree here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay_bio, torn,
-          save_ce, no_witness, device, as_json):
+          save_ce, no_witness, device, app_cmd, app_states, app_timeout, app_keep, as_json):
     """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation,
-    a deadlock or a stall."""
+    a deadlock or a stall (or, with --app-check, on a crash state the application rejects)."""
     from .verdict import check_command
     if save_ce:
         from .inputs import check_path
         save_ce = check_path(save_ce, "--save-counterexample")
     sc = _load(scenario)
+    if app_cmd is not None:
+        from .crash.appcheck import run_cli
+        from .crash.explore import check as crash_check
+        from .sim import simulate
+        res = simulate(sc, policy, _overrides(sets, device))
+        sys.exit(run_cli(scenario, res, app_cmd, app_states, app_timeout, app_keep, timed,
+                         as_json, lambda: crash_check(res, timed=timed, samples=samples, torn=torn)))
     with _check_progress(sc.name) as tick:
         code = check_command(sc, scenario, policy, _overrides(sets, device), samples=samples, timed=timed,
                              schedules=schedules, perturb_seed=perturb_seed,
@@ -612,21 +641,25 @@ def _write_report(data, out, console, write_report=None):
     console.print(f"HTML report: {path} (JSON beside it: results.json)")
 
 
-def _mount_opts(text, policy):
-    """'data=ordered,nodelalloc' -> (policy, delalloc)."""
+def _mount_opts(text, policy, sc=None):
+    """'data=ordered,nodelalloc,noauto_da_alloc' -> (policy, delalloc, scenario); auto_da_alloc
+    goes into the scenario's tunables, which both sides read."""
     delalloc = True
     for word in (w.strip() for w in (text or "").split(",") if w.strip()):
-        if word in ("data=ordered", "data=writeback"):
+        if word in ("auto_da_alloc", "noauto_da_alloc") and sc is not None:
+            from dataclasses import replace
+            sc = replace(sc, tunables={**sc.tunables, "auto_da_alloc": word == "auto_da_alloc"})
+        elif word in ("data=ordered", "data=writeback"):
             policy = "bh-ordered" if word.endswith("ordered") else "bh-writeback"
         elif word in ("delalloc", "nodelalloc"):
             delalloc = word == "delalloc"
         else:
             raise InputError(f"--mount-opts: {word!r} not supported "
-                             "(use data=ordered|data=writeback and delalloc|nodelalloc)")
+                             "(use data=ordered|data=writeback, delalloc|nodelalloc, [no]auto_da_alloc)")
     if policy not in ("bh-ordered", "bh-writeback"):
         raise InputError(f"kernel-check compares the kernel's own paths: policy {policy!r} "
                          "must be bh-ordered or bh-writeback")
-    return policy, delalloc
+    return (policy, delalloc) if sc is None else (policy, delalloc, sc)
 
 
 def model_outcomes(scenario, policy, delalloc):
@@ -670,9 +703,9 @@ def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, runs, as_
         if policy not in (None, "xfs"):
             raise InputError(f"--fs xfs compares with the model's xfs policy, not {policy!r}")
         policy, delalloc = "xfs", True
+        sc = _load(scenario)
     else:
-        policy, delalloc = _mount_opts(mount_opts, policy or "bh-ordered")
-    sc = _load(scenario)
+        policy, delalloc, sc = _mount_opts(mount_opts, policy or "bh-ordered", _load(scenario))
     why = preflight.reason(fstype)
     if why:
         raise InputError(f"kernel-check cannot run here: {why}")
@@ -870,9 +903,12 @@ def _progress(console, total):
               help="Start each thread's ops on this grid (see `fsx --op-interval`). 0: the "
                    "generator already sleeps 5 s and 30 s between ops, so its workloads span "
                    "commits and dirty expiry by themselves.")
+@click.option("--namespace", is_flag=True,
+              help="Workloads also replace files by rename, unlink and re-create them and "
+                   "truncate them with O_TRUNC (without it: one name per file, as before).")
 @click.pass_context
 def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, dask_timeout, workers,
-             repro_dir, op_interval):
+             repro_dir, op_interval, namespace):
     """Random fsx-style workloads under each policy, crash-checked, one row per (policy,
     seed) in a SQLite database. Resumable: rerun the same command after any interruption.
     `eofsim campaign report --db FILE` summarises a database."""
@@ -890,7 +926,7 @@ def campaign(ctx, pols, seeds, ops, threads, samples, sets, db, dask_address, da
     ov = parse_set(sets)
     Tunables().with_values(ov, "--set")
     from .units import parse_time
-    params = Params(ops=ops, threads=threads, samples=samples,
+    params = Params(ops=ops, threads=threads, samples=samples, namespace=namespace,
                     tunables=",".join(f"{k}={v}" for k, v in sorted(ov.items())),
                     op_interval_ns=parse_time(op_interval, "--op-interval"))
     from .inputs import check_out_dir, regular_or_absent
@@ -963,6 +999,25 @@ def campaign_report(ctx, db, as_json):
     else:
         click.echo(report_text(s))
         click.echo(f"stamp: {line(stamp)}")
+
+
+# ---------------------------------------------------------------- the model as a mount
+
+def _add_mount_commands():
+    from .fuse.cli import crash, mount, trace
+    for cmd in (mount, trace, crash):
+        main.add_command(cmd)
+
+
+_add_mount_commands()
+
+
+def _add_study_command():
+    from .study.cli import study
+    main.add_command(study)
+
+
+_add_study_command()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,32 @@ class RawInode:
     size: int
     extents: tuple
     """((lblk, pblk, unwritten), ...) sorted by lblk, one entry per mapped block."""
+    nlink: int = 1
+    """i_links_count: 0 once the last name is gone (an orphan until evicted, then freed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawDir:
+    """A directory's entries as its journalled directory blocks hold them (ext4_add_entry,
+    ext4_delete_entry, ext4_setent dirty them with ext4_handle_dirty_dirblock): recovery
+    replays them with the transaction like any other metadata block."""
+    ino: int
+    entries: tuple
+    """((name, ino), ...) sorted by name."""
+    size = 0
+
+
+ORPHAN_KEY = 0
+"""Record key of the orphan list (the superblock's s_last_orphan chain, or the orphan file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawOrphans:
+    """The orphan list as journalled (ext4_orphan_add / ext4_orphan_del dirty it in the
+    caller's handle): inodes that ext4_orphan_cleanup must finish at the next mount."""
+    inos: tuple
+    ino = ORPHAN_KEY
+    size = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Text form (one op per line, used by scenario files and the timeline):
 
-    write FILE OFF LEN            buffered write(2)
+    write FILE OFF LEN [dsync|sync]  buffered write(2); dsync/sync: pwritev2 RWF_DSYNC/RWF_SYNC
     read FILE OFF LEN             read(2)
     mwrite FILE OFF LEN           store through a shared mmap (page_mkwrite path)
     mread FILE OFF LEN            load through a shared mmap
@@ -13,6 +13,16 @@ Text form (one op per line, used by scenario files and the timeline):
     sync_file_range FILE OFF LEN FLAGS   FLAGS: wait_before|write|wait_after joined with '|'
     sync                          sync(2)
     sleep DURATION                the thread does nothing for DURATION
+    create FILE                   open(O_CREAT|O_EXCL|O_WRONLY): the file stays open (close it)
+    open FILE [FLAG...]           open(2); FLAGs: creat, excl, trunc, sync (O_SYNC), dsync (O_DSYNC)
+    close FILE                    close(2) of the thread's newest open of FILE
+    unlink FILE                   unlink(2)
+    rename OLD NEW                rename(2); NEW may exist (rename over it)
+    mkdir DIR                     mkdir(2)
+
+FILE and DIR are paths relative to the filesystem root, with '/' between directories
+(`d/f`); `fsync DIR` syncs a directory (`fsync .`: the root). Ops naming a path that the thread has open act on
+that open file (its inode, even after an unlink or rename), else on the name as it is then.
 """
 
 from dataclasses import dataclass, field
@@ -36,9 +46,19 @@ _SIGNATURES = {
     "sync_file_range": ("off", "len", "flags"),
     "sync": None,
     "sleep": None,
+    "create": (),
+    "open": (),
+    "close": (),
+    "unlink": (),
+    "rename": ("new",),
+    "mkdir": (),
 }
 KINDS = tuple(_SIGNATURES)
 SIZE_CHANGING = ("write", "mwrite", "truncate", "fallocate")
+NAMESPACE = ("create", "open", "close", "unlink", "rename", "mkdir")
+OPEN_FLAGS = ("creat", "excl", "trunc", "sync", "dsync")
+WRITE_FLAGS = ("dsync", "sync")
+NAME_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -51,6 +71,8 @@ class Op:
     mode: str = ""
     flags: tuple[str, ...] = ()
     dur_ns: int = 0
+    new: str | None = None
+    """rename: the new path."""
     at_ns: int | None = None
     """Earliest virtual start time; None means as soon as the previous op of the thread ends."""
     where: str | None = field(default=None, compare=False)
@@ -69,8 +91,13 @@ class Op:
             body = f"sync_file_range {self.file} {self.off} {self.len} {'|'.join(self.flags)}"
         elif self.kind == "fallocate" and self.mode:
             body = f"fallocate {self.file} {self.off} {self.len} {self.mode}"
+        elif self.kind == "rename":
+            body = f"rename {self.file} {self.new}"
+        elif self.kind in NAMESPACE:
+            body = " ".join((self.kind, self.file) + self.flags)
         else:
-            body = f"{self.kind} {self.file} {self.off} {self.len}"
+            body = f"{self.kind} {self.file} {self.off} {self.len}" + \
+                "".join(" " + f for f in self.flags)
         return body if self.at_ns is None else f"@{fmt_dur(self.at_ns)} {body}"
 
 
@@ -100,13 +127,27 @@ def parse_op(line: str, where: str | None = None) -> Op:
             if len(args) != 1:
                 raise InputError("sleep takes one duration")
             return Op("sleep", dur_ns=parse_time(args[0], "sleep duration"), at_ns=at_ns, where=where)
-        n_opt = 1 if kind == "fallocate" else 0
+        if kind == "open":
+            if not args:
+                raise InputError(f"open takes FILE [{'|'.join(OPEN_FLAGS)}...]")
+            flags = tuple(a.lower() for a in args[1:])
+            bad = [f for f in flags if f not in OPEN_FLAGS]
+            if bad:
+                raise InputError(f"open flag {bad[0]!r}: use {', '.join(OPEN_FLAGS)}")
+            if "sync" in flags and "dsync" in flags:
+                flags = tuple(f for f in flags if f != "dsync")   # O_SYNC includes O_DSYNC
+            return Op("open", file=check_path(args[0]), at_ns=at_ns, where=where,
+                      flags=tuple(f for f in OPEN_FLAGS if f in flags))
+        n_opt = 1 if kind in ("fallocate", "write") else 0
         if not (len(sig) + 1 <= len(args) <= len(sig) + 1 + n_opt):
             raise InputError(f"{kind} takes FILE {' '.join(a.upper() for a in sig)}"
-                             + (" [MODE]" if n_opt else ""))
-        kw = {"file": args[0]}
+                             + (" [MODE]" if kind == "fallocate" else " [dsync|sync]" if n_opt else ""))
+        # `fsync .` / `fdatasync .`: the root directory (a program's fsync of its cwd).
+        kw = {"file": args[0] if kind in ("fsync", "fdatasync") and args[0] == "." else check_path(args[0])}
         for name, text in zip(sig, args[1:]):
-            if name == "flags":
+            if name == "new":
+                kw["new"] = check_path(text)
+            elif name == "flags":
                 flags = tuple(f for f in text.lower().split("|") if f)
                 bad = [f for f in flags if f not in SFR_FLAGS]
                 if bad or not flags:
@@ -123,9 +164,24 @@ def parse_op(line: str, where: str | None = None) -> Op:
             if mode not in FALLOC_MODES:
                 raise InputError(f"fallocate mode {args[3]!r}: use one of {', '.join(m for m in FALLOC_MODES if m)}")
             kw["mode"] = mode
+        if kind == "write" and len(args) > 3:
+            if args[3].lower() not in WRITE_FLAGS:
+                raise InputError(f"write flag {args[3]!r}: use dsync or sync")
+            kw["flags"] = (args[3].lower(),)
         op = Op(kind, at_ns=at_ns, where=where, **kw)
     except InputError as e:
         raise InputError(e.message, where) from None
     if op.kind in ("write", "read", "mwrite", "mread", "fallocate") and op.len == 0:
         raise InputError(f"{kind} length must be positive", where)
     return op
+
+
+def check_path(text: str) -> str:
+    """A path relative to the root: components joined by '/', none empty, '.' or '..'.
+    (A component longer than NAME_MAX is the kernel's ENAMETOOLONG, recorded on the op.)"""
+    parts = text.split("/")
+    if text.startswith("/"):
+        raise InputError(f"path {text!r}: paths are relative to the filesystem root (no leading '/')")
+    if any(p in ("", ".", "..") for p in parts):
+        raise InputError(f"path {text!r}: empty, '.' or '..' component")
+    return text

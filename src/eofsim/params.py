@@ -184,10 +184,18 @@ class Tunables:
     """Inode flag S_DAX for every file: ext4_block_zero_eof uses dax_zero_range, no page cache."""
     encrypted_nokey: bool = False
     """Inode is encrypted and its key is not loaded: EOF zeroing is a no-op."""
+    auto_da_alloc: bool = True
+    """Mount default auto_da_alloc (false = noauto_da_alloc): ext4_alloc_da_blocks on the
+    source of a rename over an existing file (ext4_rename) and on close after truncate to 0
+    (ext4_release_file, EXT4_STATE_DA_ALLOC_CLOSE)."""
     seed: int = 0
     """Seed for every random choice (schedules, random writeback order)."""
     horizon_ns: int = 120 * S
     """How long after the last operation the simulation keeps running background work."""
+    until: int | None = None
+    """End the run, and crash exploration, at this virtual time (a kernel recording that
+    stops at a point in time); ops not finished by then are reported as cut off. None: run
+    to the horizon. Also a top-level `until:` in the scenario file."""
 
     def check(self) -> "Tunables":
         bs, fs = self.block_size, self.folio_size
@@ -213,6 +221,12 @@ class Tunables:
             v = getattr(self, f.name)
             if isinstance(v, int) and not isinstance(v, bool) and v < 0:
                 raise InputError(f"{f.name} must not be negative")
+        if self.until is not None and self.until > MAX_TIME_NS:
+            raise InputError(f"until {_fmt('until_ns', self.until)} is out of range: the model's "
+                             "times end at 10^15 ns")
+        if self.horizon_ns == 0 and self.until is None:
+            raise InputError("horizon_ns: 0 leaves no time for any op to finish "
+                             "(to end the run at a time, set until instead)")
         for name, (lo, hi, why) in BOUNDS.items():
             if name.endswith("_ns") and hi > MAX_TIME_NS:
                 hi, why = MAX_TIME_NS, why + "; the model's times end at 10^15 ns"
@@ -277,6 +291,10 @@ def check_span(tun: "Tunables", scenario):
 
 
 def _convert(key, typ, raw):
+    if key == "until":
+        if raw is None or str(raw).lower() in ("", "none"):
+            return None
+        return parse_time(raw, key)
     if typ == int | None:
         typ = int
     elif typ == str | None:

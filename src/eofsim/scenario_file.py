@@ -15,6 +15,7 @@ A scenario file is one YAML mapping:
           - {off: 1000, len: 3096, byte: 0x5a}   # byte defaults to 0x5a
         dax: false                     # optional; default: the tunable of the same name
         encrypted_nokey: false         # optional; likewise
+    until: 6s                          # optional; end the run and crash exploration here
     threads:                           # concurrent application threads
       - name: t0                       # optional; defaults to t<index>
         ops:                           # one op per item, in ops.parse_op's text form
@@ -27,10 +28,13 @@ Checks, each reported as InputError("FILE:LINE", ...) at the offending node: YAM
 unknown or duplicate keys, wrong types, bad tunables, duplicate file or thread names,
 plants outside the file's allocated blocks (off+len must be <= size rounded up to the
 block size: those are the only blocks the file owns at t=0), empty threads, bad op text,
-and an op naming a file that is neither declared nor created earlier in the same thread
-(write, truncate and fallocate create a missing file, as open(O_CREAT) would; every other
-op needs the file to exist, and threads run concurrently so creation in another thread
-does not count).
+and a data op naming a file that is neither declared nor created earlier in the same thread
+(create, open, rename's NEW, and write, truncate and fallocate, which create a missing file
+as open(O_CREAT) would; threads run concurrently so creation in another thread does not
+count). Namespace ops (create, open, close, unlink, rename, mkdir) are not checked here:
+what they name is settled at run time, and a failure is the kernel's errno (ENOENT,
+EEXIST, ENOTDIR, ...) recorded on the op, as a run against real ext4 shows it.
+Declared files may sit in directories (`d/f`): the directories exist at t=0 too.
 
 We walk yaml.compose()'s node tree instead of using yaml.safe_load so that every value
 keeps its line number for messages. The composer is bounded: nesting deeper than
@@ -46,7 +50,7 @@ import yaml
 
 from .errors import InputError
 from .inputs import SCENARIO_MAX_BYTES, check_path, decode_utf8, read_bounded
-from .ops import parse_op
+from .ops import NAMESPACE, parse_op
 from .params import Tunables
 from .scenario import FileSpec, Plant, Scenario, ThreadSpec
 from .units import parse_size
@@ -235,10 +239,20 @@ class _Loader:
     # -- the scenario ---------------------------------------------------
 
     def scenario(self, root) -> Scenario:
-        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads", "ops"))
+        top = self.mapping(root, "scenario", ("name", "description", "tunables", "files", "threads",
+                                              "ops", "until"))
         name = self.ident(top["name"][1], "name") if "name" in top else Path(self.name).stem
         desc = self.typed(top["description"][1], "description", str, "text") if "description" in top else ""
         raw, tun = self.tunables(top["tunables"][1]) if "tunables" in top else ({}, Tunables())
+        if "until" in top:
+            if "until" in raw:
+                self.fail(top["until"][0], "until given twice (top level and under tunables)")
+            value = self.scalar(top["until"][1], "until")
+            try:
+                Tunables().with_values({"until": value})
+            except InputError as e:
+                self.fail(top["until"][1], e.message)
+            raw = {**raw, "until": value}
         files = self.files(top["files"][1], tun.block_size) if "files" in top else ()
         if "threads" in top and "ops" in top:
             self.fail(top["ops"][0], "give either 'threads:' or 'ops:' (shorthand for one thread), not both")
@@ -325,15 +339,25 @@ class _Loader:
 
     def ops(self, node, files, what) -> tuple:
         known = {f.name for f in files}
+        dirs = {f.name.rsplit("/", 1)[0] for f in files if "/" in f.name} | {"."}
         out = []
         for item in self.sequence(node, what, nonempty=True):
             text = self.typed(item, "operation", str, "one line of text such as 'write f 0 4k'")
             op = parse_op(text, self.at(item))
-            if op.file is not None and op.file not in known:
+            if op.kind == "rename":
+                known.add(op.new)
+            # A timed op ('@T ...', as in a trace of `eofsim mount`) may name a file another
+            # thread creates before T; if none does, the model records ENOENT on the op.
+            if op.file is not None and op.file not in known and op.kind not in NAMESPACE \
+                    and op.file not in dirs and op.at_ns is None:
                 if op.kind not in CREATING_OPS:
                     self.fail(item, f"{op.kind} of {op.file!r}: no such file (declare it under "
                                     "'files:' or create it earlier in this thread with write, truncate or fallocate)")
                 known.add(op.file)
+            if op.kind in ("create", "open"):
+                known.add(op.file)
+            if op.kind == "mkdir":
+                dirs.add(op.file)
             out.append(op)
         return tuple(out)
 

@@ -64,7 +64,7 @@ def check(fs):
             if start < 0 or end < start:
                 fail(eng, f"ordered window [{start}, {end}] of ino {ino} in tid {tx.tid}")
     bs = fs.bs
-    for inode in fs.inodes.values():
+    for inode in fs.by_ino.values():
         if inode.i_disksize > inode.i_size:
             fail(eng, f"{inode.name}: i_disksize {inode.i_disksize} > i_size {inode.i_size}")
         if inode.ino not in open_raw:

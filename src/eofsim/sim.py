@@ -8,11 +8,15 @@ from .block import BlockDevice
 from .content import INITIAL, ZERO, fill, garbage, overlay, to_bytes
 from .engine import Engine
 from .errors import InputError
+from .units import fmt_dur
 from .ext4 import WRITTEN, Ext4, OpError
 from .fs.fs_writeback import flusher
 from .fs.sync import ksys_sync, sync_file_range
-from .ops import SIZE_CHANGING, Op
+from .jbd2 import RawInode
+from .ops import NAMESPACE, SIZE_CHANGING, Op
 from .params import Tunables, check_span
+
+CREATING_OPS = ("write", "truncate", "fallocate")
 from .policies import get_policy
 from . import selfcheck
 
@@ -35,7 +39,10 @@ class OpRecord:
     size_durable_ns: int | None = None
     """Size-changing ops: when the size this op set was first on disk (committed), or None."""
     sync_tid: int | None = None
-    """fsync/fdatasync: the tid it committed and waited for."""
+    """fsync/fdatasync (and dsync/sync writes): the tid it committed and waited for."""
+    ino: int | None = None
+    """The inode the op acted on (a file's, or a directory's for mkdir / fsync DIR;
+    rename: the inode renamed; unlink: the inode unlinked)."""
 
     @property
     def data(self) -> bytes | None:
@@ -60,7 +67,14 @@ class RunResult:
     """ino -> jbd2.RawInode committed before the scenario."""
     size_history: dict = field(default_factory=dict)
     """file name -> [(time_ns, op index, i_size)] every i_size change, in time order
-    (index 0 = the initial size)."""
+    (index 0 = the initial size), of the inode the name last linked."""
+    ino_history: dict = field(default_factory=dict)
+    """ino -> [(time_ns, op index, i_size)] for every file inode of the run."""
+    name_history: dict = field(default_factory=dict)
+    """path -> [(time_ns, op index, ino or None)]: what the path named from when on (op 0:
+    before the scenario; None: no longer exists)."""
+    dir_inos: dict = field(default_factory=dict)
+    """directory path ('' = the root) -> ino."""
     commits: list = field(default_factory=list)
     """[(tid, commit bio id, time committed)] in tid order."""
     deadlocks: list = field(default_factory=list)
@@ -68,6 +82,10 @@ class RunResult:
     events: list = field(default_factory=list)
     """Timeline: [(time_ns, lane, text)]; lanes: op, cache, io, jbd2, size."""
     end_ns: int = 0
+    until_ns: int | None = None
+    """The `until` tunable: the run (and crash exploration) ended there."""
+    cut_off: list = field(default_factory=list)
+    """Indices of ops not finished by `until` (cut off)."""
 
 
 def make_tunables(scenario, overrides=None) -> Tunables:
@@ -94,24 +112,26 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
     fs = Ext4(eng, dev, tun, pol, trace=trace)
     res = RunResult(scenario=scenario, policy=pol.name, tun=tun, dev=dev)
     bs = tun.block_size
-    specs = {f.name: f for f in scenario.files}
-    for name in scenario.file_names():
-        inode = fs.new_inode(name)
-        spec = specs.get(name)
-        res.inos[name] = inode.ino
-        if spec is not None:
-            if spec.dax is not None:
-                inode.dax = spec.dax
-            if spec.encrypted_nokey is not None:
-                inode.encrypted_nokey = spec.encrypted_nokey
-            _populate(fs, dev, inode, spec, bs)
+    for spec in scenario.files:
+        d, leaf = fs.setup_path(spec.name)
+        inode = fs.new_inode(spec.name)
+        d.entries[leaf] = inode.ino
+        res.inos[spec.name] = inode.ino
+        if spec.dax is not None:
+            inode.dax = spec.dax
+        if spec.encrypted_nokey is not None:
+            inode.encrypted_nokey = spec.encrypted_nokey
+        _populate(fs, dev, inode, spec, bs)
         res.initial_inodes[inode.ino] = inode.raw()
         inode.last_raw = inode.raw()
         inode.size_history[:] = [(0, 0, inode.i_size)]
+        fs.name_event(spec.name, inode.ino, 0)
+    for d in fs.dirs.values():
+        res.initial_inodes[d.ino] = d.raw()
 
     if selfcheck.enabled(tun):
         selfcheck.install(eng, fs)
-    eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.inodes.values()], fs.wb),
+    eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.by_ino.values()], fs.wb),
               kind="daemon")
     index = 0
     live = [0]
@@ -124,31 +144,63 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
             latest += (op.at_ns or 0) + op.dur_ns
         res.ops.extend(recs)
         live[0] += 1
-        eng.spawn(th.name, _thread(eng, fs, recs, live), kind="app")
+        eng.spawn(th.name, _thread(eng, fs, recs, live, {}), kind="app")
     cap = latest + 20 * tun.horizon_ns
+    until = tun.until
+    if until is not None:
+        late = [r for r in res.ops if r.op.at_ns is not None and r.op.at_ns > until]
+        if late:
+            r = late[0]
+            raise InputError(f"op #{r.index} ({r.op.text()}) is scheduled after until="
+                             f"{fmt_dur(until)}: it can never run", r.op.where or scenario.where)
     # Reference counting frees the engine's short-lived generators; the cyclic collector's
     # passes over them only cost time, so it waits until the run is over.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        eng.run(until=cap, stop=lambda: live[0] == 0)
-        if live[0]:
-            res.stall = eng.stalls()
-        eng.run(until=eng.now + tun.horizon_ns)
-        if res.stall is None:
-            res.stall = eng.stalls()
+        if until is not None:
+            eng.run(until=until)
+            res.stall = None          # ops still running at `until` are cut off, not stalled
+        else:
+            eng.run(until=cap, stop=lambda: live[0] == 0)
+            if live[0]:
+                res.stall = eng.stalls()
+                if not eng.deadlocks and _out_of_time(eng):
+                    unfinished = [r for r in res.ops if r.end_ns is None]
+                    raise InputError(f"{len(unfinished)} op(s) (first: #{unfinished[0].index} "
+                                     f"{unfinished[0].op.text()}) cannot finish within "
+                                     f"horizon_ns={fmt_dur(tun.horizon_ns)} (raise it, or set until "
+                                     f"to end the run and report them as cut off)", scenario.where)
+            eng.run(until=eng.now + tun.horizon_ns)
+            if res.stall is None:
+                res.stall = eng.stalls()
     finally:
         if was_enabled:
             gc.enable()
+    res.until_ns = until
+    res.cut_off = [r.index for r in res.ops if r.end_ns is None] if until is not None else []
     res.end_ns = eng.now
     res.deadlocks = list(eng.deadlocks)
     res.commits = list(fs.journal.commits)
     res.events = fs.events
-    res.size_history = {name: list(fs.inodes[name].size_history) for name in fs.inodes}
+    res.name_history = {}
+    for t, op, path, ino in fs.name_events:
+        res.name_history.setdefault(path, []).append((t, op, ino))
+        if ino is not None:
+            res.inos[path] = ino
+    res.ino_history = {i.ino: list(i.size_history) for i in fs.all_inodes}
+    res.size_history = {name: res.ino_history[ino] for name, ino in res.inos.items()}
+    res.dir_inos = {d.path: d.ino for d in fs.dirs.values()}
     res.engine = eng
     res.fs = fs
     _size_durability(res, fs)
     return res
+
+
+def _out_of_time(eng):
+    """At the cap, an application thread is runnable or sleeping (not blocked on a wait
+    queue): the run ran out of time rather than deadlocked."""
+    return any(t.kind == "app" and not t.done and t.blocked_on is None for t in eng.tasks)
 
 
 def _populate(fs, dev, inode, spec, bs):
@@ -169,35 +221,136 @@ def _populate(fs, dev, inode, spec, bs):
     inode.i_size = inode.i_disksize = spec.size
 
 
-def _thread(eng, fs, recs, live):
+def _thread(eng, fs, recs, live, fds):
+    """One application thread. `fds`: path -> [(Inode or Dir, open flags)], the thread's
+    open files (newest last): an op on a path the thread has open acts on that file."""
     for rec in recs:
-        op = rec.op
-        if op.at_ns is not None and eng.now < op.at_ns:
-            yield op.at_ns - eng.now
-        rec.start_ns = eng.now
-        inode = fs.inodes.get(op.file) if op.file is not None else None
-        if inode is not None:
-            rec.i_size_before = inode.i_size
-        fs.event("op", f"#{rec.index} {op.text()} starts")
-        if fs.tun.syscall_ns and op.kind != "sleep":
-            yield fs.tun.syscall_ns
-        try:
-            yield from _do(fs, rec, op, inode)
-        except OpError as e:
-            rec.error = str(e)
-        rec.end_ns = eng.now
-        if inode is not None:
-            rec.i_size_after = inode.i_size
-            rec.i_disksize_after = inode.i_disksize
-        fs.event("op", f"#{rec.index} {op.kind} ends" + (f" ({rec.error})" if rec.error else ""))
+        yield from run_op(eng, fs, rec, fds)
     live[0] -= 1
 
 
-def _do(fs, rec, op, inode):
+def run_op(eng, fs, rec, fds):
+    """One application call in the calling thread's task: wait for its start time, pay the
+    syscall cost, run it, record what it did (shared by simulate and live.LiveModel)."""
+    op = rec.op
+    if op.at_ns is not None and eng.now < op.at_ns:
+        yield op.at_ns - eng.now
+    rec.start_ns = eng.now
+    inode = _target(fs, op, fds)
+    if inode is not None and hasattr(inode, "mapping"):
+        rec.i_size_before = inode.i_size
+    if fs.trace:   # the text costs more than many ops: build it only for a timeline
+        fs.event("op", f"#{rec.index} {op.text()} starts")
+    if fs.tun.syscall_ns and op.kind != "sleep":
+        yield fs.tun.syscall_ns
+    try:
+        inode = yield from _do(fs, rec, op, inode, fds)
+    except OpError as e:
+        rec.error = str(e)
+    rec.end_ns = eng.now
+    if inode is not None:
+        rec.ino = inode.ino
+        if hasattr(inode, "mapping"):
+            rec.i_size_after = inode.i_size
+            rec.i_disksize_after = inode.i_disksize
+    if fs.trace:
+        fs.event("op", f"#{rec.index} {op.kind} ends" + (f" ({rec.error})" if rec.error else ""))
+
+
+def _target(fs, op, fds):
+    """The file an op names: the thread's open file of that path, else the namespace's."""
+    if op.file is None or op.kind in ("create", "mkdir"):
+        return None
+    held = fds.get(op.file) if op.kind not in NAMESPACE else None
+    if held:
+        return held[-1][0]
+    try:
+        return fs.lookup(op.file)
+    except OpError:
+        return None
+
+
+def _do(fs, rec, op, inode, fds):
+    """Run one op; returns the inode (or Dir) it acted on."""
     k = op.kind
     n = rec.index
+    if k in ("create", "open"):
+        flags = op.flags
+        created = False
+        if k == "create":
+            inode = yield from fs.create(op.file, n, excl=True)
+            created = True
+        elif inode is None or "excl" in flags:
+            if "creat" not in flags:
+                fs.lookup(op.file)          # the errno (ENOENT, ENOTDIR)
+            before = inode
+            inode = yield from fs.create(op.file, n, excl="excl" in flags)
+            created = inode is not before
+        if hasattr(inode, "mapping"):
+            if "trunc" in flags and not created:
+                # do_open: O_TRUNC is dropped for a file this open created (FMODE_CREATED).
+                # do_open -> handle_truncate -> do_truncate(0): ext4_setattr(ATTR_SIZE).
+                yield from fs.truncate(inode, 0, n)
+            inode.opens += 1
+        elif "trunc" in flags or "creat" in flags:
+            raise OpError("EISDIR")
+        fds.setdefault(op.file, []).append((inode, flags))
+        return inode
+    if k == "close":
+        held = fds.get(op.file)
+        if not held:
+            raise OpError("EBADF")
+        inode, _ = held.pop()
+        if not held:
+            del fds[op.file]
+        if hasattr(inode, "mapping"):
+            yield from fs.release_file(inode, n)
+        return inode
+    if k == "mkdir":
+        return (yield from fs.mkdir(op.file, n))
+    if k == "unlink":
+        return (yield from fs.unlink(op.file, n))
+    if k == "rename":
+        return (yield from fs.rename(op.file, op.new, n))
+    if k in ("fsync", "fdatasync") and inode is not None and not hasattr(inode, "mapping"):
+        rec.sync_tid = yield from fs.fsync_dir(inode)
+        return inode
+    if k in ("sync", "sleep"):
+        if k == "sync":
+            yield from ksys_sync(fs)
+        else:
+            yield op.dur_ns
+        return None
+    if inode is None:
+        if k in CREATING_OPS:
+            # open(O_CREAT) without O_EXCL: a journalled create (ext4_create), then the op.
+            inode = yield from fs.create(op.file, n, excl=False)
+            rec.i_size_before = 0
+        else:
+            # Looked up again inside the call: another thread may have created it since.
+            inode = fs.lookup(op.file)      # or the errno (ENOENT, ENOTDIR)
+            if hasattr(inode, "mapping"):
+                rec.i_size_before = inode.i_size
+    if not hasattr(inode, "mapping"):
+        held = fds.get(op.file)
+        if held and held[-1][0] is inode:
+            # A directory the thread opened (O_RDONLY | O_DIRECTORY): what the syscalls
+            # say on such a descriptor (not FMODE_WRITE: EBADF, do_sys_ftruncate: EINVAL,
+            # read: EISDIR, mmap: EACCES / ENODEV); sync_file_range accepts directories.
+            err = _DIR_FD_ERRNO.get(k)
+            if err is None:
+                return inode
+            raise OpError(err)
+        raise OpError("EISDIR")
+    if inode.evicted:
+        raise OpError("ENOENT")
     if k == "write":
         yield from fs.write(inode, op.off, op.len, n)
+        sync = op.flags[0] if op.flags else _osync(fds.get(op.file))
+        if sync:
+            # generic_write_sync -> vfs_fsync_range over the bytes written only
+            # (datasync unless O_SYNC / RWF_SYNC).
+            rec.sync_tid = yield from fs.fsync(inode, sync == "dsync", op.off, op.off + op.len - 1)
     elif k == "read":
         rec.runs = yield from fs.read(inode, op.off, op.len)
     elif k == "mwrite":
@@ -216,12 +369,24 @@ def _do(fs, rec, op, inode):
         rec.sync_tid = yield from fs.fsync(inode, k == "fdatasync")
     elif k == "sync_file_range":
         yield from sync_file_range(inode.mapping, op.off, op.len, op.flags)
-    elif k == "sync":
-        yield from ksys_sync(fs)
-    elif k == "sleep":
-        yield op.dur_ns
     else:
         raise InputError(f"unknown operation {k!r}", op.where)
+    return inode
+
+
+_DIR_FD_ERRNO = {"write": "EBADF", "fallocate": "EBADF", "truncate": "EINVAL", "read": "EISDIR",
+                 "mwrite": "EACCES", "mread": "ENODEV"}
+
+
+def _osync(held):
+    """O_SYNC / O_DSYNC of the thread's open file, if any ('sync', 'dsync' or None)."""
+    if held:
+        flags = held[-1][1]
+        if "sync" in flags:
+            return "sync"
+        if "dsync" in flags:
+            return "dsync"
+    return None
 
 
 def _size_durability(res, fs):
@@ -231,16 +396,19 @@ def _size_durability(res, fs):
     for tid, bio_id, _ in fs.journal.commits:
         t = res.dev.bios[bio_id].complete_ns
         for ino, raw in fs.journal.tx_by_tid[tid].raw.items():
+            if not isinstance(raw, RawInode):
+                continue
             per_ino.setdefault(ino, ([], []))
             per_ino[ino][0].append(t)
             per_ino[ino][1].append(raw.size)
     for rec in res.ops:
-        if rec.op.kind not in SIZE_CHANGING or rec.i_size_before is None or rec.error:
+        if rec.op.kind not in SIZE_CHANGING or rec.i_size_before is None or rec.i_size_after is None \
+                or rec.error or rec.ino is None:
             continue
         before, after = rec.i_size_before, rec.i_size_after
         if before == after:
             continue
-        times, sizes = per_ino.get(res.inos[rec.op.file], ((), ()))
+        times, sizes = per_ino.get(rec.ino, ((), ()))
         for i in range(bisect_left(times, rec.start_ns), len(times)):
             size = sizes[i]
             if (after > before and size >= after) or (after < before and size <= after):

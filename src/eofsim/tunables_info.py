@@ -59,7 +59,9 @@ KNOBS = {
     "dax": ("mount -o dax / S_DAX", "true | false"),
     "encrypted_nokey": ("fscrypt: key not loaded", "true | false"),
     "seed": ("model", "integer"),
-    "horizon_ns": ("model: run time after the last op", ">= 0"),
+    "horizon_ns": ("model: run time after the last op", "> 0 (0 only with until)"),
+    "auto_da_alloc": ("mount -o auto_da_alloc / noauto_da_alloc", "true | false"),
+    "until": ("model: end of the crash window (a recording that stops)", "a duration, or none"),
 }
 
 
@@ -85,7 +87,7 @@ def unit(name, typ) -> str:
         return "bytes per second"
     if name in ("dev_span_bytes", "dev_cache_bytes", "dev_max_request_bytes"):
         return "bytes (4096, 4k, 1M)"
-    if name.endswith("_ns"):
+    if name.endswith("_ns") or name == "until":
         return "duration (5s, 10ms, 300us, 12ns)"
     if name in ("block_size", "folio_size", "max_bio_bytes"):
         return "bytes (4096, 4k, 1M)"
@@ -102,6 +104,8 @@ def default_text(name, value) -> str:
         return "device preset"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "none"
     if name.endswith("_ns") and isinstance(value, int):
         return fmt_dur(value) if value else "0"
     return str(value)

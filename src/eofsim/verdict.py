@@ -41,11 +41,11 @@ def sync_lines(res) -> list:
         size = None
         if fs is not None:
             tx = fs.journal.tx_by_tid.get(tid)
-            ino = res.inos.get(r.op.file)
+            ino = r.ino if getattr(r, "ino", None) is not None else res.inos.get(r.op.file)
             raw = tx.raw.get(ino) if tx is not None else None
             size = raw.size if raw is not None else None
         what = f"i_disksize {size}" if size is not None else "no inode of this file"
-        ino = res.inos.get(r.op.file)
+        ino = r.ino if getattr(r, "ino", None) is not None else res.inos.get(r.op.file)
         data = [b.id for b in res.dev.bios if b.op == "write" and b.kind == "data"
                 and b.ino == ino and b.complete_ns is not None and b.complete_ns <= r.end_ns]
         out.append(f"{head} {dur}: made durable tid {tid} ({what}) at "
@@ -172,6 +172,8 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
         d["stall"] = h["stall"]
         d["schedules"] = None if not schedules else dict(ssum, runs=[r.as_dict() for r in runs])
         d["stamp"] = stamp
+        d["until_ns"] = res.until_ns
+        d["cut_off"] = list(res.cut_off)
         d.update(extra_json or {})
         echo(json.dumps(d, sort_keys=True))
         return 1 if bad else 0
@@ -203,6 +205,9 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
             echo(ce_text(standalone(sc, hang_min, labels), total_ops, labels))
     for n in notes:
         echo(f"note: {n}")
+    from .cli import cut_off_text
+    if cut_off_text(res):
+        echo(cut_off_text(res))
     for text in sched_text(runs, scenario_arg, policy) if schedules else ():
         echo(text)
     if save_ce and (minimal is not None or hang_min is not None):

@@ -11,7 +11,14 @@ Kinds (violations):
                    the recovered metadata (its size change belongs to a replayed transaction);
   fsync-data       a byte a completed fsync/fdatasync/sync covered lost its data;
   fsync-size       the recovered size is below what a completed fsync/fdatasync/sync covered;
-  impossible-size  the recovered size is no size the file had by t.
+  impossible-size  the recovered size is no size the file had by t;
+  foreign-data     a byte holds data an operation wrote to another inode (an unlinked or
+                   replaced file's blocks reappearing in this one);
+  name-lost        a name that must exist after the crash is absent: a new file that was
+                   fsync'd (fdatasync'd when it was created under that name), a file whose
+                   directory was fsync'd, anything before a completed sync; also a name
+                   replaced by rename, which must hold the old or the new inode, never neither;
+  name-wrong       a name holds an inode it did not name in the window the crash allows.
 Counted, not a violation: zeros instead of data (a zero byte where the newest operation
 completed by t that wrote it wrote data).
 """
@@ -24,7 +31,10 @@ from ..content import INITIAL, ZERO, describe, overlay
 BIG = 1 << 62
 GARBAGE, RESURRECTED, FSYNC_DATA, FSYNC_SIZE, IMPOSSIBLE_SIZE = (
     "garbage", "resurrected", "fsync-data", "fsync-size", "impossible-size")
-KINDS = (GARBAGE, RESURRECTED, FSYNC_DATA, FSYNC_SIZE, IMPOSSIBLE_SIZE)
+FOREIGN_DATA, NAME_LOST, NAME_WRONG = "foreign-data", "name-lost", "name-wrong"
+KINDS = (GARBAGE, RESURRECTED, FSYNC_DATA, FSYNC_SIZE, IMPOSSIBLE_SIZE, FOREIGN_DATA, NAME_LOST,
+         NAME_WRONG)
+FILE_LEVEL = (FSYNC_SIZE, IMPOSSIBLE_SIZE, NAME_LOST, NAME_WRONG)
 COVERING = ("fsync", "fdatasync", "sync")
 DATA_OPS = ("write", "mwrite")
 
@@ -90,11 +100,15 @@ def _subtract(s, e, ranges):
 class FileHistory:
     """What the operations did to one file, as the checkers need it."""
 
-    def __init__(self, result, name, block_size):
+    def __init__(self, result, name, block_size, ino=None):
         self.name = name
+        self.ino = ino
+        """With namespace ops: the inode this history is about (ops are matched by the inode
+        they acted on, whatever name they used); None: by name (results without inodes)."""
         self.bs = block_size
         self.ops = {o.index: o for o in result.ops}
-        hist = list(result.size_history.get(name, ()))
+        hist = list(result.ino_history.get(ino, ()) if ino is not None
+                    else result.size_history.get(name, ()))
         if not hist:
             hist = [(0, 0, 0)]
         self.hist = hist
@@ -103,7 +117,7 @@ class FileHistory:
         # An mmap store that ran past the EOF page stored everything before it, then SIGBUS.
         mine = [o for o in result.ops if o.start_ns is not None
                 and (o.error is None or (o.op.kind == "mwrite" and o.error == "SIGBUS"))
-                and (o.op.file == name or (o.op.kind == "sync"))]
+                and ((o.op.file == name if ino is None else o.ino == ino) or (o.op.kind == "sync"))]
         self.mine = mine
         # completed ops in completion order, for the last-writer map
         done = sorted((o for o in mine if o.end_ns is not None), key=lambda o: (o.end_ns, o.index))
@@ -116,6 +130,10 @@ class FileHistory:
             self.entries_of.setdefault(hist[j][1], []).append((hist[j - 1][2], hist[j][2]))
         self._re = [Map(((0, BIG, None),))]
         self.covering = [o for o in mine if o.op.kind in COVERING]
+        self.ranged = [o for o in mine if o.op.kind == "write" and o.sync_tid is not None]
+        """O_DSYNC/O_SYNC and RWF_DSYNC/RWF_SYNC writes: generic_write_sync ->
+        vfs_fsync_range over the written bytes, so those bytes (and the size that holds
+        them) are covered once the write returns."""
         self.zeroing = [o for o in mine if _zero_range(o) is not None]
         self._index_zeroing()
         self._index_covering()
@@ -126,6 +144,20 @@ class FileHistory:
             if o.end_ns is not None:
                 times.add(o.end_ns)
         self.event_times = sorted(times)
+        # The instants at which a checking context's content can change (a subset of the
+        # crash times): size changes, completions that move the last-writer map (data,
+        # size-changing and zeroing ops), zeroing ops' starts and ends, covering ops' ends.
+        # A read, a write's start or an fsync's start changes nothing the checks read, so
+        # contexts (and the file states built on them) carry over such instants.
+        ct = set(self.htimes)
+        for o in mine:
+            if o.end_ns is not None and (o.op.kind in DATA_OPS or o.op.kind in COVERING
+                                         or o.index in self.entries_of
+                                         or _zero_range(o) is not None):
+                ct.add(o.end_ns)
+        for o in self.zeroing:
+            ct.add(o.start_ns)
+        self.ctx_times = sorted(ct)
         self._ctx = {}
         self._before = {}
         self._sz = None
@@ -374,7 +406,7 @@ class FileHistory:
         self._ctx = {k: v for k, v in self._ctx.items() if k[0] >= ep}
 
     def context(self, t, c):
-        ep = bisect_right(self.event_times, t)
+        ep = bisect_right(self.ctx_times, t)
         key = (ep, c)
         ctx = self._ctx.get(key)
         if ctx is None:
@@ -475,7 +507,19 @@ class Context:
                 L = fh.min_size_between(f, t)
                 P = fh.lastw(fh.done_by(f.start_ns))
                 zok = _union([_zero_range(zer[k]) for k in fh.zeroing_overlapping(f.start_ns, t)])
-                self.fsyncs.append((f, L, P, zok))
+                self.fsyncs.append((f, L, P, zok, 0, BIG))
+        for w in fh.ranged:
+            if w.end_ns is None or w.end_ns > t:
+                continue
+            lo, hi = w.op.off, w.op.off + w.op.len
+            L = hi
+            j = bisect_right(fh.htimes, w.end_ns)
+            k = bisect_right(fh.htimes, t)
+            for h in fh.hist[j:k]:
+                L = min(L, h[2])
+            P = fh.lastw(fh.done_by(w.end_ns))
+            zok = _union([_zero_range(zer[k]) for k in fh.zeroing_overlapping(w.end_ns, t)])
+            self.fsyncs.append((w, L, P, zok, lo, hi))
 
     def check_file(self, R, t):
         """File-level checks: [(kind, detail)]."""
@@ -483,7 +527,7 @@ class Context:
         fh = self.fh
         if not fh.size_ok(R, t):
             out.append((IMPOSSIBLE_SIZE, f"recovered size {R} is no size the file had by then"))
-        for f, L, P, zok in self.fsyncs:
+        for f, L, P, zok, lo, hi in self.fsyncs:
             if R < L:
                 out.append((FSYNC_SIZE, f"recovered size {R} < {L} covered by op #{f.index} "
                                         f"({f.op.kind}) completed at {f.end_ns} ns"))
@@ -501,6 +545,11 @@ class Context:
                 garbage = True
                 viol.append((GARBAGE, s, e - s, describe(src)))
                 continue
+            if src > 0 and src != INITIAL and fh.ino is not None:
+                o = fh.ops.get(src)
+                if o is not None and o.ino is not None and o.ino != fh.ino:
+                    viol.append((FOREIGN_DATA, s, e - s, f"{describe(src)} was written to inode "
+                                                         f"{o.ino}, not this file's ({fh.ino})"))
             if src == ZERO:
                 for a, b, w in self.lw.over(s, e):
                     if w is not None and w != ZERO:
@@ -512,15 +561,17 @@ class Context:
                         viol.append((RESURRECTED, a, b - a,
                                      f"{describe(src)} written before op #{ent[0]} re-extended "
                                      f"the file over it"))
-            for f, L, P, zok in self.fsyncs:
-                if s >= L:
+            for f, L, P, zok, lo, hi in self.fsyncs:
+                if s >= L or e <= lo or s >= hi:
                     continue
-                ee = min(e, L)
+                ss = s if s > lo else lo
+                ee = min(e, L, hi)
+                fend = f.end_ns if f.op.kind == "write" else f.start_ns
                 if src > 0 and src != INITIAL:
                     o = fh.ops.get(src)
-                    if o is None or o.end_ns is None or o.end_ns > f.start_ns:
+                    if o is None or o.end_ns is None or o.end_ns > fend:
                         continue  # newer data than the fsync covered
-                for a, b, p in P.over(s, ee):
+                for a, b, p in P.over(ss, ee):
                     if p is None or p == src:
                         continue
                     rest = _subtract(a, b, zok) if (src == ZERO and zok) else ((a, b),)
@@ -529,3 +580,104 @@ class Context:
                                      f"{describe(src)} where {describe(p)} was covered by op "
                                      f"#{f.index} ({f.op.kind}) completed at {f.end_ns} ns"))
         return viol, garbage, zid
+
+
+class NameHistory:
+    """What one path named during the run, and when its name became durable.
+
+    A durable point is the start of an op, completed by the crash time, after which the
+    kernel guarantees the path's entry as it was then: fsync of the file the path names
+    (fdatasync too, or a dsync write, if the path is the one the inode was created under:
+    the create's transaction is the inode's i_datasync_tid), fsync of its directory, sync.
+    After the latest durable point d, the recovered name may hold what it named at d or
+    anything it named later up to the crash (None only if it stopped existing then)."""
+
+    def __init__(self, result, name):
+        self.name = name
+        self.links = list(result.name_history.get(name, ()))
+        """[(time_ns, op index, ino or None)] in time order."""
+        self.times = [l[0] for l in self.links]
+        born = {}
+        for links in result.name_history.values():
+            for t, op, ino in links:
+                if ino is not None and (ino not in born or (t, op) < born[ino]):
+                    born[ino] = (t, op)
+        born = {ino: op for ino, (t, op) in born.items()}
+        parent = name.rsplit("/", 1)[0] if "/" in name else ""
+        pino = (getattr(result, "dir_inos", None) or {}).get(parent)
+        self.durable = []
+        """[(start_ns, end_ns, op record)] ops that make the name durable as it is at start."""
+        for o in result.ops:
+            if o.error is not None or o.end_ns is None or o.start_ns is None:
+                continue
+            k = o.op.kind
+            if k == "sync":
+                self.durable.append((o.start_ns, o.end_ns, o))
+                continue
+            synced = k in ("fsync", "fdatasync") or (k == "write" and o.sync_tid is not None)
+            if not synced or o.ino is None:
+                continue
+            if o.ino == pino and o.op.file == parent:
+                self.durable.append((o.start_ns, o.end_ns, o))
+                continue
+            cur = self.at(o.start_ns)
+            if cur is not None and cur[2] == o.ino and (k == "fsync" and o.op.file == name
+                                                         or cur[1] == born.get(o.ino)):
+                self.durable.append((o.start_ns, o.end_ns, o))
+        self.durable.sort(key=lambda d: (d[0], d[1]))
+        self.static = len(self.links) == 1 and self.links[0][1] == 0
+        """Named the same committed inode from before the scenario to the end: nothing to
+        check (the recovered directories can only hold that entry)."""
+        # durable points by completion time, with the latest-starting one completed so far
+        by_end = sorted(self.durable, key=lambda d: (d[1], d[0], d[2].index))
+        self._ends = [d[1] for d in by_end]
+        self._best = []
+        best = None
+        for d in by_end:
+            if best is None or (d[0], d[2].index) > (best[0], best[2].index):
+                best = d
+            self._best.append(best)
+
+    def at(self, t):
+        """The link entry in force at t (None before the name first existed)."""
+        i = bisect_right(self.times, t) - 1
+        return self.links[i] if i >= 0 else None
+
+    def allowed(self, t):
+        """(inos the name may hold after a crash at t, whether absent is allowed, the
+        durable-point op or None)."""
+        i = bisect_right(self._ends, t)
+        if i:
+            start, _, o = self._best[i - 1]
+            cur = self.at(start)
+            inos = {cur[2]} if cur is not None else {None}
+            lo = bisect_right(self.times, start)
+        elif self.links and self.links[0][1] == 0:
+            o = None            # a name that existed, committed, before the scenario
+            inos = {self.links[0][2]}
+            lo = 1
+        else:
+            o = None
+            inos = {None}
+            lo = 0
+        for t2, op, ino in self.links[lo:]:
+            if t2 > t:
+                break
+            inos.add(ino)
+        return inos, o
+
+    def check(self, t, ino):
+        """[(kind, detail)] for the recovered ino (None: absent) at crash time t."""
+        if self.static and ino == self.links[0][2]:
+            return []
+        inos, o = self.allowed(t)
+        if ino in inos:
+            return []
+        why = f"op #{o.index} ({o.op.kind} {o.op.file}) completed at {o.end_ns} ns" if o else \
+            "existing, committed, before the scenario"
+        since = o.start_ns if o is not None else -1
+        renames = [l for l in self.links if since < l[0] <= t and l[2] is not None]
+        if ino is None:
+            extra = " (a rename over it must leave the old or the new file)" if renames else ""
+            return [(NAME_LOST, f"{self.name} absent after {why}{extra}")]
+        return [(NAME_WRONG, f"{self.name} holds inode {ino}, not one it named after {why}")]

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 from ..content import ZERO
 from ..outcome import Outcome
-from .checkers import FSYNC_SIZE, IMPOSSIBLE_SIZE, FileHistory, Violation
+from .checkers import FILE_LEVEL, FileHistory, NameHistory, Violation
 from .recover import Journal, cut_shift, slots
 from .states import NEVER, SECTOR, DiskModel, bits
 
@@ -84,6 +84,9 @@ class CheckReport:
     zeros_instead_of_data: int = 0
     """States (counted like crash_states) in which some file shows zeros instead of data."""
     outcomes: set = field(default_factory=set)
+    name_outcomes: set = field(default_factory=set)
+    """(name, ino, size, garbage, zeros instead of data) per name (exact mode): which inode
+    a name held, for replace-via-rename outcomes."""
     counterexample: object = None
     witness: dict = field(default_factory=dict)
     """(kind, crash_time_ns, file, offset, length) -> Witness"""
@@ -119,8 +122,25 @@ class Explorer:
         self.bs = result.dev.bs
         self.disk = DiskModel(result.dev, timed=timed, torn=torn)
         self.journal = Journal(result.dev, self.disk, result.initial_inodes, result.inos)
-        self.files = list(files) if files is not None else list(result.inos)
-        self.fh = {n: FileHistory(result, n, self.bs) for n in self.files}
+        names = getattr(result, "name_history", None) or {}
+        self.namespace = self.journal.namespace and bool(names)
+        """Names resolve through the recovered directories; histories are per inode."""
+        self.files = list(files) if files is not None else list(names or result.inos)
+        self._fh_ino = {}
+        if self.namespace:
+            self.nh = {n: NameHistory(result, n) for n in self.files}
+            self.fh = {}
+            first = {}
+            for n in self.files:
+                for _, _, ino in self.nh[n].links:
+                    if ino is not None:
+                        first.setdefault(ino, n)
+                        self.fh.setdefault(n, self.history(ino, n))
+            for ino in getattr(result, "ino_history", {}):
+                self.history(ino, first.get(ino, f"ino {ino}"))
+        else:
+            self.nh = {}
+            self.fh = {n: FileHistory(result, n, self.bs) for n in self.files}
         self.torn = torn
         self._cut = {}
         self._res = {}
@@ -182,7 +202,7 @@ class Explorer:
             got = c[id(ri)] = (ri, slots(ri, self.bs))
         return got[1]
 
-    def file_state(self, name, ctx, ri, t, forced):
+    def file_state(self, name, ctx, ri, t, forced, fh=None):
         """The file's exact-mode evaluation at (t, forced), brought up to date from the
         last evaluation with the same context and raw inode: only slots over blocks whose
         possible versions changed since then are checked again."""
@@ -192,7 +212,7 @@ class Explorer:
             self._ep[name] = ep
             old = self._states.get(name, {})
             self._states[name] = {k: v for k, v in old.items() if k[0][0] >= ep}
-            self.fh[name].forget_before(ep)
+            (fh or self.fh[name]).forget_before(ep)
             self._res.pop(name, None)
         st = self._states.setdefault(name, {})
         k = (ctx.key, id(ri))
@@ -203,12 +223,31 @@ class Explorer:
             S.update(t, forced)
         return S
 
+    def history(self, ino, name):
+        """The FileHistory of inode `ino` (namespace runs), made once."""
+        fh = self._fh_ino.get(ino)
+        if fh is None:
+            fh = self._fh_ino[ino] = FileHistory(self.result, name, self.bs, ino=ino)
+        return fh
+
+    def file_history(self, name, ri):
+        """(state key, FileHistory) of what `name` holds: by name, or by (name, inode)."""
+        if not self.namespace:
+            return name, self.fh[name]
+        return (name, ri.ino), self.history(ri.ino, name)
+
+    def histories(self):
+        return list(self._fh_ino.values()) if self.namespace else list(self.fh.values())
+
     def crash_times(self):
         ts = {0, self.result.end_ns or 0}
         ts |= self.disk.event_times()
-        for fh in self.fh.values():
+        for fh in self.histories():
             ts.update(fh.event_times)
-        return sorted(t for t in ts if t >= 0)
+        for nh in self.nh.values():
+            ts.update(nh.times)
+        until = getattr(self.result, "until_ns", None)
+        return sorted(t for t in ts if t >= 0 and (until is None or t <= until))
 
     # --- one slot's possible views ----------------------------------------------------
     def slot_options(self, a, b, pb, unw, t, forced=0):
@@ -426,8 +465,7 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
         if mode == "exact":
             p0 = pre[0]
             b0, l0 = jr.boundary(p0), (jr.tids[p0 - 1] if p0 else None)
-            for name in files:
-                fh = fhs[name]
+            for fh in ex.histories():
                 fh.prune(t, fh.reflected_count(t, b0, l0))
             if len(ex._cut) > 200_000:
                 ex._cut.clear()  # a pure cache of sliced block versions
@@ -442,10 +480,12 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
                 total = 1
                 nozid_total = 1
                 for name in files:
-                    fh = fhs[name]
                     ri = jr.raw_inode(p, name)
+                    if ex.namespace and _absent(ex, rep, viol, t, p, name, ri):
+                        continue
+                    fkey, fh = ex.file_history(name, ri)
                     ctx = fh.context(t, fh.reflected_count(t, B, last_tid))
-                    S = ex.file_state(name, ctx, ri, t, forced)
+                    S = ex.file_state(fkey, ctx, ri, t, forced, fh)
                     R = S.R
                     for kind, detail in S.file_viol:
                         k = (kind, t, name, R, 0, detail)
@@ -462,13 +502,16 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
                     nozid_total *= nz_f
                     for g, z in gz:
                         rep.outcomes.add(Outcome(name, R, g, z))
+                        rep.name_outcomes.add((name, ri.ino if ri is not None else None, R, g, z))
                 rep.crash_states += total
                 rep.zeros_instead_of_data += total - nozid_total
             else:
                 per_file = []
                 for name in files:
-                    fh = fhs[name]
                     ri = jr.raw_inode(p, name)
+                    if ex.namespace and _absent(ex, rep, viol, t, p, name, ri):
+                        continue
+                    _, fh = ex.file_history(name, ri)
                     R = ri.size if ri is not None else 0
                     ctx = fh.context(t, fh.reflected_count(t, B, last_tid))
                     for kind, detail in ctx.check_file(R, t):
@@ -493,6 +536,19 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
     rep.elapsed_s = _time.perf_counter() - t0
     rep._explorer = ex
     return rep
+
+
+def _absent(ex, rep, viol, t, p, name, ri):
+    """The name checks (checkers.NameHistory) for `name` at (t, p); True when the name is
+    absent after recovery (its own outcome class, nothing more to check)."""
+    for kind, detail in ex.nh[name].check(t, None if ri is None else ri.ino):
+        k = (kind, t, name, 0, 0, detail)
+        if k not in viol:
+            viol[k] = Witness(t, p, name)
+    if ri is None:
+        rep.outcomes.add(Outcome(name, 0, False, False, absent=True))
+        return True
+    return False
 
 
 def _enumerate(ex, rep, viol, rng, samples, t, p, per_file):
@@ -538,7 +594,7 @@ def _merge(viol):
     keys = sorted(viol, key=lambda k: (k[1], k[2], k[0], k[5], k[3]))
     out = []
     for kind, t, name, off, ln, detail in keys:
-        if kind in (FSYNC_SIZE, IMPOSSIBLE_SIZE):
+        if kind in FILE_LEVEL:
             out.append(Violation(kind, t, off, ln, name, detail))
             continue
         if out:
@@ -590,17 +646,18 @@ def describe_state(ex, w, v=None):
         head += f": {v.kind} in {v.file} [{v.offset}, {v.offset + v.length}) - {v.detail}"
     lines.append(head)
     ri = jr.raw_inode(p, w.file)
+    ino_now = ri.ino if ri is not None else jr.inos.get(w.file)
     # which commit gave the size
     src_tid = None
     for k in range(p, 0, -1):
-        ino = jr.inos.get(w.file)
+        ino = ino_now
         if ino in jr.record[jr.tids[k - 1]]:
             src_tid = jr.tids[k - 1]
             break
     for k in range(p):
         tid = jr.tids[k]
         c = jr.commit[tid]
-        rec = jr.record[tid].get(jr.inos.get(w.file))
+        rec = jr.record[tid].get(ino_now)
         sz = f" with i_disksize={rec.size}" if rec is not None else ""
         if tid == src_tid or k == p - 1:
             st = _durable_text(ex, c, t) if ex.disk.dur[c.id] <= t else \
@@ -612,7 +669,9 @@ def describe_state(ex, w, v=None):
         if c is not None and c.submit_ns <= t:
             lines.append(f"commit of tid {tid} (bio #{c.id}) submitted at {_fmt_t(c.submit_ns)}, "
                          f"not on disk: recovery stops before it")
-    if ri is None:
+    if ri is None and jr.namespace:
+        lines.append(f"{w.file}: absent after recovery (no directory entry replayed)")
+    elif ri is None:
         lines.append(f"{w.file}: no inode recovered (size 0)")
     else:
         lines.append(f"{w.file}: recovered size {ri.size}" + (f" from tid {src_tid}" if src_tid else " (initial inode)"))

@@ -12,6 +12,9 @@ modelled exactly (a transaction then needs its commit and every log block on dis
 from bisect import bisect_right
 
 from ..content import ZERO
+from ..jbd2 import ORPHAN_KEY, RawDir, RawInode
+
+ROOT_INO = 2
 
 NEVER_T = 1 << 62
 
@@ -91,6 +94,16 @@ class Journal:
             init[ri.ino] = ri
         self.initial = init
         self.inos = dict(inos)
+        self.namespace = isinstance(init.get(ROOT_INO), RawDir)
+        """Names resolve through the replayed directories (else through `inos`)."""
+        self.names_change = self.namespace and any(
+            isinstance(r, RawDir) for rec in self.record.values() for r in rec.values())
+        """Some transaction changed a directory. If none did, every name holds its initial
+        inode whatever is replayed, and orphan cleanup can only trim blocks past a linked
+        file's size (invisible): names resolve as they did before the scenario."""
+        self._recovered = {}
+        self._lookup = {}
+        self._static = {}
         self._prefix_list = [init]
         self._forced_list = [0]
         self._trimmed = 1
@@ -251,9 +264,65 @@ class Journal:
             return -1
         return self.first_submit.get(self.tids[p - 1], -1)
 
+    def recovered(self, p):
+        """ino -> raw record after replaying p transactions and ext4_orphan_cleanup at mount:
+        an orphan without links is freed (ext4_free_inode after truncating it to 0), one
+        still linked (a truncate that crashed) loses the blocks past its size."""
+        base = self.inodes(p)
+        hit = self._recovered.get(id(base))
+        if hit is not None and hit[0] is base:
+            return hit[1]
+        if True:
+            m = base
+            orph = m.get(ORPHAN_KEY)
+            if orph is not None and orph.inos:
+                m = dict(m)
+                for ino in orph.inos:
+                    ri = m.get(ino)
+                    if not isinstance(ri, RawInode):
+                        continue
+                    if ri.nlink == 0:
+                        m[ino] = RawInode(ino, 0, (), 0)
+                    else:
+                        keep = (ri.size + self.disk.bs - 1) // self.disk.bs
+                        m[ino] = RawInode(ino, ri.size, tuple(e for e in ri.extents if e[0] < keep),
+                                          ri.nlink)
+                m[ORPHAN_KEY] = None
+            # keyed by the replayed dict: a prefix that changes nothing keeps its identity
+            self._recovered[id(base)] = (base, m)
+        return m
+
+    def lookup(self, p, name):
+        """The ino `name` resolves to after recovery of p transactions, or None (absent)."""
+        if not self.namespace:
+            return self.inos.get(name)
+        m = self.recovered(p)
+        key = (id(m), name)
+        if key in self._lookup:
+            return self._lookup[key][1]
+        ino = ROOT_INO
+        for c in name.split("/"):
+            d = m.get(ino)
+            if not isinstance(d, RawDir):
+                ino = None
+                break
+            ino = next((i for n, i in d.entries if n == c), None)
+            if ino is None:
+                break
+        if ino is not None and not isinstance(m.get(ino), RawInode):
+            ino = None
+        self._lookup[key] = (m, ino)
+        return ino
+
     def raw_inode(self, p, name):
-        ino = self.inos.get(name)
-        return None if ino is None else self.inodes(p).get(ino)
+        if not self.names_change:
+            ino = self._static.get(name, -1)
+            if ino == -1:
+                ino = self._static[name] = self.lookup(0, name) if self.namespace \
+                    else self.inos.get(name)
+            return None if ino is None else self.inodes(p).get(ino)
+        ino = self.lookup(p, name)
+        return None if ino is None else self.recovered(p).get(ino)
 
 
 def slots(ri, bs: int, torn: bool = False):

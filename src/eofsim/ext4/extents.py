@@ -4,6 +4,8 @@ entry a block), the allocator, and fallocate's modes (allocate, punch hole, zero
 from ..mm.truncate import pagecache_isize_extended, truncate_pagecache_range
 from ..policies.base import GrowReason
 
+from heapq import heappop, heappush
+
 from ..iomap import DELAYED, HOLE, STATE_NAMES, UNWRITTEN, WRITTEN
 DATA_BASE = 1 << 20
 """First data block number (block bitmap start); everything below is metadata."""
@@ -13,9 +15,17 @@ class Ext4Extents:
     """The extents.c part of the ext4 filesystem object (see ext4/__init__.py)."""
 
     def alloc(self, n=1):
-        """The block allocator (ext4_mb_new_blocks). Assumption: blocks freed during a
-        scenario are never reused, so stale contents can only be pre-scenario garbage (the
-        device fill / plants)."""
+        """The block allocator (ext4_mb_new_blocks). Under data=writeback a freed data block
+        is free at once (ext4_mb_clear_bb: no ext4_free_data waiting for the commit unless
+        the block is metadata or !ext4_should_writeback_data), and a real truncate-and-
+        rewrite gets the same blocks back (seen on 6.18: the rewritten file shows the old
+        file's bytes where the new ones were not yet written). Assumption: a single-block
+        allocation takes the lowest such block first. Under data=ordered (and on the iomap
+        path, whose mount stays data=ordered) freed blocks wait for the commit; the model
+        never reuses those, so their stale contents there can only be pre-scenario garbage
+        (the device fill / plants)."""
+        if n == 1 and self.freed:
+            return heappop(self.freed)
         p = self.next_pblk
         self.next_pblk += n
         return p
@@ -27,6 +37,8 @@ class Ext4Extents:
         old = HOLE if e is None else e[0]
         if state == HOLE:
             inode.map.pop(lblk, None)
+            if old >= UNWRITTEN and self.reuse_freed:
+                heappush(self.freed, e[1])
         elif e is None:
             inode.map[lblk] = [state, pblk]
         else:

@@ -27,7 +27,7 @@ class Inode:
     __slots__ = ("ino", "name", "i_size", "i_disksize", "map", "disk", "mapping", "i_rwsem",
                  "i_sync_tid", "i_datasync_tid", "dax", "encrypted_nokey", "last_raw",
                  "map_version", "extents_cache", "extents_version", "design", "size_history",
-                 "mtime_tick", "buffered_iomap")
+                 "mtime_tick", "buffered_iomap", "nlink", "opens", "da_alloc_close", "evicted")
 
     def __init__(self, ino, name):
         self.ino = ino
@@ -54,6 +54,13 @@ class Inode:
         self.size_history = []
         self.buffered_iomap = False
         """ext4_inode_buffered_iomap: the inode uses the iomap buffered I/O path."""
+        self.nlink = 1
+        """i_nlink: names linking the inode (0: unlinked, an orphan while still open)."""
+        self.opens = 0
+        """Open file descriptions (struct file) on the inode; the last iput evicts it."""
+        self.da_alloc_close = False
+        """EXT4_STATE_DA_ALLOC_CLOSE: set by ext4_truncate to size 0 under auto_da_alloc."""
+        self.evicted = False
 
     def extents(self):
         """Mapped blocks as the on-disk extent tree holds them (delayed blocks are not on disk)."""
@@ -64,7 +71,7 @@ class Inode:
 
     def raw(self):
         """ext4_fill_raw_inode: the current i_disksize and extent tree."""
-        return RawInode(self.ino, self.i_disksize, self.extents())
+        return RawInode(self.ino, self.i_disksize, self.extents(), self.nlink)
 
 
 class Ext4Inode:
@@ -73,7 +80,8 @@ class Ext4Inode:
     def new_inode(self, name):
         """ext4_new_inode + ext4_set_aops: the address-space operations are chosen per inode
         (the iomap series' `buffered_iomap` mount option; the buffer_head aops otherwise)."""
-        ino = 12 + len(self.inodes)
+        ino = self.next_ino
+        self.next_ino += 1
         inode = Inode(ino, name)
         inode.mapping = AddressSpace(self.engine, inode, self.tun)
         inode.mapping.wb = self.wb
@@ -86,6 +94,7 @@ class Ext4Inode:
         inode.design = self.policy.InodeState()
         self.inodes[name] = inode
         self.by_ino[ino] = inode
+        self.all_inodes.append(inode)
         inode.last_raw = inode.raw()
         inode.size_history.append((self.engine.now, 0, 0))
         return inode
@@ -244,6 +253,7 @@ class Ext4Inode:
         length = min(end - start, self.bs - (start & (self.bs - 1)))
         did_zero, written = yield from self.block_zero_range(inode, start, length, eof=True)
         if did_zero:
+            self.eof_zeroings[written] += 1
             yield from self.policy.zeroed_eof(self.ctx, handle, inode, start, length, written)
         return did_zero
 
@@ -297,12 +307,19 @@ class Ext4Inode:
     def setattr_size(self, inode, size, op):
         old = inode.i_size
         if size == old:
+            # ext4_setattr calls ext4_truncate even when the size does not change; of what
+            # that does, the model keeps only EXT4_STATE_DA_ALLOC_CLOSE at size 0 (an
+            # O_TRUNC open of an empty file arms auto_da_alloc on close too). Assumption:
+            # the rest (a handle that re-zeroes the EOF block's tail) is left out.
+            if size == 0 and self.tun.auto_da_alloc:
+                inode.da_alloc_close = True
             return
         shrink = size < old
         pol, ctx = self.policy, self.ctx
         if shrink:
             yield from pol.begin_truncate(ctx, inode, size)
         iomap = inode.buffered_iomap
+
         if not shrink and iomap:
             # 2026 refactor: zeroing moves outside the transaction on the iomap path.
             zeroed = yield from self.block_zero_eof(None, inode, old, size)
@@ -315,6 +332,11 @@ class Ext4Inode:
             yield from self.block_zero_eof(handle, inode, old, LLONG_MAX)
         if shrink:
             self.set_disksize(inode, pol.shrink_disksize(ctx, inode, size))
+            # ext4_setattr: a shrinking truncate puts the inode on the orphan list in the
+            # size-changing handle, so a crash before ext4_truncate frees the blocks past
+            # the new size leaves ext4_orphan_cleanup to finish it.
+            if inode.nlink:
+                self.orphan_add(handle, inode)
         else:
             self.grow_disksize(handle, inode, size, GrowReason.SETATTR)
         self.mark_inode_dirty(handle, inode)
@@ -331,8 +353,13 @@ class Ext4Inode:
 
     def ext4_truncate(self, inode, size):
         """ext4_truncate: zero the new EOF block's tail (ext4_block_truncate_page, ordered) and
-        free the blocks past it (ext4_ext_truncate), in one handle. On the iomap path the
-        zeroing runs before the handle (2026 refactor: no zeroing inside transactions)."""
+        free the blocks past it (ext4_ext_truncate), in one handle, which also takes the
+        inode off the orphan list (ext4_orphan_del when i_nlink). On the iomap path the
+        zeroing runs before the handle (2026 refactor: no zeroing inside transactions).
+        A truncate to size 0 under auto_da_alloc sets EXT4_STATE_DA_ALLOC_CLOSE, so that
+        ext4_release_file allocates the delayed blocks of a rewrite on close."""
+        if size == 0 and self.tun.auto_da_alloc:
+            inode.da_alloc_close = True
         iomap = inode.buffered_iomap
         if iomap and size & (self.bs - 1):
             yield from self.block_zero_eof(None, inode, size, LLONG_MAX)
@@ -342,6 +369,10 @@ class Ext4Inode:
         keep = (size + self.bs - 1) >> self.bshift
         for lblk in [l for l in inode.map if l >= keep]:
             self.set_state(inode, lblk, HOLE)
+        if inode.nlink:
+            # ext4_truncate's own ext4_orphan_add/ext4_orphan_del pair in this handle:
+            # a file that stays linked leaves the orphan list here.
+            self.orphan_del(handle, inode)
         self.mark_inode_dirty(handle, inode)
         self.journal.stop(handle)
 

@@ -27,8 +27,24 @@ class Ext4Super:
         self.trace = trace
         self.events = []
         self.inodes = {}
+        """path -> Inode: regular files linked in the namespace now (namei.py keeps it)."""
         self.by_ino = {}
+        """ino -> Inode: every in-core regular file (linked, or unlinked but still open)."""
+        self.next_ino = 12
+        """EXT4_FIRST_INO: 11 is lost+found; the scenario's inodes start at 12."""
+        from .namei import Dir, ROOT_INO
+        self.dirs = {ROOT_INO: Dir(ROOT_INO, "")}
+        """ino -> Dir: the directories (the root, EXT4_ROOT_INO = 2, and those mkdir made)."""
+        self.all_inodes = []
+        """Every regular-file inode made, in creation order (evicted ones too)."""
+        self.name_events = []
+        """[(time_ns, op index, path, ino or None)]: each change of what a path names."""
+        self.orphans = set()
+        """Inos on the orphan list (ext4_orphan_add / ext4_orphan_del)."""
         self.next_pblk = DATA_BASE
+        self.freed = []
+        """Data blocks free for reuse at once (a heap): only under data=writeback."""
+        self.reuse_freed = policy.data_mode == DataMode.WRITEBACK
         self.buffered_iomap = policy.buffered_iomap
         """Mount option buffered_iomap (the series); ext4_set_aops follows it per inode."""
         # ext4_should_order_data: data=ordered, and never on the iomap path (v4 cover letter).
@@ -59,6 +75,9 @@ class Ext4Super:
         self.zeroed = set()
         """(ino, lblk) of EOF blocks zeroed and not yet written: their next write is a
         zero-block I/O in the I/O-cost figures."""
+        self.eof_zeroings = [0, 0]
+        """EOF zeroings that changed the page cache: [of a block not yet written (delayed,
+        unwritten), of an allocated and written block (its zeroes must reach disk)]."""
 
     def event(self, lane, text):
         if self.trace:

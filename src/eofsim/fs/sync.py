@@ -9,7 +9,7 @@ LLONG_MAX = (1 << 63) - 1
 def ksys_sync(sb):
     """ksys_sync: WB_SYNC_ALL writeback of every inode and wait (sync_inodes_sb), then the
     filesystem's ->sync_fs."""
-    for inode in list(sb.inodes.values()):
+    for inode in list(sb.by_ino.values()):
         yield from filemap_write_and_wait_range(inode.mapping, 0, LLONG_MAX, WbReason.SYNC)
         inode.mapping.writeback_done()
     yield from sb.sync_fs()

@@ -19,7 +19,11 @@ Recovery is the real kernel's: each image is mounted (jbd2 replays committed tra
 ext4 processes orphans; XFS's xlog_recover finds the log head by its record CRCs, so a torn
 iclog write -- some of its blocks on the medium, some not, which the per-block rule
 produces -- is cut off as the kernel would, and replays the rest), the files are read, then
-unmounted. XFS log blocks are not pruned (every version stays a choice). Images are rewritten into one
+unmounted. XFS log blocks are not pruned (every version stays a choice). A name that does
+not exist after recovery is its own outcome class (absent). Which operations a file's bytes
+are held against follows the inode it holds after recovery ((st_ino, i_generation), as
+recorded per op), so a name replaced by rename is judged as the old or the new file it
+turned out to be. Images are rewritten into one
 tmpfs file under one loop device, whose buffer cache is dropped (BLKFLSBUF) before each mount.
 """
 
@@ -33,6 +37,7 @@ from .. import content
 from ..outcome import Outcome
 from . import image, sysutil
 from .image import FILL
+from .run import inode_key
 
 
 @dataclass
@@ -241,7 +246,7 @@ def explore(run, max_states=200, seed=0) -> CrashResult:
     if not exhaustive:
         res.note = (f"{possible} crash states possible; checked a seeded sample of "
                     f"{len(states)} (seed {seed}), not all")
-    names = run.scenario.file_names()
+    names = run.names or run.scenario.file_names()
     with sysutil.Cleanup() as cu:
         work = cu.tempdir("eofsim-crash-")
         path, mnt = os.path.join(work, "crash.img"), os.path.join(work, "mnt")
@@ -268,13 +273,15 @@ def explore(run, max_states=200, seed=0) -> CrashResult:
                 for name in names:
                     try:
                         with open(os.path.join(mnt, name), "rb") as f:
+                            key = inode_key(f.fileno())
                             data = f.read()
-                    except FileNotFoundError:
-                        st.error = f"{name} missing after recovery"
-                        res.failures.append((k, st.error))
+                    except (FileNotFoundError, NotADirectoryError):
+                        outs.append(Outcome(name, 0, False, False, absent=True))
                         continue
-                    outs.append(classify(run, name, data, k))
-                    span = resurrected(run, name, data, k)
+                    except IsADirectoryError:
+                        continue
+                    outs.append(classify(run, name, data, k, key))
+                    span = resurrected(run, name, data, k, key)
                     if span:
                         res.resurrected.append(Resurrected(k, name, *span))
                 st.outcomes = tuple(outs)
@@ -287,14 +294,29 @@ def explore(run, max_states=200, seed=0) -> CrashResult:
     return res
 
 
-def expected(run, name, k):
+def _mine(run, r, name, key):
+    """Did op record r act on the file read at `name` (inode `key`, if known)?"""
+    if key is not None and r.key is not None:
+        return r.key == key
+    return r.op.file == name
+
+
+def _initial_spec(run, name, key):
+    specs = {f.name: f for f in run.scenario.files}
+    if key is not None and run.initial_keys:
+        return specs.get(run.initial_keys.get(key))
+    return specs.get(name)
+
+
+def expected(run, name, k, key=None):
     """(runs, size) the file holds by the ops completed before crash point k, applied in
-    completion order: the data a zero must not stand in for."""
-    spec = {f.name: f for f in run.scenario.files}.get(name)
+    completion order: the data a zero must not stand in for. With `key`, the ops are those
+    on that inode (whatever path they used)."""
+    spec = _initial_spec(run, name, key)
     size = spec.size if spec else 0
     runs = content.fill(size, content.INITIAL) if size else ()
     done = sorted((r for r in run.ops if r.end_rec is not None and r.end_rec < k
-                   and r.op.file == name and not r.error), key=lambda r: r.end_rec)
+                   and _mine(run, r, name, key) and not r.error), key=lambda r: r.end_rec)
     for r in done:
         op = r.op
         if op.kind == "write":
@@ -316,16 +338,16 @@ def expected(run, name, k):
     return content.cut(runs, 0, size), size
 
 
-def resurrected(run, name, data, k):
+def resurrected(run, name, data, k, key=None):
     """The first [start, end) of `data` that should read zero -- a gap no completed op wrote
     after a truncate cut the file below it -- but holds the file's own earlier bytes
     (initial contents or an earlier op's data at that offset), or None. Bytes of the fill
     or a sentinel there count as garbage (classify), not as resurrected data."""
-    runs, size = expected(run, name, k)
-    spec = {f.name: f for f in run.scenario.files}.get(name)
+    runs, size = expected(run, name, k, key)
+    spec = _initial_spec(run, name, key)
     init = spec.size if spec else 0
-    cuts = [r for r in run.ops if r.end_rec is not None and r.end_rec < k and r.op.file == name
-            and r.op.kind == "truncate" and not r.error]
+    cuts = [r for r in run.ops if r.end_rec is not None and r.end_rec < k
+            and _mine(run, r, name, key) and r.op.kind == "truncate" and not r.error]
     if not cuts:
         return None
     # Only an image that shows a write begun after the (last) truncate returned can be a
@@ -333,14 +355,14 @@ def resurrected(run, name, data, k):
     # the disk (ext4 data=ordered, crash before the truncate's commit), which is allowed.
     cut = max(r.end_rec for r in cuts)
     later = [r.index for r in run.ops if r.start_rec is not None and cut < r.start_rec < k
-             and r.op.file == name and r.op.kind in ("write", "mwrite") and not r.error]
+             and _mine(run, r, name, key) and r.op.kind in ("write", "mwrite") and not r.error]
     if not any(data[y] and data[y] == content.byte_value(n, y)
                for n in later for y in range(run.ops[n - 1].op.off,
                                              min(run.ops[n - 1].op.off + run.ops[n - 1].op.len,
                                                  len(data)))):
         return None
     writers = [r.index for r in run.ops if r.start_rec is not None and r.start_rec < k
-               and r.op.file == name and r.op.kind in ("write", "mwrite")]
+               and _mine(run, r, name, key) and r.op.kind in ("write", "mwrite")]
     spans = {r.index: (r.op.off, r.op.off + r.op.len) for r in run.ops}
     covered = sorted((s, e) for s, e, src in runs if src != content.ZERO)
     x, gaps = 0, []
@@ -360,16 +382,16 @@ def resurrected(run, name, data, k):
     return None
 
 
-def classify(run, name, data, k) -> Outcome:
+def classify(run, name, data, k, key=None) -> Outcome:
     size = len(data)
-    runs, _ = expected(run, name, k)
+    runs, _ = expected(run, name, k, key)
     zeros = any(src not in (content.ZERO, content.INITIAL) and 0 in data[s:min(e, size)]
                 for s, e, src in runs if s < size)
     garbage = False
-    spec = {f.name: f for f in run.scenario.files}.get(name)
+    spec = _initial_spec(run, name, key)
     init = spec.size if spec else 0
     writers = [r.index for r in run.ops if r.start_rec is not None and r.start_rec < k
-               and r.op.file == name and r.op.kind in ("write", "mwrite")]
+               and _mine(run, r, name, key) and r.op.kind in ("write", "mwrite")]
     spans = {r.index: (r.op.off, r.op.off + r.op.len) for r in run.ops}
     for b in {FILL} | set(run.plant_bytes):
         x = data.find(bytes([b]))

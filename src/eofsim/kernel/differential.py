@@ -67,13 +67,16 @@ def eof_page(fd, size):
         sysutil.munmap(addr, PAGE)
 
 
-def run_ops(ops, where="tmpfs", files=None, opts=MountOpts(), bs=4096):
+def run_ops(ops, where="tmpfs", files=None, opts=MountOpts(), bs=4096, namespace=False):
     """Run `ops` on real files under `where` ('tmpfs', 'ext4' or 'xfs'); [Snapshot] per op.
-    `files`: {name: initial size} (initial bytes are content INITIAL); every op file exists."""
+    `files`: {name: initial size} (initial bytes are content INITIAL); every op file exists,
+    unless `namespace`: then only `files` exist at the start and the ops' namespace calls
+    (create, rename, unlink, ...) run through kernel.run.Namespace, as kernel-check does."""
     files = dict(files or {})
-    for op in ops:
-        if op.file is not None:
-            files.setdefault(op.file, 0)
+    if not namespace:
+        for op in ops:
+            if op.file is not None:
+                files.setdefault(op.file, 0)
     with sysutil.Cleanup() as cu:
         work = cu.tempdir("eofsim-diff-")
         root = work
@@ -93,6 +96,8 @@ def run_ops(ops, where="tmpfs", files=None, opts=MountOpts(), bs=4096):
             cu.push(f"close {name}", os.close, fds[name])
             if size:
                 os.pwrite(fds[name], image.initial_bytes(size), 0)
+        if namespace:
+            return _run_namespace(ops, root, fds, cu)
         out = []
         for i, op in enumerate(ops, 1):
             fd = fds.get(op.file, -1)
@@ -103,6 +108,35 @@ def run_ops(ops, where="tmpfs", files=None, opts=MountOpts(), bs=4096):
                 s.content = os.pread(fd, s.size, 0)
                 s.eof_page = eof_page(fd, s.size)
             out.append(s)
+    return out
+
+
+def _run_namespace(ops, root, fds, cu):
+    from .run import Namespace
+    ns = Namespace(root, cu)
+    ns.implicit.update(fds)
+    fds.clear()
+    held = {}
+    ns.helds.append(held)
+    out = []
+    for i, op in enumerate(ops, 1):
+        err, data, _ = ns.apply(held, i, op, 0.0)
+        s = Snapshot(i, op, err, data)
+        if op.kind == "rename":
+            # the renamed file, at its new path (a descriptor held on NEW is the old file's)
+            full = os.path.join(root, op.new if err is None else op.file)
+            if os.path.isfile(full):
+                with open(full, "rb") as f:
+                    s.content = f.read()
+                s.size = len(s.content)
+        elif op.file is not None and op.kind not in ("unlink", "close"):
+            stack = held.get(op.file)
+            fd = stack[-1] if stack else ns.implicit.get(op.file)
+            if fd is not None and err is None and not os.path.isdir(os.path.join(root, op.file)):
+                s.size = os.fstat(fd).st_size
+                s.content = os.pread(fd, s.size, 0)
+                s.eof_page = eof_page(fd, s.size)
+        out.append(s)
     return out
 
 
@@ -147,6 +181,8 @@ def with_probes(ops, length=None, mmap=False):
             out.append(Op("read", op.file, 0, length))
             if mmap:
                 out.append(Op("mread", op.file, 0, length))
+        if op.kind == "rename":
+            out.append(Op("read", op.new, 0, length))
     return out
 
 
@@ -189,14 +225,29 @@ def check_against_model(ops, model, where=("tmpfs", "ext4"), opts=MountOpts(), f
     return report
 
 
-def random_ops(seed, n, file="f", max_off=64 * 1024, kinds=None):
-    """A seeded random op list over one file (fsx-like), offsets deliberately unaligned."""
+NAMESPACE_KINDS = ("create", "open", "close", "unlink", "rename", "mkdir")
+
+
+def random_ops(seed, n, file="f", max_off=64 * 1024, kinds=None, names=None):
+    """A seeded random op list over one file (fsx-like), offsets deliberately unaligned.
+    `names`: paths to draw from instead of `file` (with namespace kinds in `kinds`: create,
+    open [trunc], close, unlink, rename between them, mkdir)."""
     rng = random.Random(seed)
     kinds = kinds or ("write", "write", "read", "mwrite", "mread", "truncate", "fallocate",
                       "fsync")
+    names = list(names or [file])
     ops = []
     for _ in range(n):
         k = rng.choice(kinds)
+        file = rng.choice(names)
+        if k in NAMESPACE_KINDS:
+            if k == "rename":
+                ops.append(Op("rename", file, new=rng.choice(names)))
+            elif k == "open":
+                ops.append(Op("open", file, flags=rng.choice(((), ("trunc",), ("creat",)))))
+            else:
+                ops.append(Op(k, file))
+            continue
         off = rng.randrange(max_off)
         ln = rng.randrange(1, 3 * PAGE)
         if k == "truncate":
@@ -210,11 +261,12 @@ def random_ops(seed, n, file="f", max_off=64 * 1024, kinds=None):
     return ops
 
 
-def simulate_ops(ops, policy="bh-ordered", overrides=None):
-    """The model's side of a differential run: the op list on empty files, one thread."""
+def simulate_ops(ops, policy="bh-ordered", overrides=None, files=None):
+    """The model's side of a differential run: the op list on empty files, one thread
+    (`files`: only these exist at the start, for runs with namespace ops)."""
     from ..scenario import FileSpec, Scenario, ThreadSpec
     from ..sim import simulate
-    names = sorted({o.file for o in ops if o.file is not None})
+    names = sorted(files) if files is not None else sorted({o.file for o in ops if o.file is not None})
     sc = Scenario("differential", files=tuple(FileSpec(n, 0) for n in names),
                   threads=(ThreadSpec("t0", tuple(ops)),))
     return simulate(sc, policy, overrides).ops

@@ -28,6 +28,8 @@ import struct
 import sys
 import time
 
+from ..fuse.common import daemon_env, load_mfusepy, statfs_answer, stop_daemon, wait_mounted
+
 HDR = struct.Struct("<cQQd")
 IMAGE, MARKER = "/disk.img", "/marker"
 
@@ -51,8 +53,7 @@ def read_log(path):
 
 
 def serve(backing, mountpoint, logpath):
-    os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")
-    import mfusepy
+    mfusepy = load_mfusepy()
     from .sysutil import FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, fallocate
 
     class LogFS(mfusepy.Operations):
@@ -132,8 +133,7 @@ def serve(backing, mountpoint, logpath):
             return 0
 
         def statfs(self, path):
-            return dict(f_bsize=4096, f_frsize=4096, f_blocks=1 << 20, f_bfree=1 << 19,
-                        f_bavail=1 << 19, f_namemax=255)
+            return statfs_answer()
 
     # foreground, one thread (in-order log), no writeback cache (write-through), kernel
     # page cache of the FUSE file is irrelevant: loop is its only user.
@@ -146,39 +146,20 @@ def start(backing, mountpoint, logpath, cleanup, timeout=10.0):
     The cleanup stack gets `stop` for it. Returns the Popen."""
     import subprocess
     open(logpath, "ab").close()
-    env = dict(os.environ, FUSE_LIBRARY_NAME="fuse3")
+    env = daemon_env()
     errpath = logpath + ".stderr"
     with open(errpath, "wb") as err:
         p = subprocess.Popen([sys.executable, "-m", "eofsim.kernel.fuselog", backing, mountpoint,
                               logpath], stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                              env=env, start_new_session=True)
     cleanup.push(f"stop FUSE daemon pid {p.pid}", stop, p, mountpoint)
-    deadline = time.monotonic() + timeout
-    while not os.path.ismount(mountpoint):
-        if p.poll() is not None or time.monotonic() > deadline:
-            with open(errpath, "rb") as f:
-                msg = f.read().decode(errors="replace").strip()[-500:]
-            raise RuntimeError(f"FUSE log daemon did not mount {mountpoint}: {msg or p.returncode}")
-        time.sleep(0.01)
+    wait_mounted(p, mountpoint, errpath, timeout, what="FUSE log daemon")
     return p
 
 
 def stop(p, mountpoint):
     """Unmount (libfuse then exits its loop), then make sure our pid is gone."""
-    import signal
-    import subprocess
-    if os.path.ismount(mountpoint):
-        subprocess.run(["fusermount3", "-u", mountpoint], capture_output=True)
-    for sig in (None, signal.SIGTERM, signal.SIGKILL):
-        if sig is not None and p.poll() is None:
-            p.send_signal(sig)
-        try:
-            p.wait(timeout=5)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    if os.path.ismount(mountpoint):
-        subprocess.run(["fusermount3", "-u", "-z", mountpoint], capture_output=True)
+    stop_daemon(p, mountpoint)
 
 
 if __name__ == "__main__":

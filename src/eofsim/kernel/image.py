@@ -49,6 +49,7 @@ class MountOpts:
     data: str = "ordered"          # ordered | writeback
     delalloc: bool = True
     commit_s: int = 5              # jbd2 commit interval (commit=N, whole seconds)
+    auto_da_alloc: bool = True     # noauto_da_alloc when false
     fs: str = "ext4"               # ext4 | xfs
     xfs_syncd_cs: int = 100
     """XFS: fs.xfs.xfssyncd_centisecs during the run (the log worker's period; 3000 by
@@ -61,7 +62,9 @@ class MountOpts:
         if self.fs == "xfs":
             return XFS_OPTIONS
         return ",".join((f"data={self.data}", "delalloc" if self.delalloc else "nodelalloc",
-                         f"commit={self.commit_s}", "noatime", "noinit_itable"))
+                         f"commit={self.commit_s}")
+                        + (() if self.auto_da_alloc else ("noauto_da_alloc",))
+                        + ("noatime", "noinit_itable"))
 
     @classmethod
     def parse(cls, text: str) -> "MountOpts":
@@ -72,11 +75,13 @@ class MountOpts:
                 kw["delalloc"] = w == "delalloc"
             elif w in ("data=ordered", "data=writeback"):
                 kw["data"] = w.split("=")[1]
+            elif w in ("auto_da_alloc", "noauto_da_alloc"):
+                kw["auto_da_alloc"] = w == "auto_da_alloc"
             elif w.startswith("commit=") and w[7:].isdigit() and int(w[7:]) > 0:
                 kw["commit_s"] = int(w[7:])
             else:
                 raise InputError(f"mount option {w!r}: use data=ordered|writeback, "
-                                 "delalloc|nodelalloc, commit=N")
+                                 "delalloc|nodelalloc, [no]auto_da_alloc, commit=N")
         return cls(**kw)
 
     @classmethod
@@ -210,6 +215,8 @@ def prepare(image, files, names, bs, cleanup, workdir, fs="ext4"):
     inos = {}
     for name in names:
         size = specs[name].size if name in specs else 0
+        if "/" in name:
+            os.makedirs(os.path.join(mnt, os.path.dirname(name)), exist_ok=True)
         fd = os.open(os.path.join(mnt, name), os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
         try:
             if size:

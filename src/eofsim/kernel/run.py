@@ -14,6 +14,16 @@ mounts commit=1 and scales time by commit_s / 5 s: gaps keep their meaning relat
 commit timer. The flusher (dirty_writeback 5 s, dirty_expire 30 s) is a machine-wide sysctl
 and is NOT scaled: background writeback differs from the model's in timed scenarios.
 
+Namespace ops (create, open, close, unlink, rename, mkdir, fsync DIR) run as the model's
+ops do: an op on a path the thread opened (create / open) uses that descriptor; any other op
+on a path uses one descriptor per path, opened at the path's first op (with O_CREAT for
+write, truncate and fallocate, which create a missing file) and kept open until the run
+ends, as the declared files' are, so no close (ext4_release_file) happens that the
+scenario does not ask for. An unlink or a rename over a path closes that path's
+descriptor right after the call (the model frees such an inode in the call), and a rename
+moves it to the new path. Each op records the inode it acted on as (st_ino, i_generation),
+which is how crash images tell an old file from its replacement.
+
 mmap ops touch only pages up to the EOF page, as a real program would before SIGBUS: the
 part of [off, off+len) inside the EOF page is stored/loaded, and the op then reports
 error 'SIGBUS' if the range went past it (no signal is actually taken).
@@ -46,6 +56,8 @@ class OpResult:
     start_rec: int | None = None
     """Log position of the op's start marker (records before it were logged before the op)."""
     end_rec: int | None = None
+    key: tuple | None = None
+    """(st_ino, i_generation) of the file the op acted on, or None."""
 
 
 @dataclass
@@ -69,10 +81,39 @@ class KernelRun:
     journal_blocks: list = field(default_factory=list)
     """Physical blocks of the journal inode (8), first = journal superblock; for XFS the
     internal log's blocks."""
+    names: list = field(default_factory=list)
+    """Every path that was a regular file at some point of the run (declared ones first):
+    the names crash images are read at."""
+    initial_keys: dict = field(default_factory=dict)
+    """(st_ino, i_generation) -> declared file name, at the initial state."""
 
 
 def data_for(index, off, length) -> bytes:
     return content.to_bytes(content.fill(length, index), off)
+
+
+FS_IOC_GETVERSION = 0x80087601
+OPEN_BITS = {"creat": os.O_CREAT, "excl": os.O_EXCL, "trunc": os.O_TRUNC, "sync": os.O_SYNC,
+             "dsync": os.O_DSYNC}
+CREATING_OPS = ("write", "truncate", "fallocate")
+
+
+_GENERATIONS = {}
+"""st_ino -> the i_generation last read for it (so a path's key needs no extra open: an
+open and close of its own would run ext4_release_file, auto_da_alloc included)."""
+
+
+def inode_key(fd):
+    """(st_ino, i_generation): an inode's identity, also across crash recovery."""
+    import fcntl
+    import struct
+    try:
+        gen = struct.unpack("I", fcntl.ioctl(fd, FS_IOC_GETVERSION, bytes(8))[:4])[0]
+    except OSError:
+        gen = 0
+    ino = os.fstat(fd).st_ino
+    _GENERATIONS[ino] = gen
+    return ino, gen
 
 
 def apply_op(fd, index, op, time_scale=1.0):
@@ -80,7 +121,12 @@ def apply_op(fd, index, op, time_scale=1.0):
     k = op.kind
     try:
         if k == "write":
-            n = os.pwrite(fd, data_for(index, op.off, op.len), op.off)
+            data = data_for(index, op.off, op.len)
+            if op.flags:
+                flag = os.RWF_SYNC if op.flags[0] == "sync" else os.RWF_DSYNC
+                n = os.pwritev(fd, [data], op.off, flag)
+            else:
+                n = os.pwrite(fd, data, op.off)
             return (None if n == op.len else "SHORT_WRITE"), None
         if k == "read":
             return None, os.pread(fd, op.len, op.off)
@@ -91,6 +137,8 @@ def apply_op(fd, index, op, time_scale=1.0):
         elif k == "fallocate":
             sysutil.fallocate(fd, sysutil.FALLOC_MODE_BITS[op.mode], op.off, op.len)
         elif k == "fsync":
+            if fd is None:
+                raise FileNotFoundError(2, "no such file")
             os.fsync(fd)
         elif k == "fdatasync":
             os.fdatasync(fd)
@@ -173,20 +221,23 @@ def _write(path, text):
 
 
 def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, settle_s=0.0,
-                 image_size=None, direct_io=True, final_sync=False) -> KernelRun:
+                 image_size=None, direct_io=True, final_sync=False, until_ns=None) -> KernelRun:
     """Set up the initial state, run every thread's ops on the logged ext4, tear everything
     down (also on failure / Ctrl-C) and return the log. `settle_s` real seconds are waited
     after the last op, inside the crash window (lets timer commits happen). `final_sync` then
     syncs the filesystem inside the window: the flusher's 30 s expiry is not scaled, so this
     stands in for the model's horizon, by which all dirty data has been written back
-    (syncfs(2): what sync(2) does to this filesystem, without touching other users')."""
+    (syncfs(2): what sync(2) does to this filesystem, without touching other users').
+    `until_ns` (the scenario's `until`) instead ends the crash window at that virtual time
+    (scaled): the END marker is written then, whatever is still running (cut off), and
+    neither settle nor final sync happens inside the window."""
     why = preflight.reason(opts.fs)
     if why:
         raise RuntimeError(why)
     sysutil.install_signal_handlers()
     scale = default_time_scale(opts) if time_scale is None else time_scale
     all_ops = [op for _, _, op in scenario.all_ops()]
-    names = scenario.file_names()
+    names = [f.name for f in scenario.files]
     t0 = time.monotonic()
     with sysutil.Cleanup() as cu:
         work = cu.tempdir()
@@ -225,10 +276,11 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
             with mlock:
                 os.pwrite(mfd, text.encode(), 0)
 
-        fds = {}
+        ns = Namespace(mnt, cu)
         for name in names:
-            fds[name] = os.open(os.path.join(mnt, name), os.O_RDWR)
-            cu.push(f"close {name}", os.close, fds[name])
+            ns.implicit[name] = os.open(os.path.join(mnt, name), os.O_RDWR)
+        initial_keys = {inode_key(fd): name for name, fd in ns.implicit.items()}
+        seen = list(names)
         results = []
         index = 0
         plan = []
@@ -246,6 +298,8 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
         start = time.monotonic()
 
         def worker(mine):
+            held = {}
+            ns.helds.append(held)
             try:
                 for r in mine:
                     if r.op.at_ns is not None:
@@ -254,11 +308,13 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
                         return
                     mark(f"S {r.index}")
                     r.start_t = time.monotonic()
-                    fd = fds.get(r.op.file) if r.op.file else -1
                     if r.op.kind == "sleep":
                         stop.wait(r.op.dur_ns / 1e9 * scale)
                     else:
-                        r.error, r.data = apply_op(fd, r.index, r.op, scale)
+                        r.error, r.data, r.key = ns.apply(held, r.index, r.op, scale)
+                        for p in ns.files_at(r.op):
+                            if p not in seen:
+                                seen.append(p)
                     r.end_t = time.monotonic()
                     mark(f"E {r.index}")
             except BaseException as e:   # surfaced in the main thread
@@ -269,6 +325,10 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
         try:
             for t in threads:
                 t.start()
+            if until_ns is not None:
+                while not stop.is_set() and time.monotonic() < start + until_ns / 1e9 * scale:
+                    stop.wait(min(0.05, max(0.0, start + until_ns / 1e9 * scale - time.monotonic())))
+                mark("END")
             for t in threads:
                 while t.is_alive():
                     t.join(0.1)          # short joins keep Ctrl-C deliverable
@@ -279,18 +339,19 @@ def run_scenario(scenario: Scenario, opts: MountOpts, bs=4096, time_scale=None, 
             raise
         if errors:
             raise errors[0]
-        if settle_s:
-            time.sleep(settle_s)
-        if final_sync:
-            mark("SYNC")
-            sysutil.syncfs(mnt)    # this filesystem's sync(2) (sync_filesystem), no other's
-        mark("END")
+        if until_ns is None:
+            if settle_s:
+                time.sleep(settle_s)
+            if final_sync:
+                mark("SYNC")
+                sysutil.syncfs(mnt)    # this filesystem's sync(2) (sync_filesystem), no other's
+            mark("END")
         t_run = time.monotonic()
         log = fuselog.read_log(logpath)     # complete up to END: the daemon logs before replying
     if cu.errors:
         raise RuntimeError("cleanup failed: " + "; ".join(cu.errors))
     run = KernelRun(scenario, opts, bs, base, log, results, blocks=blocks, loop_direct_io=dio,
-                    journal_blocks=journal,
+                    journal_blocks=journal, names=seen, initial_keys=initial_keys,
                     plant_bytes=frozenset(p.byte & 0xFF for f in scenario.files for p in f.plants))
     marks = {}
     for i, (kind, _, _, _, payload) in enumerate(log):
@@ -318,3 +379,146 @@ def _loop_dio(dev):
             return f.read().strip() == "1"
     except OSError:
         return False
+
+
+class Namespace:
+    """Descriptors of a running scenario on the mounted ext4 (see the module docstring):
+    `implicit` path -> fd for ops without an open, `held` (per thread) path -> [fd, ...]."""
+
+    def __init__(self, mnt, cleanup):
+        import threading as _t
+        self.mnt = mnt
+        self.implicit = {}
+        self.helds = []
+        """Each thread's held descriptors: closed at teardown, after the END marker, as a
+        file the scenario leaves open is never closed inside the crash window."""
+        self.lock = _t.Lock()
+        cleanup.push("close scenario files", self.close_all)
+
+    def close_all(self):
+        for held in self.helds:
+            for stack in held.values():
+                for fd in stack:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            held.clear()
+        for fd in self.implicit.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.implicit.clear()
+
+    def path(self, p):
+        return os.path.join(self.mnt, p)
+
+    def files_at(self, op):
+        """Paths the op may have made regular files (for the crash images' name list)."""
+        out = []
+        for p in (op.file, op.new):
+            if p is None:
+                continue
+            full = self.path(p)
+            if os.path.isfile(full):
+                out.append(p)
+            elif op.kind == "rename" and p == op.new and os.path.isdir(full):
+                for root, _, files in sorted(os.walk(full)):
+                    out += [os.path.relpath(os.path.join(root, f), self.mnt) for f in sorted(files)]
+        return out
+
+    def _drop(self, p):
+        with self.lock:
+            fd = self.implicit.pop(p, None)
+        if fd is not None:
+            os.close(fd)
+
+    def fd_for(self, held, op):
+        """The descriptor a data op uses, opening the path's on first use."""
+        stack = held.get(op.file)
+        if stack:
+            return stack[-1]
+        with self.lock:
+            fd = self.implicit.get(op.file)
+            if fd is None:
+                flags = os.O_RDWR | (os.O_CREAT if op.kind in CREATING_OPS else 0)
+                if op.kind in ("fsync", "fdatasync") and os.path.isdir(self.path(op.file)):
+                    return None
+                fd = self.implicit[op.file] = os.open(self.path(op.file), flags, 0o644)
+        return fd
+
+    def apply(self, held, index, op, scale):
+        """One op: (errno name or None, bytes read or None, inode key or None)."""
+        k = op.kind
+        try:
+            if k == "create" or k == "open":
+                flags = (os.O_CREAT | os.O_EXCL) if k == "create" else 0
+                for f in op.flags:
+                    flags |= OPEN_BITS[f]
+                if k == "open" and os.path.isdir(self.path(op.file)) and \
+                        not flags & (os.O_CREAT | os.O_TRUNC):
+                    fd = os.open(self.path(op.file), os.O_RDONLY | os.O_DIRECTORY)
+                else:
+                    fd = os.open(self.path(op.file), os.O_RDWR | flags, 0o644)
+                held.setdefault(op.file, []).append(fd)
+                return None, None, inode_key(fd)
+            if k == "close":
+                stack = held.get(op.file)
+                if not stack:
+                    return "EBADF", None, None
+                fd = stack.pop()
+                if not stack:
+                    del held[op.file]
+                key = inode_key(fd)
+                os.close(fd)
+                return None, None, key
+            if k == "mkdir":
+                os.mkdir(self.path(op.file))
+                return None, None, None
+            if k == "unlink":
+                st = os.lstat(self.path(op.file))
+                key = _stat_key(self.path(op.file), st)
+                os.unlink(self.path(op.file))
+                self._drop(op.file)
+                return None, None, key
+            if k == "rename":
+                old, new = self.path(op.file), self.path(op.new)
+                key = _stat_key(old, os.lstat(old))
+                os.rename(old, new)
+                with self.lock:
+                    replaced = self.implicit.pop(op.new, None) if op.new != op.file else None
+                    moved = {p: fd for p, fd in self.implicit.items()
+                             if p == op.file or p.startswith(op.file + "/")}
+                    for p, fd in moved.items():
+                        del self.implicit[p]
+                        self.implicit[op.new + p[len(op.file):]] = fd
+                if replaced is not None:
+                    os.close(replaced)
+                return None, None, key
+            if k in ("fsync", "fdatasync") and not held.get(op.file) and \
+                    os.path.isdir(self.path(op.file)):
+                fd = os.open(self.path(op.file), os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    (os.fsync if k == "fsync" else os.fdatasync)(fd)
+                finally:
+                    os.close(fd)
+                return None, None, None
+            if k == "sync":
+                os.sync()
+                return None, None, None
+            fd = self.fd_for(held, op)
+        except OSError as e:
+            return errno_name(e), None, None
+        err, data = apply_op(fd, index, op, scale)
+        key = None
+        try:
+            key = inode_key(fd)
+        except (OSError, TypeError):
+            pass
+        return err, data, key
+
+
+def _stat_key(path, st):
+    """inode_key for a path from lstat and the generation seen when it was opened."""
+    return st.st_ino, _GENERATIONS.get(st.st_ino, 0)

@@ -86,7 +86,8 @@ TIMING_COLS = ("elapsed_s", "worker")
 """Columns that legitimately differ between two runs of the same campaign."""
 REPRO_COLS = ("policy", "seed", "kind", "ops_before", "ops_after", "minimal", "tests",
               "violation", "scenario_yaml", "fsxops", "fsxops_note")
-PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files", "tunables", "op_interval_ns")
+PARAM_KEYS = ("ops", "threads", "samples", "max_size", "files", "tunables", "op_interval_ns",
+              "namespace")
 
 
 # ---------------------------------------------------------------- arguments
@@ -138,6 +139,8 @@ class Params:
     """Think time: ops start on this grid (workload.pacing). 0 by default: the generator
     already puts sleeps of 5 s and 30 s between ops, so its workloads span commits and
     dirty expiry on their own."""
+    namespace: bool = False
+    """Workloads draw namespace ops too (generate(namespace=True))."""
 
     def as_dict(self):
         return {k: getattr(self, k) for k in PARAM_KEYS}
@@ -284,7 +287,8 @@ def _run_task(policy: str, seed: int, params: dict) -> dict:
            "counterexample": None, "deadlocks": 0, "stall": None, "error": None,
            "notes": "[]", "reproducers": []}
     try:
-        sc = generate(seed, p.ops, files=p.file_names(), threads=p.threads, max_size=p.max_size)
+        sc = generate(seed, p.ops, files=p.file_names(), threads=p.threads, max_size=p.max_size,
+                      namespace=p.namespace)
         if p.tunables:
             sc = replace(sc, tunables=p.overrides())
         if p.op_interval_ns:
@@ -990,7 +994,8 @@ def summary(con) -> dict:
 
 def report_text(s: dict) -> str:
     p = s["params"]
-    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS if k in p and (p[k] or k not in ("tunables", "op_interval_ns")))
+    lines = ["campaign: " + (", ".join(f"{k}={p[k]}" for k in PARAM_KEYS if k in p and (
+                 p[k] or k not in ("tunables", "op_interval_ns", "namespace")))
                              if p else "no parameters recorded")
              + f"; {s['workloads']} results"]
     if not s["policies"]:

@@ -27,8 +27,13 @@ DEFAULT_MIX = {
     "fsync": 5, "fdatasync": 4, "sync_file_range": 4, "sync": 1, "sleep": 3,
 }
 """Relative weights; keys are op kinds, or 'fallocate:MODE'."""
+NAMESPACE_MIX = {"replace": 3, "replace:fsync": 1, "unlink": 2, "open_trunc": 2}
+"""Added with namespace=True. replace: create F.tmp, write it, close, rename it over F
+(replace:fsync fsyncs F.tmp before the rename); unlink: unlink F and create it again
+(empty); open_trunc: open F with O_TRUNC and close it."""
 OWNER_ONLY = {"write", "mwrite", "mread", "truncate", "fallocate", "fallocate:keep_size",
-              "fallocate:punch_hole", "fallocate:zero_range", "fallocate:zero_range,keep_size"}
+              "fallocate:punch_hole", "fallocate:zero_range", "fallocate:zero_range,keep_size",
+              "replace", "replace:fsync", "unlink", "open_trunc"}
 PAGE = 4096
 MAX_OP = 64 * 1024  # fsx's default maximum op length (-o)
 
@@ -95,11 +100,12 @@ class _Gen:
         return r.randint(30_000_000_000, 35_000_000_000)    # past dirty expiry
 
 
-def _check_mix(mix):
-    bad = [k for k in mix if k not in DEFAULT_MIX]
+def _check_mix(mix, namespace=False):
+    known = {**DEFAULT_MIX, **(NAMESPACE_MIX if namespace else {})}
+    bad = [k for k in mix if k not in known]
     if bad:
         raise InputError(f"unknown op mix key(s) {', '.join(map(repr, bad))} "
-                         f"(known: {', '.join(DEFAULT_MIX)})")
+                         f"(known: {', '.join(known)})")
     for k, w in mix.items():
         if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
             raise InputError(f"op mix weight for {k!r} must be a number >= 0, got {w!r}")
@@ -109,12 +115,16 @@ def _check_mix(mix):
 
 def generate(seed: int, n_ops: int, files=("f",), threads: int = 1,
              max_size: int = 256 * 1024, mix: dict | None = None,
-             block_size: int = 4096) -> Scenario:
+             block_size: int = 4096, namespace: bool = False) -> Scenario:
     """A random workload of `n_ops` ops over `threads` threads; same arguments, same workload.
 
     Files start existing and empty (as fsx's, opened O_TRUNC). `mix` overrides weights of
     DEFAULT_MIX; `block_size` is what "aligned" means; `max_size` bounds every size and
     range end (fsx's -l). Threads get ops round-robin, so each has about n_ops/threads.
+    `namespace` adds NAMESPACE_MIX (files replaced by rename, unlinked and re-created,
+    truncated by O_TRUNC; only the file's owner does these, so another thread's read or
+    fsync may meet ENOENT between the unlink and the create, as on a real system); without
+    it the workload is the single-name one of before, op for op. A replace counts as one op of n_ops though it emits four or five.
     """
     files = tuple(files)
     if not files or len(set(files)) != len(files):
@@ -124,8 +134,10 @@ def generate(seed: int, n_ops: int, files=("f",), threads: int = 1,
     if max_size < 2 * block_size or block_size < 1:
         raise InputError(f"max_size {max_size} must be at least two blocks of {block_size}")
     weights = dict(DEFAULT_MIX)
+    if namespace:
+        weights.update(NAMESPACE_MIX)
     if mix is not None:
-        _check_mix(mix)
+        _check_mix(mix, namespace)
         weights.update(mix)
 
     r = random.Random(seed)
@@ -184,6 +196,20 @@ def generate(seed: int, n_ops: int, files=("f",), threads: int = 1,
             out[t].append(Op("sync_file_range", f, off, n, flags=flags))
         elif kind == "sync":
             out[t].append(Op("sync"))
+        elif kind == "replace":
+            tmp = f"{f}.tmp"
+            n = g.length(max_size)
+            out[t] += [Op("create", tmp), Op("write", tmp, 0, n)]
+            if mode == "fsync":
+                out[t].append(Op("fsync", tmp))
+            out[t] += [Op("close", tmp), Op("rename", tmp, new=f)]
+            size[f] = n
+        elif kind == "unlink":
+            out[t] += [Op("unlink", f), Op("create", f), Op("close", f)]
+            size[f] = 0
+        elif kind == "open_trunc":
+            out[t] += [Op("open", f, flags=("trunc",)), Op("close", f)]
+            size[f] = 0
         else:
             out[t].append(Op("sleep", dur_ns=g.sleep_ns()))
 

@@ -1,0 +1,1 @@
+"""The study's workload scripts, each run as a program in the mounted model (not imported)."""
