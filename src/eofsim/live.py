@@ -190,7 +190,7 @@ class LiveModel:
             self.payload.initial[inode.ino] = data
         for d in fs.dirs.values():
             self.res.initial_inodes[d.ino] = d.raw()
-        eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.by_ino.values()]),
+        eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.by_ino.values()], fs.wb),
                   kind="daemon")
         self.time_scale = float(time_scale)
         self.clock = clock

@@ -62,6 +62,8 @@ def flusher(engine, tun, mappings, wb=None):
     """wb_workfn. Grid timing: every dirty_writeback interval from mount. Kernel timing: when
     the delayed work comes due; afterwards it re-arms while dirty inodes remain."""
     if wb is None:
+        # Callers that build their own world must pass the filesystem's BdiWriteback (the
+        # mappings report their dirtying to it); a private one only suits the grid timing.
         wb = BdiWriteback(engine, tun)
     wb.mappings = mappings
     if not wb.kernel:
