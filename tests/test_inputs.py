@@ -187,6 +187,8 @@ def test_a_report_that_fails_to_write_loses_no_result(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device", os.path.join(out, "a.png"))
     monkeypatch.setattr(rh, "write_report", full)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))    # gettempdir() caches TMPDIR
     r = CliRunner().invoke(main, ["compare", "--scenarios", "truncate-up", "--json",
                                   "--out", str(tmp_path / "out")])
     assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1
@@ -194,6 +196,7 @@ def test_a_report_that_fails_to_write_loses_no_result(tmp_path, monkeypatch):
     assert "disk is full" in r.stderr
     saved = r.stderr.split("saved in ")[1].strip()
     assert json.loads(open(saved).read()) == data            # and saved
+    assert os.path.dirname(saved) == str(tmp_path)
 
 
 @pytest.mark.parametrize("args", [["scenarios"], ["--help"], ["run", "truncate-up", "--json"]])
