@@ -771,9 +771,15 @@ def render(data, out_dir) -> str:
 
 def write_report(data, out_dir) -> str:
     """Write index.html, results.json and the PNG plots into out_dir; return index.html's path."""
+    return write_pages(data, out_dir, render)
+
+
+def write_pages(data, out_dir, render_page) -> str:
+    """index.html from `render_page(data, out_dir)` (which draws its plots there) and
+    results.json beside it; returns index.html's path."""
     os.makedirs(out_dir, exist_ok=True)
     with _style():
-        text = render(data, out_dir)
+        text = render_page(data, out_dir)
     with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
         f.write(json.dumps(data, sort_keys=True, indent=1))
     path = os.path.join(out_dir, "index.html")

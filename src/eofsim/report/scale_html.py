@@ -3,10 +3,7 @@ thread count on a log axis and one line per design (time in the call p99, ops/s,
 the device's time on zeroed EOF blocks, size-durability p99, neighbour fdatasync p99),
 then the table."""
 
-import json
-import os
-
-from .html import CSS, _figure, _save, _scaling_panel, _style, esc, slug
+from .html import CSS, _figure, _save, _scaling_panel, esc, slug, write_pages
 from .scale_table import COLUMNS
 
 PANELS = (("call_ns_p99", "time in call p99 (ms)", 1e-6),
@@ -59,12 +56,4 @@ def render(data, out_dir) -> str:
 
 
 def write_scale_report(data, out_dir) -> str:
-    os.makedirs(out_dir, exist_ok=True)
-    with _style():
-        text = render(data, out_dir)
-    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
-        f.write(json.dumps(data, sort_keys=True, indent=1))
-    path = os.path.join(out_dir, "index.html")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    return path
+    return write_pages(data, out_dir, render)
