@@ -1,7 +1,7 @@
 """fs/ext4/extents.c and mballoc.c: the block map (extent tree + extent status tree, one
 entry a block), the allocator, and fallocate's modes (allocate, punch hole, zero range)."""
 
-from ..mm.truncate import pagecache_isize_extended, truncate_pagecache_range
+from ..mm.truncate import folio_mkclean, pagecache_isize_extended, truncate_pagecache_range
 from ..policies.base import GrowReason
 
 from heapq import heappop, heappush
@@ -172,15 +172,7 @@ class Ext4Extents:
         bs = self.bs
         if ((start + bs - 1) & ~(bs - 1)) >= (end & ~(bs - 1)):
             return
-        m = inode.mapping
-        folio = m.lookup(start >> self.fshift)
-        if folio is None:
-            return
-        yield from m.lock(folio)
-        if folio.mkwrite:
-            folio.mkwrite = False
-            m.mark_dirty(folio, 0)
-        m.unlock(folio)
+        yield from folio_mkclean(inode.mapping, start >> self.fshift)
 
     def truncate_page_cache_block_range(self, inode, start, end):
         """ext4_truncate_page_cache_block_range (inode.c, 6.12.117): drop the page cache of

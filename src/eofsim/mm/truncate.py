@@ -63,7 +63,14 @@ def pagecache_isize_extended(mapping, start, end):
     rounded = (start + bs - 1) & ~(bs - 1)
     if end <= rounded or not rounded & (fsize - 1):
         return
-    folio = mapping.lookup(start >> mapping.shift)
+    yield from folio_mkclean(mapping, start >> mapping.shift)
+
+
+def folio_mkclean(mapping, index):
+    """folio_mkclean (mm/rmap.c) on the cached folio at `index`, under its lock: write-protect
+    its PTEs so the next mmap store faults into ->page_mkwrite; a PTE that was dirty
+    redirties the folio. No folio cached: nothing to do."""
+    folio = mapping.lookup(index)
     if folio is None:
         return
     yield from mapping.lock(folio)
