@@ -217,3 +217,18 @@ def to_yaml(sc):
 def test_round_trip(sc):
     assert load_text(to_yaml(sc), "gen.yaml") == sc
     assert load_text(dump_text(sc), "gen.yaml") == sc
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=4), st.data())
+def test_keep_ops_keeps_exactly_the_chosen_ops_in_order(sizes, data):
+    from eofsim.ops import parse_op
+    threads = tuple(ThreadSpec(f"t{i}", tuple(parse_op(f"write f {i * 100 + j} 1") for j in range(n)))
+                    for i, n in enumerate(sizes))
+    sc = Scenario(name="k", threads=threads)
+    every = [(ti, oi) for ti, n in enumerate(sizes) for oi in range(n)]
+    keep = data.draw(st.sets(st.sampled_from(every))) if every else set()
+    got = sc.keep_ops(keep)
+    want = [(th.name, [op for oi, op in enumerate(th.ops) if (ti, oi) in keep])
+            for ti, th in enumerate(threads)]
+    assert [(th.name, list(th.ops)) for th in got.threads] == [w for w in want if w[1]]
+    assert got.name == sc.name and got.files == sc.files

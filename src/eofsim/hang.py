@@ -208,21 +208,12 @@ def minimize_hang(scenario, policy, overrides, kind, simulate=None, budget=60):
     """The scenario shrunk (delta debugging, workload.campaign.ddmin) to a 1-minimal op list
     that still deadlocks (kind='deadlock') or stalls (kind='stall'); None if the budget
     runs out before the whole scenario was confirmed."""
-    from dataclasses import replace
-
     from .workload.campaign import ddmin
     if simulate is None:
         from .sim import simulate
     cache = {}
 
-    def sub(items):
-        keep = set(items)
-        threads = []
-        for ti, th in enumerate(scenario.threads):
-            ops = tuple(o for oi, o in enumerate(th.ops) if (ti, oi) in keep)
-            if ops:
-                threads.append(replace(th, ops=ops))
-        return replace(scenario, threads=tuple(threads))
+    sub = scenario.keep_ops
 
     def fails(items):
         key = tuple(items)

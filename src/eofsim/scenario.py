@@ -4,7 +4,7 @@ The data model lives here; `scenario_file` loads the YAML text format (see its d
 and `builtins` lists the scenarios shipped in eofsim/scenarios/.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .ops import Op
 
@@ -55,6 +55,17 @@ class Scenario:
         for ti, th in enumerate(self.threads):
             for oi, op in enumerate(th.ops):
                 yield ti, oi, op
+
+    def keep_ops(self, keep) -> "Scenario":
+        """This scenario with only the ops in `keep` ((thread index, op index) pairs);
+        threads left empty are dropped. What every shrinker (ddmin) tries."""
+        keep = set(keep)
+        threads = []
+        for ti, th in enumerate(self.threads):
+            ops = tuple(op for oi, op in enumerate(th.ops) if (ti, oi) in keep)
+            if ops:
+                threads.append(replace(th, ops=ops))
+        return replace(self, threads=tuple(threads))
 
     def file_names(self) -> list[str]:
         names = [f.name for f in self.files]

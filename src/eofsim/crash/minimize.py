@@ -2,7 +2,7 @@
 violation of the same kind, then take the earliest failing crash state and print it as a
 short timeline naming the I/O that was, or was not, on disk."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..errors import InputError
 from .explore import check, describe_state
@@ -32,16 +32,6 @@ class Minimized:
         return "\n".join(lines)
 
 
-def _sub(scenario, keep):
-    """The scenario with only the ops in `keep` (a set of (thread index, op index))."""
-    threads = []
-    for ti, th in enumerate(scenario.threads):
-        ops = tuple(o for oi, o in enumerate(th.ops) if (ti, oi) in keep)
-        if ops:
-            threads.append(replace(th, ops=ops))
-    return replace(scenario, threads=tuple(threads))
-
-
 def minimize(scenario, policy, kind, overrides=None, timed=False, torn=False, samples=20000,
              simulate=None, max_runs=200) -> Minimized | None:
     if simulate is None:
@@ -57,7 +47,7 @@ def minimize(scenario, policy, kind, overrides=None, timed=False, torn=False, sa
             return False
         runs[0] += 1
         try:
-            res = simulate(_sub(scenario, key), policy, overrides or {})
+            res = simulate(scenario.keep_ops(key), policy, overrides or {})
             rep = check(res, timed=timed, torn=torn, samples=samples)
             ok = any(v.kind == kind for v in rep.violations)
         except InputError:  # a sub-scenario the model rejects does not reproduce
@@ -95,7 +85,7 @@ def minimize(scenario, policy, kind, overrides=None, timed=False, torn=False, sa
             if n >= len(items):
                 break
             n = min(len(items), 2 * n)
-    sub = _sub(scenario, set(items))
+    sub = scenario.keep_ops(items)
     res = simulate(sub, policy, overrides or {})
     rep = check(res, timed=timed, torn=torn, samples=samples)
     vs = [v for v in rep.violations if v.kind == kind]

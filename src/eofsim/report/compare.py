@@ -232,6 +232,42 @@ def _worker_init(parent_pid, plugins):
     install_sources(plugins)
 
 
+def run_units(units, policies, jobs, tick):
+    """Run [(label, weight, fn, args)] and return the results in the same order. jobs > 1:
+    a fork process pool, heaviest units first so the cores finish together; `tick(label)`
+    as each unit completes. The results never depend on `jobs`."""
+    results = [None] * len(units)
+    if jobs <= 1 or len(units) < 2:
+        for i, (label, _, fn, args) in enumerate(units):
+            tick(label)
+            results[i] = fn(*args)
+        return results
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from ..policies import plugin_sources
+    # fork: workers start with the model already imported, and nothing is pickled to start
+    # them (a forkserver child unpickling its semaphores after an interrupted parent cleaned
+    # them up prints a traceback).
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"),
+                               initializer=_worker_init,
+                               initargs=(os.getpid(), plugin_sources(policies)))
+    try:
+        order = sorted(range(len(units)), key=lambda i: (-units[i][1], i))
+        futs = {pool.submit(_call, units[i][2], units[i][3]): i for i in order}
+        pending = set(futs)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in sorted(done, key=lambda f: futs[f]):
+                i = futs[f]
+                results[i] = f.result()
+                tick(units[i][0])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
 def default_jobs() -> int:
     """Worker processes for the grid: one per core the process may run on."""
     import os
@@ -257,35 +293,8 @@ def run_grid(scenarios, policies, threads=(1, 8, 64), overrides=None, check=True
            "scaling_workload": (scale_spec or ScaleSpec(nb_tail_ns=0)).text()}
     units = _units(scenarios, policies, threads, overrides, check, samples, dist_n, schedules,
                    scale_spec, scale_kinds)
-    results = [None] * len(units)
-    if jobs <= 1 or len(units) < 2:
-        for i, (_, label, _, fn, args) in enumerate(units):
-            tick(label)
-            results[i] = fn(*args)
-    else:
-        import multiprocessing as mp
-        import os
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-        from ..policies import plugin_sources
-        # fork: workers start with the model already imported, and nothing is pickled to
-        # start them (a forkserver child unpickling its semaphores after an interrupted
-        # parent cleaned them up prints a traceback).
-        ctx = mp.get_context("fork")
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                                   initargs=(os.getpid(), plugin_sources(policies)))
-        try:
-            order = sorted(range(len(units)), key=lambda i: (-units[i][2], i))
-            futs = {pool.submit(_call, units[i][3], units[i][4]): i for i in order}
-            pending = set(futs)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in sorted(done, key=lambda f: futs[f]):
-                    i = futs[f]
-                    results[i] = f.result()
-                    tick(units[i][1])
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    results = run_units([(label, weight, fn, args) for _, label, weight, fn, args in units],
+                        policies, jobs, tick)
     for (section, _, _, _, _), r in zip(units, results):
         out[section].append(r)
     return out

@@ -91,33 +91,9 @@ def run_scale(spec: ScaleSpec, policies=DEFAULT_POLICIES, threads=DEFAULT_THREAD
            "rows": []}
     units = [(f"{dev} {op} x{n} / {pol}", n, (replace(spec, op=op, threads=n), pol, {**ov, "device": dev}))
              for dev in devices for op in out["ops"] for n in threads for pol in policies]
-    rows = [None] * len(units)
-    if jobs <= 1 or len(units) < 2:
-        for i, (label, _, args) in enumerate(units):
-            tick(label)
-            rows[i] = scale_row(*args)
-    else:
-        import multiprocessing as mp
-        import os
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-        from ..policies import plugin_sources
-        from .compare import _worker_init
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork"),
-                                   initializer=_worker_init,
-                                   initargs=(os.getpid(), plugin_sources(policies)))
-        try:
-            order = sorted(range(len(units)), key=lambda i: (-units[i][1], i))
-            futs = {pool.submit(scale_row, *units[i][2]): i for i in order}
-            pending = set(futs)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in sorted(done, key=lambda f: futs[f]):
-                    i = futs[f]
-                    rows[i] = f.result()
-                    tick(units[i][0])
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    from .compare import run_units
+    rows = run_units([(label, weight, scale_row, args) for label, weight, args in units],
+                     policies, jobs, tick)
     out["rows"] = rows
     return out
 

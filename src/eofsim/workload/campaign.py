@@ -154,19 +154,6 @@ class Params:
 
 # ---------------------------------------------------------------- one task
 
-def _scenario_of(sc, items):
-    """`sc` keeping only `items` ((thread index, op index)); threads left empty are dropped."""
-    from ..scenario import Scenario, ThreadSpec
-    keep = set(items)
-    threads = []
-    for ti, th in enumerate(sc.threads):
-        ops = tuple(op for oi, op in enumerate(th.ops) if (ti, oi) in keep)
-        if ops:
-            threads.append(ThreadSpec(th.name, ops))
-    return Scenario(name=sc.name, description=sc.description, tunables=sc.tunables,
-                    files=sc.files, threads=tuple(threads), where=sc.where)
-
-
 def ddmin(items, fails, budget):
     """Zeller's delta debugging: a 1-minimal sublist of `items` for which `fails` holds
     (`fails(items)` must hold). Returns (items, minimal, tests); `minimal` is False when the
@@ -211,7 +198,7 @@ def shrink(sc, policy, kind, samples, t_max, budget=SHRINK_BUDGET):
         key = tuple(items)
         if key not in cache:
             try:
-                res = simulate(_scenario_of(sc, items), policy)
+                res = simulate(sc.keep_ops(items), policy)
                 rep = check(res, samples=samples)
                 hit = next((v for v in rep.violations if v.kind == kind), None)
             except InputError:  # a sub-workload the model refuses does not reproduce `kind`
@@ -244,7 +231,7 @@ def shrink(sc, policy, kind, samples, t_max, budget=SHRINK_BUDGET):
     hit = run(items)
     if hit is None:  # cannot happen unless the model is not deterministic; keep the whole
         items, minimal, hit = all_items, False, run(all_items)
-    small = _scenario_of(sc, items)
+    small = sc.keep_ops(items)
     small = replace(small, description=f"{sc.description}; shrunk to {len(items)} of "
                                        f"{len(all_items)} ops still showing {kind} under {policy}")
     return small, len(items), minimal, tests + n, hit
