@@ -6,7 +6,13 @@ Usage: .venv/bin/python scripts/fidelity_table.py [--only xfs|ext4] [--examples]
   --only xfs    measure only the xfs column (the ext4 columns are left out)
   --only ext4   measure only the four ext4 columns
   --examples    also the scenarios in examples/*.yaml (findings)
-  --runs N      real runs per cell, outcome classes united (kernel-check --runs)
+  --runs N      at most N real runs per cell, repeated until the union of their outcome
+                classes equals the model's (kernel-check --runs N --until-agree)
+
+What a cell compares (kernel.check.cell): the union of the kernel's outcome classes over the
+runs done with the model's classes on its default schedule, both windows ending with the same
+syncfs(2); "agree (k runs)" says the union needed k runs (each run's classes were within the
+model's: any class outside them would stay in the union and show as kernel-only).
 
 The xfs column compares real XFS (default mount options; log worker period scaled as
 kernel-check does) with the model's `xfs` policy."""
@@ -19,7 +25,7 @@ from pathlib import Path
 
 from eofsim.cli import model_outcomes
 from eofsim.kernel import preflight
-from eofsim.kernel.check import kernel_check
+from eofsim.kernel.check import cell, kernel_check
 from eofsim.scenario_file import builtin_names, load_scenario
 
 EXT4 = [("bh-ordered", True), ("bh-ordered", False), ("bh-writeback", True),
@@ -58,14 +64,14 @@ def main():
         sc = load_scenario(ref)
         row = [name]
         for pol, dl in configs:
-            rep = kernel_check(sc, pol, dl, model=model_outcomes, runs=a.runs)
-            row.append(rep["verdict"] + ("" if rep["exhaustive"] else " (sampled)"))
+            rep = kernel_check(sc, pol, dl, model=model_outcomes, runs=a.runs, until_agree=True)
+            row.append(cell(rep))
             if rep["verdict"] != "agree":
                 details.append(f"- {name} {rep['fs']} {rep['mount_options']}: "
                                f"kernel-only {rep['kernel_only']}, "
                                f"model-only {rep['model_only']}")
-            print(f"{name} {pol} delalloc={dl}: {rep['verdict']} ({rep['crash_states']} "
-                  f"images, {rep['seconds']} s) kernel={rep['kernel']}", file=sys.stderr,
+            print(f"{name} {pol} delalloc={dl}: {cell(rep)} ({rep['crash_states']} "
+                  f"images, {rep['seconds']} s) per run={rep['per_run']}", file=sys.stderr,
                   flush=True)
         print("| " + " | ".join(row) + " |", flush=True)
     if details:

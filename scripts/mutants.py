@@ -29,7 +29,8 @@ FAST_TESTS = ["tests/test_core_ordering.py", "tests/test_core_posix.py", "tests/
               "tests/test_core_jbd2.py", "tests/test_core_engine.py", "tests/test_core_block.py",
               "tests/test_core_content.py", "tests/test_fidelity_612.py", "tests/test_examples.py",
               "tests/test_ext4_flags.py", "tests/test_designs.py", "tests/test_crash_sim.py",
-              "tests/test_invariants.py", "tests/test_mechanisms.py", "tests/test_flusher.py"]
+              "tests/test_invariants.py", "tests/test_mechanisms.py", "tests/test_flusher.py",
+              "tests/test_syncfs.py"]
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,31 @@ MUTANTS = [
       "            if flags & JI_WAIT_DATA:", "            if False:"),
     M("jbd2-ordered-submit", "journal_submit_data_buffers", "jbd2.py",
       "            if flags & JI_WRITE_DATA:", "            if False:"),
+    # --- syncfs / sync (issues 10 and 11) ------------------------------------------------------
+    M("syncfs-nowait-commit", "sync_filesystem -> ->sync_fs(sb, 0) (ext4_sync_fs: "
+      "jbd2_journal_start_commit before sync_inodes_sb)", "fs/sync.py",
+      "    yield from writeback_inodes_sb(_mappings(sb))\n    yield from sb.sync_fs(wait=False)",
+      "    yield from writeback_inodes_sb(_mappings(sb))"),
+    M("syncfs-writeback-inodes-sb", "sync_filesystem -> writeback_inodes_sb (WB_SYNC_NONE pass)",
+      "fs/sync.py",
+      "    yield from writeback_inodes_sb(_mappings(sb))\n    yield from sb.sync_fs(wait=False)",
+      "    yield from sb.sync_fs(wait=False)"),
+    M("sync-inodes-sb-wait", "sync_inodes_sb -> wait_sb_inodes", "fs/fs_writeback.py",
+      "        yield from filemap_fdatawait_range(m, 0, (1 << 63) - 1)", "        pass"),
+    M("flush-rsv-conversion-wq", "flush_workqueue(rsv_conversion_wq)", "ext4/page_io.py",
+      "        while any(s <= target for s in self.endio_unfinished):", "        while False:"),
+    M("ext4-sync-fs-flush-rsv-wq", "ext4_sync_fs -> flush_workqueue(rsv_conversion_wq)",
+      "ext4/fsync.py", "        yield from self.flush_endio_workqueue()\n", "",
+      equivalent="on the buffer_head path a conversion never waits (its reserved handle joins "
+                 "even a locked transaction: start_this_handle with h_reserved), so the end-I/O "
+                 "worker runs it at the instant its bio completes and no queued item is ever "
+                 "pending when ext4_sync_fs runs; flush_workqueue itself is killed by "
+                 "flush-rsv-conversion-wq"),
+    M("sync-fs-wait-commit", "ext4_sync_fs(wait=1) -> jbd2_log_wait_commit", "ext4/fsync.py",
+      "        if tid is not None and wait:\n            yield from j.log_wait_commit(tid)",
+      "        pass"),
+    M("kernel-check-final-syncfs", "kernel-check's final syncfs(2) (run_scenario) run in the model",
+      "cli.py", "    if final_syncfs_after_ns is None:\n        return scenario", "    return scenario"),
 ]
 
 

@@ -29,7 +29,7 @@ def test_extend_over_hole_exposes_garbage_only_under_writeback_nodelalloc(policy
     from eofsim.scenario_file import load_scenario
     rep = check.kernel_check(load_scenario("extend-over-hole"), policy, delalloc,
                              settle_s=0.5, final_sync=False,
-                             model=lambda *a: set())
+                             model=lambda *a, **k: set())
     big = [o for o in rep["kernel_outcomes"] if o.file == "f" and o.size == 65536]
     assert big, rep["kernel"]
     assert any(o.garbage for o in big) == garbage, rep["kernel"]

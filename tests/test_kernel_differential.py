@@ -133,18 +133,10 @@ def test_model_agrees_with_tmpfs_without_mmap(seed):
     assert d.check_against_model(ops, d.simulate_ops, where=("tmpfs",))["tmpfs"] is None
 
 
-NS_KINDS = ("write", "write", "read", "truncate", "fsync", "fallocate", "create", "open", "close",
-            "unlink", "rename", "mkdir")
-
-
 def _ns_divergences(where, seeds):
     out = []
     for seed in seeds:
-        ops = [o for o in d.random_ops(seed, 30, kinds=NS_KINDS, names=["f", "g", "d/h"],
-                                       max_off=20000) if "zero_range" not in o.mode]
-        ops = d.with_probes(ops, 24000)
-        div = d.compare_with_model(ops, d.simulate_ops(ops, files=["f"]),
-                                   d.run_ops(ops, where, files={"f": 0}, namespace=True))
+        div = d.namespace_divergence(d.random_namespace_ops(seed), where)
         if div is not None:
             out.append((seed, div.text()))
     return out

@@ -304,7 +304,7 @@ def test_real_kernel_truncated_data_comes_back_on_xfs_not_ext4_ordered(policy, r
     for attempt in range(3 if resurrects else 1):
         # another process's sync(2) can write block 0 early and hide the exposure (it can
         # never create one: sync writes data before it forces the log)
-        rep = check.kernel_check(sc, policy, model=lambda *a: set())
+        rep = check.kernel_check(sc, policy, model=lambda *a, **k: set())
         if rep["resurrected"]:
             break
     assert bool(rep["resurrected"]) == resurrects, rep["resurrected"]
@@ -322,6 +322,6 @@ def test_runs_unite_the_outcome_classes_of_several_real_runs(monkeypatch):
     monkeypatch.setattr(check.crash, "explore", lambda r, **k: crash.CrashResult(
         next(seen), 3, 4, states=[None, None]))
     rep = check.kernel_check(scenario(["write f 0 1"]), "xfs", runs=2,
-                             model=lambda *a: {Outcome("f", 1000, False, False),
+                             model=lambda *a, **k: {Outcome("f", 1000, False, False),
                                                Outcome("f", 8192, True, False)})
     assert rep["verdict"] == "agree" and rep["crash_states"] == 4 and rep["runs"] == 2

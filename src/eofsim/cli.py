@@ -662,13 +662,29 @@ def _mount_opts(text, policy, sc=None):
     return (policy, delalloc) if sc is None else (policy, delalloc, sc)
 
 
-def model_outcomes(scenario, policy, delalloc):
+def model_outcomes(scenario, policy, delalloc, final_syncfs_after_ns=None):
     """The model's outcome classes for a scenario: every crash state's Outcome. Timed
     semantics, as the kernel side uses: a real device log is one concrete schedule, in which
-    a write the device completed before a flush was issued is covered by it."""
+    a write the device completed before a flush was issued is covered by it.
+    `final_syncfs_after_ns`: see kernel_model_scenario."""
     from .crash.explore import check as crash_check
     from .sim import simulate
-    return crash_check(simulate(scenario, policy, {"delalloc": delalloc}), timed=True).outcomes
+    sc = kernel_model_scenario(scenario, policy, delalloc, final_syncfs_after_ns)
+    return crash_check(simulate(sc, policy, {"delalloc": delalloc}), timed=True).outcomes
+
+
+def kernel_model_scenario(scenario, policy, delalloc, final_syncfs_after_ns=None):
+    """The scenario the model runs for kernel-check: kernel-check's harness ends its crash
+    window with syncfs(2) `final_syncfs_after_ns` (in model time) after the last op ends
+    (kernel.check.kernel_check, kernel.run.run_scenario); the model runs the same `syncfs`
+    op at the same place: its own last op end plus that gap (None: no final syncfs)."""
+    from .ops import Op
+    from .sim import simulate
+    if final_syncfs_after_ns is None:
+        return scenario
+    ends = [r.end_ns for r in simulate(scenario, policy, {"delalloc": delalloc}).ops
+            if r.end_ns is not None]
+    return scenario.with_harness_op(Op("syncfs", at_ns=max(ends, default=0) + final_syncfs_after_ns))
 
 
 @main.command("kernel-check")
@@ -687,8 +703,12 @@ def model_outcomes(scenario, policy, delalloc):
 @click.option("--runs", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Real runs whose outcome classes are united (each is one schedule; on a "
                    "busy machine other processes' sync(2) can close a window in one).")
+@click.option("--until-agree", is_flag=True,
+              help="Stop after the first run whose union of classes equals the model's "
+                   "(--runs is then the most); reports whether every run stayed within the "
+                   "model's classes.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, runs, as_json):
+def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, runs, until_agree, as_json):
     """Run SCENARIO on the real kernel (ext4 or XFS on a FUSE-logged loop device) and in the
     model, and compare the outcome classes of their crash states.
 
@@ -710,7 +730,7 @@ def kernel_check_cmd(scenario, fstype, policy, mount_opts, max_states, runs, as_
     if why:
         raise InputError(f"kernel-check cannot run here: {why}")
     rep = kernel_check(sc, policy, delalloc, max_states=max_states, model=model_outcomes,
-                       runs=runs)
+                       runs=runs, until_agree=until_agree)
     rep.pop("kernel_outcomes", None)
     from .stamp import line, make
     stamp = make("timed", overrides={"delalloc": delalloc} if not delalloc else None)

@@ -235,6 +235,16 @@ class Journal:
             self.commit_request = tid
             self.kick.wake_all()
 
+    def start_commit(self):
+        """jbd2_journal_start_commit: ask for the running transaction's commit (else name
+        the committing one); the tid to wait for, or None when there is neither."""
+        if self.running is not None:
+            self.log_start_commit(self.running.tid)
+            return self.running.tid
+        if self.committing is not None:
+            return self.committing.tid
+        return None
+
     def log_wait_commit(self, tid):
         """jbd2_log_wait_commit."""
         tx = self.tx_by_tid.get(tid)

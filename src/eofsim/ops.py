@@ -12,6 +12,7 @@ Text form (one op per line, used by scenario files and the timeline):
     fsync FILE | fdatasync FILE
     sync_file_range FILE OFF LEN FLAGS   FLAGS: wait_before|write|wait_after joined with '|'
     sync                          sync(2)
+    syncfs                        syncfs(2) on the filesystem (sync_filesystem)
     sleep DURATION                the thread does nothing for DURATION
     create FILE                   open(O_CREAT|O_EXCL|O_WRONLY): the file stays open (close it)
     open FILE [FLAG...]           open(2); FLAGs: creat, excl, trunc, sync (O_SYNC), dsync (O_DSYNC)
@@ -45,6 +46,7 @@ _SIGNATURES = {
     "fdatasync": (),
     "sync_file_range": ("off", "len", "flags"),
     "sync": None,
+    "syncfs": None,
     "sleep": None,
     "create": (),
     "open": (),
@@ -79,8 +81,8 @@ class Op:
     """Source location ('file:line') for error messages and reports."""
 
     def text(self) -> str:
-        if self.kind == "sync":
-            body = "sync"
+        if self.kind in ("sync", "syncfs"):
+            body = self.kind
         elif self.kind == "sleep":
             body = f"sleep {fmt_dur(self.dur_ns)}"
         elif self.kind == "truncate":
@@ -119,10 +121,10 @@ def parse_op(line: str, where: str | None = None) -> Op:
     sig = _SIGNATURES[kind]
     args = words[1:]
     try:
-        if kind == "sync":
+        if kind in ("sync", "syncfs"):
             if args:
-                raise InputError("sync takes no arguments")
-            return Op("sync", at_ns=at_ns, where=where)
+                raise InputError(f"{kind} takes no arguments")
+            return Op(kind, at_ns=at_ns, where=where)
         if kind == "sleep":
             if len(args) != 1:
                 raise InputError("sleep takes one duration")

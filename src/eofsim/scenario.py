@@ -67,6 +67,12 @@ class Scenario:
                 threads.append(replace(th, ops=ops))
         return replace(self, threads=tuple(threads))
 
+    def with_harness_op(self, op) -> "Scenario":
+        """This scenario with `op` (give it an `at_ns`) in a thread of its own, after every
+        other thread: what a harness does around the workload (kernel-check's final
+        syncfs), so that the model runs it too."""
+        return replace(self, threads=self.threads + (ThreadSpec("harness", (op,)),))
+
     def file_names(self) -> list[str]:
         names = [f.name for f in self.files]
         for _, _, op in self.all_ops():

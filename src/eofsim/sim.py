@@ -11,7 +11,7 @@ from .errors import InputError
 from .units import fmt_dur
 from .ext4 import WRITTEN, Ext4, OpError
 from .fs.fs_writeback import flusher
-from .fs.sync import ksys_sync, sync_file_range
+from .fs.sync import ksys_sync, sync_file_range, sync_filesystem
 from .jbd2 import RawInode
 from .ops import NAMESPACE, SIZE_CHANGING, Op
 from .params import Tunables, check_span
@@ -315,9 +315,11 @@ def _do(fs, rec, op, inode, fds):
     if k in ("fsync", "fdatasync") and inode is not None and not hasattr(inode, "mapping"):
         rec.sync_tid = yield from fs.fsync_dir(inode)
         return inode
-    if k in ("sync", "sleep"):
+    if k in ("sync", "syncfs", "sleep"):
         if k == "sync":
             yield from ksys_sync(fs)
+        elif k == "syncfs":
+            yield from sync_filesystem(fs)
         else:
             yield op.dur_ns
         return None

@@ -35,7 +35,9 @@ FOREIGN_DATA, NAME_LOST, NAME_WRONG = "foreign-data", "name-lost", "name-wrong"
 KINDS = (GARBAGE, RESURRECTED, FSYNC_DATA, FSYNC_SIZE, IMPOSSIBLE_SIZE, FOREIGN_DATA, NAME_LOST,
          NAME_WRONG)
 FILE_LEVEL = (FSYNC_SIZE, IMPOSSIBLE_SIZE, NAME_LOST, NAME_WRONG)
-COVERING = ("fsync", "fdatasync", "sync")
+COVERING = ("fsync", "fdatasync", "sync", "syncfs")
+WHOLE_FS = ("sync", "syncfs")
+"""Ops that cover every file (sync(2), syncfs(2) on the one filesystem the model has)."""
 DATA_OPS = ("write", "mwrite")
 
 
@@ -117,7 +119,7 @@ class FileHistory:
         # An mmap store that ran past the EOF page stored everything before it, then SIGBUS.
         mine = [o for o in result.ops if o.start_ns is not None
                 and (o.error is None or (o.op.kind == "mwrite" and o.error == "SIGBUS"))
-                and ((o.op.file == name if ino is None else o.ino == ino) or (o.op.kind == "sync"))]
+                and ((o.op.file == name if ino is None else o.ino == ino) or (o.op.kind in WHOLE_FS))]
         self.mine = mine
         # completed ops in completion order, for the last-writer map
         done = sorted((o for o in mine if o.end_ns is not None), key=lambda o: (o.end_ns, o.index))
@@ -611,7 +613,7 @@ class NameHistory:
             if o.error is not None or o.end_ns is None or o.start_ns is None:
                 continue
             k = o.op.kind
-            if k == "sync":
+            if k in WHOLE_FS:
                 self.durable.append((o.start_ns, o.end_ns, o))
                 continue
             synced = k in ("fsync", "fdatasync") or (k == "write" and o.sync_tid is not None)

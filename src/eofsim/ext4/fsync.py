@@ -31,14 +31,25 @@ class Ext4Fsync:
         self.dev.submit(Bio(0, FLUSH, kind="flush", why=why, end_io=lambda b: done.complete()))
         yield from done.wait()
 
-    def sync_fs(self):
-        """ext4_sync_fs(wait=1): commit the running transaction (else the committing one,
-        else nothing: jbd2_journal_start_commit / jbd2_get_latest_transaction), wait, and
-        flush if that commit will not."""
+    def sync_fs(self, wait=True):
+        """ext4_sync_fs(sb, wait) (super.c, 6.12.117): flush_workqueue(rsv_conversion_wq)
+        (the end-I/O conversions already queued finish first); target =
+        jbd2_get_latest_transaction; with wait, a flush is needed when barriers are on and
+        that transaction's commit will not send one (jbd2_trans_will_send_data_barrier);
+        jbd2_journal_start_commit (the running transaction, else the committing one) and,
+        with wait, jbd2_log_wait_commit; then blkdev_issue_flush if needed. wait=0 (the
+        first pass of sync_filesystem) starts the commit and returns at once: conversions
+        whose bios complete after it land in a later transaction than writeback's
+        i_disksize. XFS (Policy.xfs_log_timing): xfs_fs_sync_fs does nothing when !wait and
+        forces the log (xfs_log_force) when wait."""
         j = self.journal
-        tid = j.running.tid if j.running is not None else \
-            j.committing.tid if j.committing is not None else j.commit_sequence
-        needs_barrier = self.tun.barrier and not j.trans_will_send_data_barrier(tid)
-        yield from j.complete_transaction(tid)
+        if j.periodic_ns is not None and not wait:
+            return
+        yield from self.flush_endio_workqueue()
+        target = j.running.tid if j.running is not None else j.commit_request
+        needs_barrier = wait and self.tun.barrier and not j.trans_will_send_data_barrier(target)
+        tid = j.start_commit()
+        if tid is not None and wait:
+            yield from j.log_wait_commit(tid)
         if needs_barrier:
             yield from self.issue_flush("sync")

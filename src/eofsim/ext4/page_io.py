@@ -156,8 +156,18 @@ class Ext4PageIo:
             if f.wb_owner is not None and f.wb_wq is not None and f.wb_wq.waiters:
                 self.engine.owner_changed(f.wb_wq)
         ioend.hb = self.engine.current.hb
+        self.endio_queued += 1
         self.endio_queue.append(ioend)
+        self.endio_seqs.append(self.endio_queued)
+        self.endio_unfinished.add(self.endio_queued)
         self.endio_kick.wake_all()
+
+    def flush_endio_workqueue(self):
+        """flush_workqueue(rsv_conversion_wq): wait until every work item queued before the
+        call has run (items queued later are not waited for)."""
+        target = self.endio_queued
+        while any(s <= target for s in self.endio_unfinished):
+            yield self.endio_flushed
 
     def endio_worker(self):
         """The end-I/O workqueue (ext4-rsv-conversion; max_active 1): converts unwritten
@@ -169,6 +179,7 @@ class Ext4PageIo:
             while not self.endio_queue:
                 yield self.endio_kick
             ioend = self.endio_queue.pop(0)
+            seq = self.endio_seqs.pop(0)
             me = self.engine.current
             me.hb |= ioend.hb
             for f in ioend.folios:
@@ -191,3 +202,5 @@ class Ext4PageIo:
             self.mark_inode_dirty(handle, inode)
             self.journal.stop(handle)
             ioend.finish(self)
+            self.endio_unfinished.discard(seq)
+            self.endio_flushed.wake_all()

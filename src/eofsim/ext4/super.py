@@ -61,6 +61,13 @@ class Ext4Super:
         """The bdi's writeback state (the flusher's delayed work and dirty list)."""
         self.endio_queue = []
         self.endio_kick = WaitQueue(engine, "end-I/O worker idle", "endio_idle", idle=True)
+        self.endio_queued = 0
+        """Work items ever queued (their sequence numbers), for flush_workqueue."""
+        self.endio_seqs = []
+        """The sequence number of each item in endio_queue."""
+        self.endio_unfinished = set()
+        self.endio_flushed = WaitQueue(engine, "flush_workqueue(rsv_conversion_wq)", "endio_flush",
+                                       owner=lambda: self.endio_workers)
         self.endio_workers = [engine.spawn("ext4-endio" if tun.endio_workers == 1 else f"ext4-endio/{i}",
                                            self.endio_worker(), kind="daemon")
                               for i in range(tun.endio_workers)]

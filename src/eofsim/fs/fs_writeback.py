@@ -19,7 +19,7 @@ __mark_inode_dirty(I_DIRTY_SYNC) does (kernel timing only).
 """
 
 from ..engine import WaitQueue
-from ..mm.page_writeback import WB_SYNC_NONE, WbReason, WritebackControl, do_writepages
+from ..mm.page_writeback import WB_SYNC_ALL, WB_SYNC_NONE, WbReason, WritebackControl, do_writepages
 
 
 class BdiWriteback:
@@ -141,3 +141,37 @@ def _grid_flusher(engine, tun, mappings):
                                    nr_to_write=tun.writeback_chunk_folios, reason=WbReason.KUPDATE)
             yield from do_writepages(m, wbc)
             m.writeback_done(requeue_ns=engine.now)
+
+
+def _dirty_list(mappings):
+    """The inodes a sync work item queues (queue_io with no expiry cutoff: every inode on
+    b_dirty), oldest dirtied_when first."""
+    return [m for _, _, m in sorted((m.dirtied_when, m.host.ino, m) for m in mappings
+                                    if m.inode_dirty)]
+
+
+def writeback_inodes_sb(mappings, reason=WbReason.SYNC):
+    """writeback_inodes_sb -> __writeback_inodes_sb_nr: a WB_SYNC_NONE, tagged_writepages
+    work item over every dirty inode of the superblock (writeback_sb_inodes: range 0 to
+    LLONG_MAX, not cyclic; writeback_chunk_size is unlimited for tagged work), and the caller
+    waits for the work to finish (wb_wait_for_completion): for the submission, not the I/O.
+    Assumptions: the work runs in the calling task (the flusher runs it and wakes the caller;
+    the order of events is the same); an inode another pass is writing (I_SYNC) is written
+    anyway rather than requeued."""
+    for m in _dirty_list(mappings):
+        yield from do_writepages(m, WritebackControl(WB_SYNC_NONE, reason=reason))
+        m.writeback_done()
+
+
+def sync_inodes_sb(mappings):
+    """sync_inodes_sb: a WB_SYNC_ALL for_sync work item over every dirty inode (waited for),
+    then wait_sb_inodes: filemap_fdatawait_keep_errors on every inode with folios under
+    writeback. ext4_write_inode does nothing for for_sync writeback (sync_fs commits).
+    The wait walks every inode, as filemap_fdatawait_range does, so the caller also learns
+    of writeback that had already ended (the happens-before a later flush relies on)."""
+    from ..mm.filemap import filemap_fdatawait_range
+    for m in _dirty_list(mappings):
+        yield from do_writepages(m, WritebackControl(WB_SYNC_ALL, reason=WbReason.SYNC))
+        m.writeback_done()
+    for m in sorted(mappings, key=lambda m: m.host.ino):
+        yield from filemap_fdatawait_range(m, 0, (1 << 63) - 1)

@@ -22,12 +22,18 @@ def verdict(kernel: set, model: set) -> dict:
 
 
 def kernel_check(scenario, policy="bh-ordered", delalloc=True, commit_s=1, settle_s=None,
-                 max_states=200, seed=0, model=None, final_sync=True, runs=1) -> dict:
+                 max_states=200, seed=0, model=None, final_sync=True, runs=1,
+                 until_agree=False) -> dict:
     """Run `scenario` on the real kernel under the mount options standing for `policy`
     (bh-ordered / bh-writeback: ext4; xfs: XFS), explore its crash images, and compare with
     model(scenario, policy, delalloc) if given. `runs` > 1 repeats the real run and takes
     the union of the outcome classes: every run is a schedule the kernel really took, and on
     a shared machine another process's sync(2) can close a window in any one of them.
+    `until_agree`: stop repeating at the first run after which the union equals the model's
+    classes (`runs` is then the most). What the verdict compares: the union over the runs
+    done with the model's classes (one schedule each side: the model's default); besides,
+    `within_model` tells whether every single run's classes were a subset of the model's,
+    and `per_run` lists each run's classes.
     Raises RuntimeError(preflight reason) when the machine cannot do it."""
     why = preflight.reason("xfs" if policy == "xfs" else "ext4")
     if why:
@@ -56,7 +62,16 @@ def kernel_check(scenario, policy="bh-ordered", delalloc=True, commit_s=1, settl
     t0 = time.monotonic()
     from ..params import Tunables
     bs = Tunables().with_values(scenario.tunables or {}, scenario.where).block_size
+    m = None
+    kw = {}
+    if model is not None:
+        if final_sync and tun.until is None:
+            # The window ends with syncfs(2) settle_s after the last op (run_scenario): the
+            # model runs the same op that long (in virtual time) after its last op.
+            kw["final_syncfs_after_ns"] = round(settle / run.default_time_scale(opts) * 1e9)
+        m = set(model(scenario, policy, delalloc, **kw))
     outcomes, failures, resurrected, errors = set(), [], [], {}
+    per_run = []
     points = states = possible = 0
     exhaustive, notes, per_image, cut_off = True, [], [], set()
     for i in range(runs):
@@ -68,6 +83,7 @@ def kernel_check(scenario, policy="bh-ordered", delalloc=True, commit_s=1, settl
             cut_off |= {r_.index for r_ in r.ops if r_.end_rec is None or r_.end_rec > r.end_rec}
         res = crash.explore(r, max_states=max_states, seed=seed)
         outcomes |= res.outcomes
+        per_run.append(set(res.outcomes))
         points += res.crash_points
         states += len(res.states)
         possible += res.states_possible
@@ -79,8 +95,11 @@ def kernel_check(scenario, policy="bh-ordered", delalloc=True, commit_s=1, settl
         resurrected += [f"{tag}after log record {x.crash_rec}: {x.file} [{x.start}, {x.end})"
                         for x in res.resurrected]
         errors.update({r_.index: r_.error for r_ in r.ops if r_.error})
+        if until_agree and m is not None and outcomes == m:
+            break
     out = dict(scenario=scenario.name, policy=policy, fs=opts.fs, mount_options=opts.text(),
-               kernel_version=platform.release(), date=time.strftime("%Y-%m-%d"), runs=runs,
+               kernel_version=platform.release(), date=time.strftime("%Y-%m-%d"),
+               runs=len(per_run), per_run=[[o.text() for o in sorted(p)] for p in per_run],
                crash_points=points, crash_states=states, states_possible=possible,
                exhaustive=exhaustive, note="; ".join(notes),
                seconds_per_image=round(sum(per_image) / len(per_image), 4),
@@ -88,11 +107,24 @@ def kernel_check(scenario, policy="bh-ordered", delalloc=True, commit_s=1, settl
                kernel=[o.text() for o in sorted(outcomes)], op_errors=errors,
                cut_off=sorted(cut_off),
                seconds=round(time.monotonic() - t0, 2), kernel_outcomes=outcomes)
-    if model is not None:
-        m = set(model(scenario, policy, delalloc))
+    if m is not None:
+        out["model_final_syncfs_after_ns"] = kw.get("final_syncfs_after_ns")
         out["model"] = [o.text() for o in sorted(m)]
+        out["within_model"] = all(p <= m for p in per_run)
         out.update(verdict(outcomes, m))
     return out
+
+
+def cell(rep: dict) -> str:
+    """A fidelity-table cell: the verdict over the union of the runs done, how many runs
+    that took when more than one, and whether it was sampled."""
+    out = rep["verdict"]
+    notes = []
+    if rep.get("runs", 1) > 1:
+        notes.append(f"{rep['runs']} runs")
+    if not rep["exhaustive"]:
+        notes.append("sampled")
+    return out + (f" ({', '.join(notes)})" if notes else "")
 
 
 def text(rep: dict) -> str:
@@ -117,5 +149,7 @@ def text(rep: dict) -> str:
         lines.append(f"  resurrected data (truncated bytes read back) in "
                      f"{len(rep['resurrected'])} images, first {rep['resurrected'][0]}")
     if "verdict" in rep:
-        lines.append(f"  verdict: {rep['verdict']}")
+        lines.append(f"  verdict: {rep['verdict']}"
+                     + (f" (union of {rep['runs']} runs; every run within the model's classes: "
+                        f"{'yes' if rep['within_model'] else 'no'})" if rep.get("runs", 1) > 1 else ""))
     return "\n".join(lines)

@@ -97,10 +97,15 @@ def run_ops(ops, where="tmpfs", files=None, opts=MountOpts(), bs=4096, namespace
             if size:
                 os.pwrite(fds[name], image.initial_bytes(size), 0)
         if namespace:
-            return _run_namespace(ops, root, fds, cu)
+            return _run_namespace(ops, root, fds, cu, where)
         out = []
+        any_fd = next(iter(fds.values()), -1)
         for i, op in enumerate(ops, 1):
-            fd = fds.get(op.file, -1)
+            if _host_syncfs(where, op):
+                out.append(Snapshot(i, op, None, None))
+                continue
+            # a file-less op (syncfs) takes any descriptor on the filesystem
+            fd = fds.get(op.file, -1) if op.file is not None else any_fd
             err, data = apply_op(fd, i, op, time_scale=0.0)
             s = Snapshot(i, op, err, data)
             if op.file is not None:
@@ -111,7 +116,14 @@ def run_ops(ops, where="tmpfs", files=None, opts=MountOpts(), bs=4096, namespace
     return out
 
 
-def _run_namespace(ops, root, fds, cu):
+def _host_syncfs(where, op):
+    """A 'tmpfs' run is a plain directory on the host's own filesystem, where syncfs(2)
+    would write back the whole shared host filesystem; it changes nothing a differential run
+    observes (no crash), so it is not called there (it is on ext4 and XFS)."""
+    return op.kind == "syncfs" and where == "tmpfs"
+
+
+def _run_namespace(ops, root, fds, cu, where):
     from .run import Namespace
     ns = Namespace(root, cu)
     ns.implicit.update(fds)
@@ -120,6 +132,9 @@ def _run_namespace(ops, root, fds, cu):
     ns.helds.append(held)
     out = []
     for i, op in enumerate(ops, 1):
+        if _host_syncfs(where, op):
+            out.append(Snapshot(i, op, None, None))
+            continue
         err, data, _ = ns.apply(held, i, op, 0.0)
         s = Snapshot(i, op, err, data)
         if op.kind == "rename":
@@ -234,12 +249,15 @@ def random_ops(seed, n, file="f", max_off=64 * 1024, kinds=None, names=None):
     open [trunc], close, unlink, rename between them, mkdir)."""
     rng = random.Random(seed)
     kinds = kinds or ("write", "write", "read", "mwrite", "mread", "truncate", "fallocate",
-                      "fsync")
+                      "fsync", "syncfs")
     names = list(names or [file])
     ops = []
     for _ in range(n):
         k = rng.choice(kinds)
         file = rng.choice(names)
+        if k in ("sync", "syncfs"):
+            ops.append(Op(k))
+            continue
         if k in NAMESPACE_KINDS:
             if k == "rename":
                 ops.append(Op("rename", file, new=rng.choice(names)))
@@ -259,6 +277,26 @@ def random_ops(seed, n, file="f", max_off=64 * 1024, kinds=None, names=None):
         else:
             ops.append(Op(k, file, off, ln))
     return ops
+
+
+NS_KINDS = ("write", "write", "read", "truncate", "fsync", "fallocate", "create", "open", "close",
+            "unlink", "rename", "mkdir", "syncfs")
+NS_NAMES = ("f", "g", "d/h")
+
+
+def random_namespace_ops(seed, n=30):
+    """A seeded op list for the namespace differential: data and namespace ops over three
+    paths (only f exists at the start), probed with whole-file reads; no zero range (tmpfs
+    lacks it)."""
+    ops = [o for o in random_ops(seed, n, kinds=NS_KINDS, names=list(NS_NAMES), max_off=20000)
+           if "zero_range" not in o.mode]
+    return with_probes(ops, 24000)
+
+
+def namespace_divergence(ops, where):
+    """The namespace differential of one op list (files: f, empty): Divergence or None."""
+    return compare_with_model(ops, simulate_ops(ops, files=["f"]),
+                              run_ops(ops, where, files={"f": 0}, namespace=True))
 
 
 def simulate_ops(ops, policy="bh-ordered", overrides=None, files=None):

@@ -147,6 +147,8 @@ def apply_op(fd, index, op, time_scale=1.0):
                                     sum(sysutil.SFR_BITS[f] for f in op.flags))
         elif k == "sync":
             os.sync()
+        elif k == "syncfs":
+            sysutil.syncfs_fd(fd)
         elif k == "sleep":
             time.sleep(op.dur_ns / 1e9 * time_scale)
         else:
@@ -506,6 +508,9 @@ class Namespace:
                 return None, None, None
             if k == "sync":
                 os.sync()
+                return None, None, None
+            if k == "syncfs":
+                sysutil.syncfs(self.mnt)      # the op's syncfs(2): this filesystem only
                 return None, None, None
             fd = self.fd_for(held, op)
         except OSError as e:

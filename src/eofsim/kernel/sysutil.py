@@ -55,9 +55,14 @@ def syncfs(path):
     changing the one real schedule their crash runs record."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        _check(libc.syncfs(fd))
+        syncfs_fd(fd)
     finally:
         os.close(fd)
+
+
+def syncfs_fd(fd):
+    """syncfs(2) on the filesystem holding the open file `fd` (the `syncfs` op)."""
+    _check(libc.syncfs(fd))
 
 
 def fallocate(fd, mode_bits, off, length):
