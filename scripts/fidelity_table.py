@@ -6,6 +6,7 @@ Usage: .venv/bin/python scripts/fidelity_table.py [--only xfs|ext4] [--examples]
   --only xfs    measure only the xfs column (the ext4 columns are left out)
   --only ext4   measure only the four ext4 columns
   --examples    also the scenarios in examples/*.yaml (findings)
+  --rows NAME.. only these rows (built-in or examples/ names)
   --runs N      at most N real runs per cell, repeated until the union of their outcome
                 classes equals the model's (kernel-check --runs N --until-agree)
 
@@ -46,6 +47,7 @@ def main():
     ap.add_argument("--only", choices=["xfs", "ext4"])
     ap.add_argument("--examples", action="store_true")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--rows", nargs="*", default=None)
     a = ap.parse_args()
     configs = EXT4 if a.only == "ext4" else XFS if a.only == "xfs" else EXT4 + XFS
     why = preflight.reason("xfs" if any(p == "xfs" for p, _ in configs) else "ext4")
@@ -58,8 +60,10 @@ def main():
     print("|" + "---|" * len(head))
     details = []
     names = [(n, n) for n in builtin_names()]
-    if a.examples:
+    if a.examples or a.rows:
         names += [(p.stem, str(p)) for p in sorted(EXAMPLES.glob("*.yaml"))]
+    if a.rows:
+        names = [(n, r) for n, r in names if n in a.rows]
     for name, ref in names:
         sc = load_scenario(ref)
         row = [name]

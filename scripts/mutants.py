@@ -198,10 +198,12 @@ MUTANTS = [
       "        while any(s <= target for s in self.endio_unfinished):", "        while False:"),
     M("ext4-sync-fs-flush-rsv-wq", "ext4_sync_fs -> flush_workqueue(rsv_conversion_wq)",
       "ext4/fsync.py", "        yield from self.flush_endio_workqueue()\n", "",
-      equivalent="on the buffer_head path a conversion never waits (its reserved handle joins "
-                 "even a locked transaction: start_this_handle with h_reserved), so the end-I/O "
-                 "worker runs it at the instant its bio completes and no queued item is ever "
-                 "pending when ext4_sync_fs runs; flush_workqueue itself is killed by "
+      equivalent="no model schedule has a conversion still queued when ext4_sync_fs runs: on "
+                 "the buffer_head path the end-I/O worker converts at the instant its bio "
+                 "completes (its reserved handle joins even a locked transaction: "
+                 "start_this_handle with h_reserved; the model has no scheduling latency), and "
+                 "on the iomap path only a design's before_end_io wait could delay it, which no "
+                 "sync scenario reaches; flush_workqueue itself is killed by "
                  "flush-rsv-conversion-wq"),
     M("sync-fs-wait-commit", "ext4_sync_fs(wait=1) -> jbd2_log_wait_commit", "ext4/fsync.py",
       "        if tid is not None and wait:\n            yield from j.log_wait_commit(tid)",

@@ -1,9 +1,11 @@
 """fs/sync.c: sync(2), syncfs(2) and sync_file_range(2).
 
 Assumption (both sync paths): sync_blockdev_nowait / sync_blockdev / sync_bdevs write the
-block device's own page cache, which the model does not have (metadata reaches the disk
-through the journal only; checkpointing is not modelled), so they do nothing here; they
-issue no cache flush in 6.12.117 (__sync_blockdev -> filemap_write_and_wait)."""
+block device's own page cache, which the model does not have, so they do nothing here. On
+ext4 that cache holds committed metadata buffers waiting for checkpoint (their home
+locations); writing them changes nothing recovery reads, since replay rewrites those blocks
+from the journal (checkpointing is not modelled), and they issue no cache flush in
+6.12.117 (__sync_blockdev -> filemap_write_and_wait)."""
 
 from ..mm.filemap import filemap_fdatawait_range
 from ..mm.page_writeback import WB_SYNC_ALL, WB_SYNC_NONE, WbReason, WritebackControl, do_writepages

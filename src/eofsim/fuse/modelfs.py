@@ -13,8 +13,10 @@ directories (msync arrives as fsync), unlink (also of an open file: hard_remove)
 (direct_io off: shared-mapping stores reach the daemon as writes when the kernel writes
 the FUSE page back). Not modelled (EPERM): rmdir, hard and symbolic links.
 FUSE cannot pass on: sync_file_range (no FUSE request), O_DIRECT semantics (FUSE sees plain
-reads and writes), sync(2) and syncfs (no request reaches a FUSE daemon for them in libfuse3's
-high-level API), the range of O_SYNC/O_DSYNC/RWF_DSYNC writes (FUSE follows each such write
+reads and writes), sync(2) and syncfs(2) (no request reaches the daemon: fuse_sync_fs
+(fs/fuse/inode.c, 6.12.117) returns at once for wait == 0 and sends FUSE_SYNCFS only when
+fc->sync_fs, which only virtio_fs sets; a /dev/fuse mount never gets it, so the model's
+`syncfs` op cannot be driven through the mount), the range of O_SYNC/O_DSYNC/RWF_DSYNC writes (FUSE follows each such write
 with an FSYNC request of the whole file), page-granular mmap stores (the kernel's FUSE
 writeback decides when and how much reaches the daemon).
 
