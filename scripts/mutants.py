@@ -208,6 +208,8 @@ MUTANTS = [
     M("sync-fs-wait-commit", "ext4_sync_fs(wait=1) -> jbd2_log_wait_commit", "ext4/fsync.py",
       "        if tid is not None and wait:\n            yield from j.log_wait_commit(tid)",
       "        pass"),
+    M("xfs-falloc-newsize", "xfs_falloc_newsize: XFS grows only when offset + len > i_size",
+      "policies/xfs.py", "    falloc_grows_inside_size = False\n", ""),
     M("kernel-check-final-syncfs", "kernel-check's final syncfs(2) (run_scenario) run in the model",
       "cli.py", "    if final_syncfs_after_ns is None:\n        return scenario", "    return scenario"),
 ]

@@ -73,8 +73,11 @@ class Ext4Extents:
     def fallocate_new_size(self, inode, end, keep_size):
         """The size rule of ext4_do_fallocate and ext4_zero_range (extents.c, 6.12.117):
         without KEEP_SIZE the size moves to `end` when `end > i_size || end > i_disksize` —
-        also inside i_size when i_disksize lags behind it (delalloc pending). 0: no change."""
-        if not keep_size and (end > inode.i_size or end > inode.i_disksize):
+        also inside i_size when i_disksize lags behind it (delalloc pending). 0: no change.
+        A design with falloc_grows_inside_size False (XFS: xfs_falloc_newsize) grows only
+        past i_size."""
+        if not keep_size and (end > inode.i_size or (self.policy.falloc_grows_inside_size
+                                                     and end > inode.i_disksize)):
             return end
         return 0
 

@@ -80,6 +80,11 @@ class Policy:
     punch_logs_disksize = True
     """Punch hole and zero range first journal a size still waiting for delalloc writeback
     (ext4_update_disksize_before_punch). False for XFS: xfs_free_file_space logs none."""
+    falloc_grows_inside_size = True
+    """fallocate / zero range without KEEP_SIZE change the size also when the end lies
+    inside i_size but past i_disksize (ext4_do_fallocate, ext4_zero_range: `end > i_size ||
+    end > i_disksize`). False for XFS: xfs_falloc_newsize changes it only when
+    offset + len > i_size."""
 
     def zeroed_eof(self, ctx, handle, inode, start: int, length: int, written: bool):
         return ()

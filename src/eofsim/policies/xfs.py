@@ -37,6 +37,9 @@ class Xfs(IomapBase):
     punch_logs_disksize = False
     """xfs_free_file_space never raises the on-disk size (ext4_update_disksize_before_punch
     has no XFS counterpart)."""
+    falloc_grows_inside_size = False
+    """xfs_falloc_newsize (xfs_file.c, 6.12.117): a new size only when offset + len >
+    i_size, set through xfs_vn_setattr_size; xfs_alloc_file_space logs no size."""
     xfs_log_timing = True
 
     def before_grow(self, ctx, inode, new_size, reason, zeroed):
