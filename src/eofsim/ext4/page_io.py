@@ -142,7 +142,11 @@ class Ext4PageIo:
 
     def ext4_end_bio(self, ioend):
         """ext4_end_bio -> ext4_put_io_end_defer: end writeback at once, or defer to the
-        end-I/O worker when unwritten extents must be converted."""
+        end-I/O worker when unwritten extents must be converted (ext4_add_complete_io ->
+        rsv_conversion_wq; the worker's reserved handle joins the transaction running when
+        it runs). ext4_do_writepages' own ext4_put_io_end, which converts inline when the
+        bio has already completed, never is the last reference here: no virtual time passes
+        between submission and that put."""
         self.bio_done(ioend)
         if ioend.unwritten:
             self.queue_end_io(ioend)
