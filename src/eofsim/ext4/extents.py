@@ -76,8 +76,9 @@ class Ext4Extents:
         also inside i_size when i_disksize lags behind it (delalloc pending). 0: no change.
         A design with falloc_grows_inside_size False (XFS: xfs_falloc_newsize) grows only
         past i_size."""
-        if not keep_size and (end > inode.i_size or (self.policy.falloc_grows_inside_size
-                                                     and end > inode.i_disksize)):
+        if not self.policy.falloc_grows_inside_size:
+            return end if not keep_size and end > inode.i_size else 0
+        if not keep_size and (end > inode.i_size or end > inode.i_disksize):
             return end
         return 0
 
