@@ -12,6 +12,7 @@ modelled exactly (a transaction then needs its commit and every log block on dis
 from bisect import bisect_right
 
 from ..content import ZERO
+from ..hb import as_int
 from ..jbd2 import ORPHAN_KEY, RawDir, RawInode
 
 ROOT_INO = 2
@@ -76,7 +77,10 @@ class Journal:
             bad = []
             for j in logs.get(tid, ()):
                 if c.preflush:
-                    if not timed and (c.hb >> j.id) & 1:
+                    # in the commit thread's knowledge, or durable already when the commit
+                    # was issued (hb.py drops the bits of such settled writes)
+                    if not timed and ((as_int(c.hb) >> j.id) & 1
+                                      or disk.dur[j.id] <= c.submit_ns):
                         continue
                     if timed and com[j.id] is not None and com[j.id] < sub[c.id]:
                         continue
