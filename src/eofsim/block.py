@@ -803,9 +803,12 @@ class BlockDevice:
         for pblk, runs in bio.blocks:
             self.cache[pblk] = runs
         self._settle(bio)
-        if bio.end_io is not None:
+        end_io = bio.end_io
+        if end_io is not None:
+            # dropped once run: the log keeps the bio, not its ioend and folios
+            bio.end_io = None
             eng.irq(one(self.frontier, bio.id))
-            bio.end_io(bio)
+            end_io(bio)
 
     def _settle(self, bio):
         """Durability as it happens, the online form of crash/states.durable_times: a FUA
