@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 
 from .content import fill, garbage
 from .errors import InputError
-from .hb import Frontier, one
+from .hb import Frontier, bits, one
 
 WRITE, FLUSH = "write", "flush"
 
@@ -232,13 +232,6 @@ def parse_delays(text) -> dict:
             raise InputError(f"delay_bio: bio id {bid} must not be negative")
         out[bid] = parse_time(v, f"delay_bio[{bid}]")
     return out
-
-
-def _bit_ids(mask):
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
 
 
 def is_zero_bio(bio) -> bool:
@@ -825,7 +818,7 @@ class BlockDevice:
         if (bio.op == FLUSH or bio.preflush) and bio.hb:
             bios = self.bios
             hb = bio.hb
-            ids = hb.ids() if hasattr(hb, "ids") else _bit_ids(hb)
+            ids = hb.ids() if hasattr(hb, "ids") else bits(hb)
             for i in ids:
                 if i >= len(bios) or st[i]:
                     continue

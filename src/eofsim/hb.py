@@ -20,7 +20,8 @@ mask holds only the writes not yet durable: its size follows the writes in fligh
 awaiting a flush, not the length of the run.
 
 Values are immutable (`a |= b` rebinds `a`), and combine with the int 0 every holder starts
-from, so the simulation's `x.hb |= y.hb` lines are unchanged. `as_int` gives the absolute
+from (and with plain int masks), so the simulation's `x.hb |= y.hb` lines are unchanged;
+`&` and `>>` answer as the absolute int would. `as_int` gives the absolute
 int mask the explorer reads (bits below the value's base are absent: settled).
 """
 
@@ -55,7 +56,9 @@ class Knowledge:
         if o.__class__ is not Knowledge:
             if o == 0:
                 return self
-            return NotImplemented
+            if not isinstance(o, int):
+                return NotImplemented
+            o = Knowledge(self.fr, 0, o)     # a plain absolute mask (tests, fake logs)
         if o is self:
             return self
         b1 = self.base
@@ -81,6 +84,18 @@ class Knowledge:
 
     __ror__ = __or__
 
+    def __and__(self, o):
+        """The absolute int mask's bits in common with int (or knowledge) `o`."""
+        return as_int(self) & as_int(o)
+
+    __rand__ = __and__
+
+    def __rshift__(self, n):
+        return as_int(self) >> n
+
+    def __int__(self):
+        return as_int(self)
+
     def __bool__(self):
         return self.mask != 0
 
@@ -100,16 +115,21 @@ class Knowledge:
 
     def ids(self):
         """The bio ids held, lowest first."""
-        m = self.mask
         b = self.base
-        while m:
-            low = m & -m
-            yield b + low.bit_length() - 1
-            m ^= low
+        for i in bits(self.mask):
+            yield b + i
 
     def width(self) -> int:
         """Bits this value stores (its memory, in bits)."""
         return self.mask.bit_length()
+
+
+def bits(mask: int):
+    """Indices of the set bits of `mask`, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
 
 
 def one(fr, bid) -> "Knowledge":

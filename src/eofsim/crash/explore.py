@@ -682,7 +682,7 @@ def describe_state(ex, w, v=None):
         for (pb, _), vi in sorted(w.choice.items()):
             if v is None or True:
                 picks.append((pb, vi))
-    emap = {pb: lb for lb, pb, _ in (ri.extents if ri is not None else ())}
+    emap = {e[1]: e[0] for e in (ri.extents if ri is not None else ()) if len(e) == 3}
     shown = set()
     for pb, vi in picks:
         if (pb, vi) in shown:

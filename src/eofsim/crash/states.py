@@ -20,18 +20,10 @@ split; see the module README in explore.py).
 
 from bisect import bisect_right
 
-from ..hb import as_int
+from ..hb import as_int, bits
 
 NEVER = 1 << 62
 SECTOR = 512
-
-
-def bits(mask: int):
-    """Indices of the set bits of `mask`, lowest first."""
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
 
 
 def log_positions(dev):
