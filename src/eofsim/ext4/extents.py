@@ -266,7 +266,10 @@ class Ext4Extents:
         blocks the on-disk tree maps alike (a hole, delayed or not, is allocated as one
         extent of at most EXT_UNWRITTEN_MAX_LEN blocks: ext4_ext_map_blocks caps an
         EXT4_GET_BLOCKS_UNWRIT_EXT request there, so a longer hole takes several calls,
-        each in its own handle; an existing extent is returned as it is)."""
+        each in its own handle; an existing extent is returned as it is). Assumption:
+        mballoc finds each such chunk contiguous (one allocation never crosses a block
+        group in the kernel, so near group boundaries it returns less and the loop takes
+        more, shorter chunks)."""
         if lb1 - lb0 >= RUN_MIN:
             chunks = self._chunks_sparse(inode, lb0, lb1)
         else:
