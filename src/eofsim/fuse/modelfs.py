@@ -113,19 +113,20 @@ class ModelOps:
     def context_tid(self):
         return 0
 
-    def _run(self, op, data=None, tid=None):
-        """One model op; its errno -> OSError, anything else -> EIO logged (the daemon goes on)."""
+    def _run(self, kind, tid=None, data=None, **fields):
+        """One model op (Op's kind and fields); its errno -> OSError, anything else -> EIO
+        logged (the daemon goes on)."""
         try:
-            rec = self.model.call(self.context_tid() if tid is None else tid, op, data)
+            rec = self.model.request(self.context_tid() if tid is None else tid, kind, data, **fields)
         except LiveError as e:
             if self.model.until_ns is not None:
                 raise OSError(errno.EROFS, str(e)) from None
             self.errors += 1
-            self._log(f"EIO: {op.text()}: {e}")
+            self._log(f"EIO: {Op(kind, **fields).text()}: {e}")
             raise OSError(errno.EIO, str(e)) from None
         except Exception as e:   # a model bug must not take the mount down
             self.errors += 1
-            self._log(f"EIO: {op.text()}: {type(e).__name__}: {e}")
+            self._log(f"EIO: {Op(kind, **fields).text()}: {type(e).__name__}: {e}")
             self._log(traceback.format_exc().rstrip().replace("\n", "\n    "))
             raise OSError(errno.EIO, str(e)) from None
         if rec.error:
@@ -160,11 +161,14 @@ class ModelOps:
         return otid, opath
 
     def _meta(self, ino):
-        now = time.time_ns()
-        return self.meta.setdefault(ino, [stat.S_IFREG | 0o644, now, now, now])
+        m = self.meta.get(ino)
+        if m is None:
+            now = time.time_ns()
+            m = self.meta[ino] = [stat.S_IFREG | 0o644, now, now, now]
+        return m
 
     def _touch(self, ino):
-        m = self._meta(ino)
+        m = self.meta.get(ino) or self._meta(ino)
         m[2] = m[3] = time.time_ns()
 
     def _writable(self):
@@ -263,7 +267,7 @@ class ModelOps:
         name = model_name(path)
         tid = self.context_tid()
         words = ["creat"] + (["excl"] if flags & os.O_EXCL else []) + (["trunc"] if flags & os.O_TRUNC else [])
-        rec = self._run(Op("open", file=name, flags=tuple(words)), tid=tid)
+        rec = self._run("open", tid, file=name, flags=tuple(words))
         m = self._meta(rec.ino)
         m[0] = stat.S_IFREG | (mode & 0o7777)
         self._touch(rec.ino)
@@ -285,7 +289,7 @@ class ModelOps:
         if self.model.until_ns is not None:
             obj = self._obj(path)
             return self._new_handle(tid, name, obj.ino)
-        rec = self._run(Op("open", file=name, flags=words), tid=tid)
+        rec = self._run("open", tid, file=name, flags=words)
         if words:
             self._touch(rec.ino)
         return self._new_handle(tid, name, rec.ino)
@@ -299,22 +303,22 @@ class ModelOps:
         if not self.opened[(otid, opath)]:
             del self.opened[(otid, opath)]
         if self.model.until_ns is None:
-            self._run(Op("close", file=opath), tid=otid)
+            self._run("close", otid, file=opath)
         return 0
 
     def unlink(self, path):
         self._writable()
-        self._run(Op("unlink", file=model_name(path)))
+        self._run("unlink", file=model_name(path))
         return 0
 
     def rename(self, old, new):
         self._writable()
-        self._run(Op("rename", file=model_name(old), new=model_name(new)))
+        self._run("rename", file=model_name(old), new=model_name(new))
         return 0
 
     def mkdir(self, path, mode):
         self._writable()
-        rec = self._run(Op("mkdir", file=model_name(path)))
+        rec = self._run("mkdir", file=model_name(path))
         self.meta[rec.ino] = [stat.S_IFDIR | (mode & 0o7777)] + [time.time_ns()] * 3
         return 0
 
@@ -331,7 +335,7 @@ class ModelOps:
     def fsyncdir(self, path, datasync, fh):
         if self.model.until_ns is not None:
             raise OSError(errno.EROFS, "the model crashed")
-        self._run(Op("fdatasync" if datasync else "fsync", file=self._dir_path(path, fh)))
+        self._run("fdatasync" if datasync else "fsync", file=self._dir_path(path, fh))
         return 0
 
     # --- data ---------------------------------------------------------------------------
@@ -345,7 +349,7 @@ class ModelOps:
         if self.model.until_ns is not None:
             raise OSError(errno.EIO, "the model crashed: reads stop too")
         tid, name = self._route(path, fh)
-        rec = self._run(Op("read", file=name, off=offset, len=size), tid=tid)
+        rec = self._run("read", tid, file=name, off=offset, len=size)
         self._meta(obj.ino)[1] = time.time_ns()
         return self.model.read_bytes(rec)
 
@@ -362,7 +366,7 @@ class ModelOps:
         if not data:
             return 0
         tid, name = self._route(path, fh)
-        rec = self._run(Op("write", file=name, off=offset, len=len(data)), data, tid=tid)
+        rec = self._run("write", tid, data, file=name, off=offset, len=len(data))
         self._touch(rec.ino)
         return len(data)
 
@@ -371,7 +375,7 @@ class ModelOps:
             return 0
         self._writable()
         tid, name = self._route(path, fh)
-        rec = self._run(Op("truncate", file=name, size=length), tid=tid)
+        rec = self._run("truncate", tid, file=name, size=length)
         self._touch(rec.ino)
         return 0
 
@@ -382,7 +386,7 @@ class ModelOps:
         if size <= 0:
             raise OSError(errno.EINVAL, "fallocate length")
         tid, name = self._route(path, fh)
-        rec = self._run(Op("fallocate", file=name, off=offset, len=size, mode=FALLOC_MODES[mode]), tid=tid)
+        rec = self._run("fallocate", tid, file=name, off=offset, len=size, mode=FALLOC_MODES[mode])
         self._touch(rec.ino)
         return 0
 
@@ -392,7 +396,7 @@ class ModelOps:
         if self.model.until_ns is not None:
             raise OSError(errno.EROFS, "the model crashed")
         tid, name = self._route(path, fh)
-        self._run(Op("fdatasync" if datasync else "fsync", file=name), tid=tid)
+        self._run("fdatasync" if datasync else "fsync", tid, file=name)
         return 0
 
     def flush(self, path, fh):
