@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
-from eofsim.fuse.common import daemon_env, load_mfusepy, stop_daemon, wait_mounted  # noqa: E402
+from eofsim.fuse.common import daemon_env, load_mfusepy, stop_daemon, tune_gc_for_serving, wait_mounted  # noqa: E402
 
 TARGET = 0.5
 
@@ -33,6 +33,9 @@ def serve_trivial(mountpoint):
         def __init__(self):
             self.data = {}
             self.t = time.time_ns()
+
+        def init(self, path):
+            tune_gc_for_serving()     # as the model mount does
 
         def getattr(self, path, fh=None):
             if path == "/":

@@ -35,7 +35,7 @@ from ..errors import InputError
 from ..ext4 import OpError
 from ..live import LiveError, LiveModel
 from ..ops import Op
-from .common import load_mfusepy, statfs_answer
+from .common import load_mfusepy, statfs_answer, tune_gc_for_serving
 
 CONTROL = "/.eofsim-crash"
 CLOCK = "/.eofsim-clock"
@@ -446,6 +446,7 @@ def make_fuse_ops(ops: ModelOps):
 
     def init(self, path):
         ops.mounted = True         # the loop is serving: a non-zero exit later is a signal's
+        tune_gc_for_serving()
     body["init"] = init
     body["use_ns"] = True
     # Requests on an fd whose name was unlinked arrive with path None (nullpath_ok) and are
