@@ -24,6 +24,7 @@ EIO, the machine being off, while stat and readdir still answer); reading
 /.eofsim-clock gives the virtual time (ns) at which the last request finished.
 """
 
+import ctypes
 import errno
 import os
 import stat
@@ -425,16 +426,13 @@ class ModelOps:
 
 def make_fuse_ops(ops: ModelOps):
     """mfusepy.Operations delegating to `ops` (methods only: mfusepy registers attributes
-    named like FUSE operations, so the state lives in `ops`, under the name `impl_`)."""
+    named like FUSE operations, so the state lives in `ops`). mfusepy's request wrapper
+    answers an OSError with its errno, which is how every handler of `ops` fails."""
     mfusepy = load_mfusepy()
-    FuseOSError = mfusepy.FuseOSError
 
-    def wrap(fn):
+    def bind(fn):
         def call(self, *args):
-            try:
-                return fn(*args)
-            except OSError as e:
-                raise FuseOSError(e.errno or errno.EIO) from None
+            return fn(*args)
         call.__name__ = fn.__name__
         return call
 
@@ -442,7 +440,7 @@ def make_fuse_ops(ops: ModelOps):
              "open", "read", "write", "truncate", "fallocate", "fsync", "fsyncdir", "flush",
              "release", "unlink", "rename", "mkdir", "rmdir", "link", "symlink", "opendir",
              "releasedir")
-    body = {n: wrap(getattr(ops, n)) for n in names}
+    body = {n: bind(getattr(ops, n)) for n in names}
 
     def init(self, path):
         ops.mounted = True         # the loop is serving: a non-zero exit later is a signal's
@@ -467,13 +465,37 @@ def serve(mountpoint, model: LiveModel, trace_path=None, log=None):
     mfusepy = load_mfusepy()
     ops = ModelOps(model, log=log, trace_path=trace_path)
     fuse_ops = make_fuse_ops(ops)
+    string_at = ctypes.string_at
+    memmove = ctypes.memmove
+
     class Fuse(mfusepy.FUSE):
-        # mfusepy drops the file handle of truncate; ftruncate on a handle (path None under
-        # nullpath_ok) needs it.
+        """The requests a program issues per syscall (write, read, truncate, fsync, flush)
+        go from the ctypes callback straight to `ops`, past mfusepy's Operations dispatch."""
+
         def truncate_fuse_3(self, path, length, fip):
-            fh = fip.contents.fh if fip else None
-            return self.operations.truncate(None if path is None else path.decode(self.encoding, self.errors),
-                                            length, fh)
+            # mfusepy drops the file handle of truncate; ftruncate on a handle (path None
+            # under nullpath_ok) needs it.
+            return ops.truncate(None if path is None else path.decode(self.encoding, self.errors),
+                                length, fip.contents.fh if fip else None)
+
+        def write(self, path, buf, size, offset, fip):
+            return ops.write(None if path is None else path.decode(self.encoding, self.errors),
+                             string_at(buf, size), offset, fip.contents.fh)
+
+        def read(self, path, buf, size, offset, fip):
+            ret = ops.read(None if path is None else path.decode(self.encoding, self.errors),
+                           size, offset, fip.contents.fh)
+            if not ret:
+                return 0
+            memmove(buf, ret, len(ret))
+            return len(ret)
+
+        def fsync(self, path, datasync, fip):
+            return ops.fsync(None if path is None else path.decode(self.encoding, self.errors),
+                             datasync, fip.contents.fh)
+
+        def flush(self, path, fip):
+            return 0
 
     # libfuse installs its own SIGINT/SIGTERM/SIGHUP handlers (fuse_set_signal_handlers:
     # end the loop, then unmount) only over SIG_DFL; Python's handlers (KeyboardInterrupt,
