@@ -3,7 +3,8 @@ filesystem served the same way (single-threaded, foreground, no writeback cache)
 same run: small appending writes, 4 KiB reads, truncates (alternating up and down) and
 write+fsync pairs, each measured as the program sees it (syscalls per second). Prints
 each figure, the ratio model / trivial (target >= 0.5), the daemons' own CPU time per op
-(/proc/PID/task/*/schedstat) and the load average. Both are
+(/proc/PID/task/*/schedstat), the model's CPU time per op driven in-process without
+FUSE (its own share: the rest is the FUSE round trip both pay) and the load average. Both are
 mounted at once and the workloads alternate between them, best of EOFSIM_BENCH_RUNS (3).
 
     .venv/bin/python bench/bench_mount.py [N]        (N ops per workload, default 2000)
@@ -140,6 +141,36 @@ def one(mp, pid, kind, n, rnd):
         os.close(fd)
 
 
+def in_process(kind, n):
+    """CPU us per op of the same workload driven into ModelOps directly, without FUSE:
+    the model's own work per request (live.py, the model, the bookkeeping of modelfs)."""
+    from eofsim.fuse.modelfs import ModelOps
+    from eofsim.live import LiveModel
+    ops = ModelOps(LiveModel("bh-ordered"))
+    fh = ops.create("/f", 0o644, os.O_RDWR)
+    if kind.startswith("read"):
+        ops.write(None, b"y" * (256 << 10), 0, fh)
+    if kind == "read 4 KiB":
+        return None            # the page cache answers these in the mount, not the model
+    m = max(1, n // 4) if kind == "write+fsync" else n
+    t0 = time.process_time()
+    if kind == "write 100 B":
+        for i in range(m):
+            ops.write(None, b"x" * 100, i * 100, fh)
+    elif kind.startswith("read"):
+        for i in range(m):
+            ops.read(None, 4096, (i * 4096) % (256 << 10), fh)
+    elif kind == "truncate":
+        for i in range(m):
+            ops.truncate(None, 5000 + (i % 2) * 7000, fh)
+            ops.getattr(None, fh)          # FUSE answers SETATTR with the attributes
+    else:
+        for i in range(m):
+            ops.write(None, b"z", i, fh)
+            ops.fsync(None, 0, fh)
+    return (time.process_time() - t0) / m * 1e6
+
+
 KINDS = ("write 100 B", "read 4 KiB", "read O_DIRECT", "truncate", "write+fsync")
 NOTES = {
     "write 100 B": "pwrite of 100 B appending: one WRITE request each",
@@ -182,8 +213,12 @@ def main():
         best = {k: {} for k in mounts}
         # Both mounted at once, the workloads alternating between them round by round, best
         # of `rounds`: load from other processes on the machine falls on both alike.
+        inproc = {}
         for rnd in range(rounds):
             for kind in KINDS:
+                got = in_process(kind, n)
+                if got is not None:
+                    inproc[kind] = min(inproc.get(kind, got), got)
                 for name, (p, mp) in mounts.items():
                     got = one(mp, p.pid, kind, n, rnd)
                     old = best[name].get(kind)
@@ -201,13 +236,15 @@ def main():
     print(f"eofsim mount (bh-ordered) vs a trivial in-memory mfusepy fs, {n} ops per workload, "
           f"best of {rounds} (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     print(f"{'workload':14} {'trivial ops/s':>14} {'model ops/s':>12} {'ratio':>7}   "
-          f"{'daemon CPU us/op: trivial':>26} {'model':>7}   {'waited for a CPU us/op (model)':>30}")
+          f"{'daemon CPU us/op: trivial':>26} {'model':>7}   {'model without FUSE':>18}   "
+          f"{'waited for a CPU us/op (model)':>30}")
     worst = None
     for k in KINDS:
         r = model[k][0] / trivial[k][0]
         worst = r if worst is None else min(worst, r)
+        ip = f"{inproc[k]:18.1f}" if k in inproc else f"{'-':>18}"
         print(f"{k:14} {trivial[k][0]:14.0f} {model[k][0]:12.0f} {r:7.2f}   "
-              f"{trivial[k][1] / 1e3:26.1f} {model[k][1] / 1e3:7.1f}   {model[k][2] / 1e3:30.1f}")
+              f"{trivial[k][1] / 1e3:26.1f} {model[k][1] / 1e3:7.1f}   {ip}   {model[k][2] / 1e3:30.1f}")
     print(f"lowest ratio {worst:.2f} (target >= {TARGET})")
     for k in KINDS:
         print(f"  {k}: {NOTES[k]}")
