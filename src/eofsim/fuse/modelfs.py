@@ -18,6 +18,23 @@ high-level API), the range of O_SYNC/O_DSYNC/RWF_DSYNC writes (FUSE follows each
 with an FSYNC request of the whole file), page-granular mmap stores (the kernel's FUSE
 writeback decides when and how much reaches the daemon).
 
+Serving, and what it costs (bench/bench_mount.py measures it against a trivial in-memory
+mfusepy filesystem served the same way):
+- one thread, requests in arrival order (live.py's assumption). A second thread would have
+  nothing to overlap for a single-threaded program (each syscall waits for its reply), and
+  the model would still take requests one at a time under one lock;
+- no writeback cache (each write(2) is one request), direct_io off (mmap works);
+- the kernel's attribute and entry caches keep libfuse3's defaults (1 s). Longer timeouts
+  would be safe while the model is the only writer (every size change is a request through
+  this mount, and the kernel updates its cached i_size itself on write and truncate), but
+  buy nothing: a write, read or fsync sends no GETATTR, and the one a truncate costs is
+  libfuse's high-level API filling the SETATTR reply, which no timeout removes (measured:
+  attr_timeout=entry_timeout=3600 left every op class's rate within the noise);
+- write, read, truncate, fsync and flush go from the ctypes callback straight to ModelOps
+  (`serve`'s Fuse class); the rest through mfusepy's Operations dispatch;
+- the daemon freezes its start-up heap and collects the young generation every 100,000
+  allocations (common.tune_gc_for_serving): the model keeps a record of every request.
+
 Control files, not listed in readdir: writing anything to /.eofsim-crash stops the model at
 that instant (`eofsim crash MOUNTPOINT` does so; from then writes get EROFS and data reads
 EIO, the machine being off, while stat and readdir still answer); reading
