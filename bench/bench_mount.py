@@ -1,11 +1,16 @@
 """Operations per second through `eofsim mount` against a trivial in-memory mfusepy
-filesystem served the same way (single-threaded, foreground, no writeback cache), in the
-same run: small appending writes, 4 KiB reads, truncates (alternating up and down) and
-write+fsync pairs, each measured as the program sees it (syscalls per second). Prints
-each figure, the ratio model / trivial (target >= 0.5), the daemons' own CPU time per op
-(/proc/PID/task/*/schedstat), the model's CPU time per op driven in-process without
-FUSE (its own share: the rest is the FUSE round trip both pay) and the load average. Both are
-mounted at once and the workloads alternate between them, best of EOFSIM_BENCH_RUNS (3).
+filesystem served the same way (single-threaded, foreground, no writeback cache, the same
+collector settings), in the same run: small appending writes, 4 KiB reads (cached: what a
+program sees; and O_DIRECT: every one a request), truncates (alternating up and down) and
+write+fsync pairs, each measured as the program sees it (syscalls per second). Every
+request completes in the model before FUSE replies, so nothing the model does for an op is
+left past the timed loop. Prints each figure, the ratio model / trivial (target >= 0.5),
+the daemons' own CPU time per op (/proc/PID/task/*/schedstat), the model's CPU time per op
+driven in-process without FUSE (its own share: the rest is the FUSE round trip both pay),
+the time the model daemon waited for a CPU (the machine's load) and the load average. Both
+are mounted at once and the workloads alternate between them, best of EOFSIM_BENCH_RUNS (3).
+The model daemon's write/read/truncate/fsync callbacks skip mfusepy's Operations dispatch
+(fuse/modelfs.py); the trivial filesystem uses it, as a plain mfusepy filesystem does.
 
     .venv/bin/python bench/bench_mount.py [N]        (N ops per workload, default 2000)
 """
