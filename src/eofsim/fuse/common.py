@@ -26,17 +26,18 @@ def load_mfusepy():
 
 def tune_gc_for_serving():
     """Collector settings for a daemon that serves requests until unmounted (the model mount
-    and bench/'s trivial filesystem alike): what exists once set up (imports, the model's
-    initial state) is frozen out of the collector's passes, and the young generation is
-    collected every 100,000 allocations instead of 700. The model keeps a record per
-    request (the trace), so the default thresholds re-scan a heap that only grows: measured
-    at 9-12 us of a 20-60 us write (bench/bench_mount.py). Reference counting still frees
-    the engine's short-lived generators at once (as simulate, which turns the collector off
-    for a run, relies on); cycles are still collected, only less often."""
+    and bench/'s trivial filesystem alike): the cyclic collector is off, as simulate keeps
+    it off for a run. The model keeps a record of every request (the trace, the device's
+    I/O log), so each collection re-scanned a heap that only grows: 9-12 us of a small
+    write at the default thresholds, 48 us of a write+fsync pair with the young
+    generation collected every 100,000 allocations (bench/bench_mount.py, gc.callbacks).
+    Reference counting frees everything a request drops: requests leave no cyclic
+    garbage (tests/test_live.py checks every op class), so nothing accumulates.
+    What exists once mounted is frozen first, out of reach of any explicit collection."""
     import gc
     gc.collect()
     gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    gc.disable()
 
 
 def daemon_env():
