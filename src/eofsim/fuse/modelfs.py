@@ -32,8 +32,8 @@ mfusepy filesystem served the same way):
   attr_timeout=entry_timeout=3600 left every op class's rate within the noise);
 - write, read, truncate, fsync and flush go from the ctypes callback straight to ModelOps
   (`serve`'s Fuse class); the rest through mfusepy's Operations dispatch;
-- the daemon freezes its start-up heap and collects the young generation every 100,000
-  allocations (common.tune_gc_for_serving): the model keeps a record of every request.
+- the cyclic collector is off while serving (common.tune_gc_for_serving): the model keeps a
+  record of every request, and requests leave no cyclic garbage.
 
 Control files, not listed in readdir: writing anything to /.eofsim-crash stops the model at
 that instant (`eofsim crash MOUNTPOINT` does so; from then writes get EROFS and data reads
