@@ -63,7 +63,7 @@ SECOND_NS = 1_000_000_000
 
 class Transaction:
     __slots__ = ("tid", "state", "created_ns", "expires_ns", "updates", "credits", "inodes",
-                 "raw", "hb", "done", "updates_wq", "need_data_flush", "commit_bio")
+                 "raw", "hb", "done", "updates_wq", "need_data_flush", "commit_bio", "flush_ns")
 
     def __init__(self, engine, tid, now, interval):
         self.tid = tid
@@ -82,6 +82,8 @@ class Transaction:
         self.updates_wq = WaitQueue(engine, f"handles of tid {tid}", "t_updates")
         self.need_data_flush = False
         self.commit_bio = None
+        self.flush_ns = None
+        """When the commit reached T_FLUSH (jbd2_journal_commit_transaction's start_time)."""
 
 
 class Handle:
@@ -128,6 +130,11 @@ class Journal:
         self.tx_by_tid = {}
         self.on_disk_raw = {}
         """ino -> RawInode of the last committed transaction that logged it."""
+        self.average_commit_ns = 0
+        """j_average_commit_time (jbd2_journal_commit_transaction: (new + 3 * old) / 4)."""
+        self.last_sync_writer = None
+        """j_last_sync_writer: the task that last stopped a synchronous handle (pid 0 at
+        journal creation, which no modelled task has)."""
         self.thread = engine.spawn("kjournald2", self._kjournald2(), kind="daemon")
 
     # --- handles ---------------------------------------------------------------------------
@@ -197,6 +204,34 @@ class Journal:
             tx.updates_wq.wake_all()
         if self.engine.now >= tx.expires_ns:
             self.log_start_commit(tx.tid)
+
+    def stop_sync(self, handle):
+        """jbd2_journal_stop of a handle with h_sync set (ext4_handle_sync; transaction.c,
+        6.12.117). The synchronous-transaction batching: unless this task was the last to
+        stop a sync handle (j_last_sync_writer) or max_batch_ns is 0, and while the
+        transaction is younger than j_average_commit_time clamped to [min_batch_ns,
+        max_batch_ns], sleep that long (schedule_hrtimeout to now + the clamped time, not the
+        difference) with the handle still held, so the transaction cannot commit and other
+        tasks' handles join it. Then the handle stops, a commit is started
+        (jbd2_log_start_commit) and waited for (jbd2_log_wait_commit)."""
+        if handle.refs > 1:
+            self.stop(handle)
+            return
+        eng = self.engine
+        tx = handle.tx
+        tun = self.tun
+        cur = eng.current
+        if tun.max_batch_ns and self.last_sync_writer is not cur:
+            self.last_sync_writer = cur
+            commit_ns = min(max(self.average_commit_ns, tun.min_batch_ns), tun.max_batch_ns)
+            if eng.now - tx.created_ns < commit_ns:
+                self.log_event("jbd2", f"sync handle of tid {tx.tid}: batching sleep "
+                               f"{commit_ns} ns")
+                yield commit_ns
+        tid = tx.tid
+        self.stop(handle)
+        self.log_start_commit(tid)
+        yield from self.log_wait_commit(tid)
 
     def file_inode(self, handle, inode, start, end, flags):
         """jbd2_journal_file_inode: merge [start, end] into the inode's window (a union)."""
@@ -285,6 +320,7 @@ class Journal:
             yield tx.updates_wq
         me.hb |= tx.hb
         tx.state = T_FLUSH
+        tx.flush_ns = eng.now
         self.committing = tx
         self.running = None
         self.locked_wq.wake_all()
@@ -319,6 +355,9 @@ class Journal:
         yield from commit_done.wait()
         tx.state = T_FINISHED
         self.commit_sequence = tx.tid
+        commit_ns = eng.now - tx.flush_ns
+        avg = self.average_commit_ns
+        self.average_commit_ns = (commit_ns + 3 * avg) // 4 if avg else commit_ns
         self.committing = None
         self.commits.append((tx.tid, cbio.id, eng.now))
         for r in record.inodes:

@@ -364,7 +364,8 @@ def _do(fs, rec, op, inode, fds):
     elif k == "truncate":
         yield from fs.truncate(inode, op.size, n)
     elif k == "fallocate":
-        yield from fs.fallocate(inode, op.off, op.len, op.mode, n)
+        yield from fs.fallocate(inode, op.off, op.len, op.mode, n,
+                                o_sync=_osync(fds.get(op.file)) is not None)
     elif k in ("fsync", "fdatasync"):
         rec.sync_tid = yield from fs.fsync(inode, k == "fdatasync")
     elif k == "sync_file_range":

@@ -21,8 +21,10 @@ KNOBS = {
     "flusher_timing": ("wb_wakeup_delayed + requeue_inode (kernel) or a fixed grid", "kernel | grid"),
     "xfs_syncd_ns": ("/proc/sys/fs/xfs/xfssyncd_centisecs (xfs_log_worker period; designs "
                      "with xfs_log_timing)", "> 0"),
-    "max_batch_ns": ("mount -o max_batch_time (EXT4_DEF_MAX_BATCH_TIME; not modelled)", ">= 0"),
-    "min_batch_ns": ("mount -o min_batch_time (EXT4_DEF_MIN_BATCH_TIME; not modelled)", ">= 0"),
+    "max_batch_ns": ("mount -o max_batch_time (EXT4_DEF_MAX_BATCH_TIME; jbd2_journal_stop's "
+                     "sync-handle batching: O_SYNC zero range only)", ">= 0; 0 = off"),
+    "min_batch_ns": ("mount -o min_batch_time (EXT4_DEF_MIN_BATCH_TIME; jbd2_journal_stop's "
+                     "sync-handle batching)", ">= 0"),
     "dirty_writeback_ns": ("/proc/sys/vm/dirty_writeback_centisecs", "> 0"),
     "dirty_expire_ns": ("/proc/sys/vm/dirty_expire_centisecs", ">= 0"),
     "device": ("device preset (block.PRESETS; figures cited in block.py)",
