@@ -170,6 +170,11 @@ class Tunables:
     """Largest data bio (BIO_MAX_VECS pages of 4 KiB); longer runs are split."""
     ioend_batch_folios: int = 4096
     """IOEND_BATCH_SIZE: folios per iomap ioend."""
+    ioend_merge: bool = True
+    """The iomap designs' end-I/O worker sorts and merges adjacent completed ioends before
+    one size update (xfs_end_io: iomap_sort_ioends + iomap_ioend_try_merge). Assumption for
+    the ext4 series (its completion is taken to follow xfs_end_io); false: one ioend at a
+    time (the model before the ioend/bio separation)."""
     syscall_ns: int = 1 * US
     """CPU time a system call spends before it acts (entry, locks, lookups). Nonzero, it
     also orders an op that ends at the instant another thread's fsync begins before that

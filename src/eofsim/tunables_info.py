@@ -14,6 +14,8 @@ KNOBS = {
     "folio_size": ("PAGE_SIZE (large folios: mapping_set_large_folios)", ">= block_size, power of two, <= 2 MiB"),
     "delalloc": ("mount -o delalloc / nodelalloc", "true | false"),
     "dioread_nolock": ("mount -o dioread_nolock (ext4_should_dioread_nolock)", "true | false"),
+    "ioend_merge": ("iomap end-I/O merges adjacent completed ioends (xfs_end_io: "
+                    "iomap_ioend_try_merge; assumed for the ext4 series)", "true | false"),
     "commit_interval_ns": ("mount -o commit=N (JBD2_DEFAULT_MAX_COMMIT_AGE = 5 s)", "> 0"),
     "commit_timer": ("round_jiffies_up in jbd2_get_transaction (exact: the model before issue 10)",
                      "round_jiffies_up | exact"),
