@@ -88,7 +88,9 @@ class IoEnd:
 
     @property
     def folios(self):
-        return [f for part in self.parts for f in part.folios]
+        """The folios still under writeback for this ioend: those of its held bios (a bio
+        finished early, before an ext4 io_end turned unwritten, ended its own)."""
+        return [f for part in self.held for f in part.folios]
 
     def finish_part(self, sb, part):
         """ext4_finish_bio / iomap_finish_ioend for one bio: end writeback on each folio
