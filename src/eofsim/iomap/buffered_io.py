@@ -175,7 +175,9 @@ class IoEndBuilder:
       not physically contiguous with the bio (b_blocknr != io_next_block) or the bio is
       full; the io_end ends only when the caller cuts it (`cut`: ext4_do_writepages drops
       its reference after each mapped extent's ext4_io_submit), so it spans every bio of
-      the pass."""
+      the pass. Model simplification: a logical gap starts a new bio too (the kernel would
+      let physically contiguous blocks of one pass share a bio across it), so that a Bio is
+      one run from `lblk` on; what reaches which pblk, and the io_end, are unchanged."""
 
     def __init__(self, sb, inode, reason, end_io, iomap=False):
         self.sb = sb
@@ -202,7 +204,7 @@ class IoEndBuilder:
                         or (cur.nr_folios >= sb.tun.ioend_batch_folios and part.folios[-1] is not folio)):
                     self.cut()
                     cur = part = None
-            elif full or part.blocks[-1][0] + 1 != pblk:
+            elif full or part.blocks[-1][0] + 1 != pblk or part.lblks[-1] + 1 != lblk:
                 self.submit_bio()
                 part = None
         if cur is None:
