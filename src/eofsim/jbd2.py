@@ -111,6 +111,7 @@ class Journal:
         self.submit_inode_data = submit_inode_data
         """j_submit_inode_data_buffers (ext4_normal_submit_inode_data_buffers)."""
         self.log_event = log_event
+        """Callback(lane, text) for the timeline, or None when no timeline is kept."""
         self.running = None
         self.committing = None
         self.commit_sequence = 0
@@ -288,8 +289,9 @@ class Journal:
         self.committing = tx
         self.running = None
         self.locked_wq.wake_all()
-        self.log_event("jbd2", f"commit tid {tx.tid} starts ({len(tx.raw)} inodes, "
-                       f"{len(tx.inodes)} ordered)")
+        if self.log_event is not None:
+            self.log_event("jbd2", f"commit tid {tx.tid} starts ({len(tx.raw)} inodes, "
+                           f"{len(tx.inodes)} ordered)")
         # Phase 2a: journal_submit_data_buffers
         for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
             if flags & JI_WRITE_DATA:
@@ -323,8 +325,10 @@ class Journal:
         self.commits.append((tx.tid, cbio.id, eng.now))
         for r in record.inodes:
             self.on_disk_raw[r.ino] = r
-        self.log_event("jbd2", f"tid {tx.tid} committed (commit block bio {cbio.id}); on disk: "
-                       + (", ".join(f"ino {r.ino} size={r.size}" for r in record.inodes) or "no inodes"))
+        if self.log_event is not None:
+            self.log_event("jbd2", f"tid {tx.tid} committed (commit block bio {cbio.id}); on disk: "
+                           + (", ".join(f"ino {r.ino} size={r.size}" for r in record.inodes)
+                              or "no inodes"))
         tx.done.complete()
         self.locked_wq.wake_all()
 

@@ -121,7 +121,8 @@ class Ext4Namei:
         self.dir_dirty(handle, d)
         self.name_event(path, inode.ino, op)
         self.journal.stop(handle)
-        self.event("op", f"created {path} (ino {inode.ino}) in tid {handle.tx.tid}")
+        if self.trace:
+            self.event("op", f"created {path} (ino {inode.ino}) in tid {handle.tx.tid}")
         return inode
 
     def mkdir(self, path, op):
@@ -269,7 +270,8 @@ class Ext4Namei:
         them and starts the I/O, without waiting for it."""
         if not any(e[0] == DELAYED for e in inode.map.values()):
             return
-        self.event("op", f"{inode.name}: ext4_alloc_da_blocks (auto_da_alloc)")
+        if self.trace:
+            self.event("op", f"{inode.name}: ext4_alloc_da_blocks (auto_da_alloc)")
         yield from filemap_flush(inode.mapping, reason=WbReason.FLUSH)
 
     def release_file(self, inode, op):
@@ -299,7 +301,8 @@ class Ext4Namei:
         self.journal.stop(handle)
         inode.evicted = True
         self.by_ino.pop(inode.ino, None)
-        self.event("op", f"ino {inode.ino} freed (ext4_evict_inode) in tid {handle.tx.tid}")
+        if self.trace:
+            self.event("op", f"ino {inode.ino} freed (ext4_evict_inode) in tid {handle.tx.tid}")
 
     # --- directory fsync ---------------------------------------------------------------------
     def fsync_dir(self, d):

@@ -66,7 +66,8 @@ class IoEnd:
             f.wb_pending -= 1
             if f.wb_pending == 0 and f.writeback:
                 m.end_writeback(f)
-                sb.event("cache", f"{m.host.name}: folio {f.index} writeback ends")
+                if sb.trace:
+                    sb.event("cache", f"{m.host.name}: folio {f.index} writeback ends")
 
 
 class IoEndBuilder:
@@ -142,9 +143,10 @@ class IoEndBuilder:
         sb.dev.submit(bio)
         if zero_io:
             sb.dev.stats.zero_block_writes += 1
-        sb.event("io", f"{inode.name}: submit bio {bio.id} ({why}) blocks "
-                       f"{cur.lblks[0]}-{cur.lblks[-1]} -> pblk {cur.pblk_of[cur.lblks[0]]}"
-                       f"{' unwritten' if cur.unwritten else ''}")
+        if sb.trace:
+            sb.event("io", f"{inode.name}: submit bio {bio.id} ({why}) blocks "
+                           f"{cur.lblks[0]}-{cur.lblks[-1]} -> pblk {cur.pblk_of[cur.lblks[0]]}"
+                           f"{' unwritten' if cur.unwritten else ''}")
 
 
 def iomap_writepages(sb, mapping, wbc, ops: IomapWritebackOps):
