@@ -65,7 +65,8 @@ class Inode:
     def extents(self):
         """Mapped blocks as the on-disk extent tree holds them (delayed blocks are not on disk)."""
         if self.extents_version != self.map_version:
-            self.extents_cache = tuple(sorted(self.disk.values()))
+            disk = self.disk      # keyed by lblk, each entry's first field: sort the keys
+            self.extents_cache = tuple([disk[lblk] for lblk in sorted(disk)])
             self.extents_version = self.map_version
         return self.extents_cache
 

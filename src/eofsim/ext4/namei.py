@@ -44,6 +44,11 @@ class Ext4Namei:
     def lookup_parent(self, path):
         """The directory holding the last component of `path`, and that component:
         ENOENT for a missing directory on the way, ENOTDIR for a file used as one."""
+        if "/" not in path:
+            # a name in the root (UTF-8 takes at most 4 bytes a character)
+            if len(path) * 4 > NAME_MAX and len(path.encode()) > NAME_MAX:
+                raise OpError("ENAMETOOLONG")
+            return self.dirs[ROOT_INO], path
         parts = path.split("/")
         d = self.dirs[ROOT_INO]
         for c in parts[:-1]:

@@ -48,10 +48,17 @@ class Ext4PageIo:
         io = IoEndBuilder(self, inode, wbc.reason, self.ext4_end_bio)
 
         def before_lock(folio):
-            first = folio.index * bpf
-            st["needs_map"] = wbc.can_map and any(
-                (inode.map.get(first + b) or (WRITTEN,))[0] in (DELAYED, UNWRITTEN) for b in range(bpf))
-            if st["needs_map"] and st["handle"] is None:
+            needs_map = False
+            if wbc.can_map:
+                first = folio.index * bpf
+                get = inode.map.get
+                for b in range(bpf):
+                    e = get(first + b)
+                    if e is not None and (e[0] == DELAYED or e[0] == UNWRITTEN):
+                        needs_map = True
+                        break
+            st["needs_map"] = needs_map
+            if needs_map and st["handle"] is None:
                 # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
                 st["handle"] = yield from self.journal.start(credits=8)
 

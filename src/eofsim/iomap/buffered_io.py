@@ -124,7 +124,7 @@ class IoEndBuilder:
         # The bio's pages are read when it is submitted (and, without stable pages, up to
         # its completion: racing_store), not when a block joins the ioend: a store between
         # the two is in the bio.
-        blocks = tuple((pblk, folio.blocks[b]) for pblk, folio, b in self.blocks)
+        blocks = tuple([(pblk, folio.blocks[b]) for pblk, folio, b in self.blocks])
         bio = Bio(0, WRITE, blocks, kind="data", why=why, ino=inode.ino,
                   lblk=cur.lblks[0], end_io=lambda b, ioend=cur, f=self.end_io: f(ioend))
         cur.bio = bio

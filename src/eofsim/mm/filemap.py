@@ -186,13 +186,13 @@ class AddressSpace:
         lo, hi = start >> self.shift, end >> self.shift
         if hi - lo < len(self.folios):
             return [i for i in range(lo, hi + 1) if i in self.folios]
-        return sorted(i for i in self.folios if lo <= i <= hi)
+        return sorted([i for i in self.folios if lo <= i <= hi])
 
     def dirty_indices(self, start, end, order="index", rng=None):
         """The writeback walk (writeback_iter): dirty folios in ascending index order.
         `order` is a what-if knob: reverse or seeded random."""
         lo, hi = start >> self.shift, end >> self.shift
-        idx = sorted(i for i in self.dirty if lo <= i <= hi)
+        idx = sorted([i for i in self.dirty if lo <= i <= hi])
         if order == "reverse":
             idx.reverse()
         elif order == "random" and rng is not None:
@@ -238,7 +238,10 @@ def filemap_get_folio(mapping, index, lock=True):
         f = mapping.create(index)
         f.uptodate = 0
     if lock:
-        yield from mapping.lock(f)
+        if f.locker is None:
+            f.locker = mapping.engine.current      # folio_lock, uncontended
+        else:
+            yield from mapping.lock(f)
     return f
 
 

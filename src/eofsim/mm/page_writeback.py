@@ -107,7 +107,10 @@ def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
 def folio_prepare_writeback(mapping, folio, wbc):
     """folio_prepare_writeback after folio_lock: skip clean folios; under writeback, skip
     (WB_SYNC_NONE) or wait (WB_SYNC_ALL). Returns True with the folio locked."""
-    yield from mapping.lock(folio)
+    if folio.locker is None:
+        folio.locker = mapping.engine.current      # folio_lock, uncontended
+    else:
+        yield from mapping.lock(folio)
     if folio.index not in mapping.folios or not folio.dirty:
         mapping.unlock(folio)
         return False
