@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RawInode:
     """The on-disk inode as ext4_fill_raw_inode copies it into a journalled buffer:
     the *current* i_disksize and the extent tree (block map)."""
@@ -13,6 +13,18 @@ class RawInode:
     """((lblk, pblk, unwritten), ...) sorted by lblk, one entry per mapped block."""
     nlink: int = 1
     """i_links_count: 0 once the last name is gone (an orphan until evicted, then freed)."""
+
+    def __init__(self, ino, size, extents, nlink=1):
+        # The frozen dataclass's own __init__, storing through the slots directly rather
+        # than object.__setattr__ (one is built at every ext4_mark_inode_dirty).
+        _set_ino(self, ino)
+        _set_size(self, size)
+        _set_extents(self, extents)
+        _set_nlink(self, nlink)
+
+
+_set_ino, _set_size, _set_extents, _set_nlink = (RawInode.ino.__set__, RawInode.size.__set__,
+                                                  RawInode.extents.__set__, RawInode.nlink.__set__)
 
 
 @dataclass(frozen=True, slots=True)

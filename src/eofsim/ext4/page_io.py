@@ -43,6 +43,8 @@ class Ext4PageIo:
         (mpage_map_and_submit_extent)."""
         inode = mapping.host
         self.count_writeback(wbc)
+        if not mapping.dirty:
+            return          # no dirty folio: the walk finds nothing (no handle, no I/O)
         bs, bpf = self.bs, self.bpf
         st = {"handle": None, "extent_end": None, "needs_map": False}
         io = IoEndBuilder(self, inode, wbc.reason, self.ext4_end_bio)
@@ -59,8 +61,12 @@ class Ext4PageIo:
                         break
             st["needs_map"] = needs_map
             if needs_map and st["handle"] is None:
-                # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
-                st["handle"] = yield from self.journal.start(credits=8)
+                return start_handle()
+            return None
+
+        def start_handle():
+            # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
+            st["handle"] = yield from self.journal.start(credits=8)
 
         def write_folio(folio, inside):
             handle = st["handle"]

@@ -277,6 +277,17 @@ def filemap_read(mapping, start, end):
 def filemap_fdatawait_range(mapping, start, end):
     """filemap_fdatawait_range: wait for writeback of every folio in [start, end]."""
     cur = mapping.engine.current
+    if not mapping.nr_writeback:
+        # No folio is under writeback: nothing to wait for, only what the folios' ended
+        # writeback made known (in any order: it is a union).
+        if cur is not None:
+            lo, hi = start >> mapping.shift, end >> mapping.shift
+            hb = cur.hb
+            for f in mapping.folios.values():
+                if lo <= f.index <= hi:
+                    hb |= f.wb_hb
+            cur.hb = hb
+        return
     for i in mapping.indices(start, end):
         f = mapping.folios.get(i)
         if f is None:

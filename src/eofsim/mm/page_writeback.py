@@ -78,7 +78,8 @@ def writeback_done_index(mapping, wbc, last_idx):
 def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
     """The loop every ->writepages runs (writeback_iter / write_cache_pages): take each
     dirty folio in walk order until nr_to_write folios were written; `before_lock(folio)`
-    runs before the folio is locked (ext4 starts its handle there), `write_folio(folio,
+    runs before the folio is locked (ext4 starts its handle there: it returns a generator to
+    run when it must block, else None), `write_folio(folio,
     inside)` gets it locked, must unlock it, and returns (or, as a generator, returns)
     whether it started writeback."""
     written = 0
@@ -90,7 +91,9 @@ def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
         if folio is None or not folio.dirty:
             continue
         if before_lock is not None:
-            yield from before_lock(folio)
+            blocking = before_lock(folio)
+            if blocking is not None:
+                yield from blocking
         inside = yield from writeback_take_folio(mapping, folio, wbc)
         if not inside:
             continue
@@ -130,9 +133,12 @@ def writeback_take_folio(mapping, folio, wbc):
     folio_clear_dirty_for_io, and zeroing the EOF folio past i_size in memory before it goes
     to disk (ext4_bio_write_folio, iomap_writepage_handle_eof). Returns the bytes of the
     folio inside EOF with the folio locked, or 0 (nothing to write; the folio is unlocked)."""
-    ok = yield from folio_prepare_writeback(mapping, folio, wbc)
-    if not ok:
-        return 0
+    if folio.locker is None and folio.dirty and not folio.writeback and folio.index in mapping.folios:
+        folio.locker = mapping.engine.current   # folio_prepare_writeback's uncontended path
+    else:
+        ok = yield from folio_prepare_writeback(mapping, folio, wbc)
+        if not ok:
+            return 0
     mapping.clear_dirty_for_io(folio)
     i_size = mapping.host.i_size
     base = folio.index << mapping.shift

@@ -7,7 +7,7 @@ def truncate_pagecache(mapping, size):
     zero the partial folio's tail in memory without dirtying it."""
     fsize = mapping.fsize
     first = (size + fsize - 1) >> mapping.shift
-    for idx in sorted(i for i in mapping.folios if i >= first):
+    for idx in sorted([i for i in mapping.folios if i >= first]):
         f = mapping.folios.get(idx)
         if f is None:
             continue
