@@ -136,19 +136,18 @@ class Ext4Inode:
         nothing new (the same buffer is dirtied again), so the record is kept as it is."""
         tx = handle.tx
         tid = tx.tid
+        inode.i_sync_tid = tid
         last = inode.last_raw
-        if last is not None and tx.raw.get(inode.ino) is last and last.size == inode.i_disksize \
-                and last.nlink == inode.nlink:
+        if last is None:
+            inode.i_datasync_tid = tid
+        else:
             ext = inode.extents()
-            if last.extents is ext or last.extents == ext:
-                inode.i_sync_tid = tid
+            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):
+                inode.i_datasync_tid = tid
+            elif last.nlink == inode.nlink and tx.raw.get(inode.ino) is last:
                 return
         raw = inode.raw()
         self.journal.log_raw(handle, raw)
-        inode.i_sync_tid = tid
-        last = inode.last_raw
-        if last is None or last.size != raw.size or last.extents != raw.extents:
-            inode.i_datasync_tid = tid
         inode.last_raw = raw
 
     def add_ordered(self, handle, inode, start, length, wait_only=False):
