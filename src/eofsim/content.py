@@ -49,8 +49,6 @@ def overlay(runs: tuple, start: int, end: int, src: int) -> tuple:
     """Set [start, end) to `src`; neighbouring runs with the same src are merged."""
     if start >= end:
         return runs
-    if not runs or (start <= runs[0][0] and end >= runs[-1][1]):
-        return ((start, end, src),)       # covers every run (runs are in ascending order)
     left, right = [], []
     for s, e, v in runs:
         if s < start:

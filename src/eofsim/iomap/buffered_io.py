@@ -124,7 +124,7 @@ class IoEndBuilder:
         # The bio's pages are read when it is submitted (and, without stable pages, up to
         # its completion: racing_store), not when a block joins the ioend: a store between
         # the two is in the bio.
-        blocks = tuple([(pblk, folio.blocks[b]) for pblk, folio, b in self.blocks])
+        blocks = tuple((pblk, folio.blocks[b]) for pblk, folio, b in self.blocks)
         bio = Bio(0, WRITE, blocks, kind="data", why=why, ino=inode.ino,
                   lblk=cur.lblks[0], end_io=lambda b, ioend=cur, f=self.end_io: f(ioend))
         cur.bio = bio
@@ -143,10 +143,9 @@ class IoEndBuilder:
         sb.dev.submit(bio)
         if zero_io:
             sb.dev.stats.zero_block_writes += 1
-        if sb.trace:
-            sb.event("io", f"{inode.name}: submit bio {bio.id} ({why}) blocks "
-                           f"{cur.lblks[0]}-{cur.lblks[-1]} -> pblk {cur.pblk_of[cur.lblks[0]]}"
-                           f"{' unwritten' if cur.unwritten else ''}")
+        sb.event("io", f"{inode.name}: submit bio {bio.id} ({why}) blocks "
+                       f"{cur.lblks[0]}-{cur.lblks[-1]} -> pblk {cur.pblk_of[cur.lblks[0]]}"
+                       f"{' unwritten' if cur.unwritten else ''}")
 
 
 def iomap_writepages(sb, mapping, wbc, ops: IomapWritebackOps):
