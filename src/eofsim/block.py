@@ -786,13 +786,9 @@ class BlockDevice:
         self.log.append((eng.now, "complete", bio.id))
         for pblk, runs in bio.blocks:
             self.cache[pblk] = runs
-        end_io = bio.end_io
-        if end_io is not None:
-            # bio_endio, then bio_put: what the completion referenced (the ioend, its
-            # folios) is not kept alive by the device's record of the bio.
-            bio.end_io = None
+        if bio.end_io is not None:
             eng.irq(bio.bit)
-            end_io(bio)
+            bio.end_io(bio)
 
     # ------------------------------------------------------------------ blk-flush
     def _flush_request(self, cb):
