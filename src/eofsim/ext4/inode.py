@@ -316,7 +316,8 @@ class Ext4Inode:
         ext4_truncate without a key (not modelled)."""
         if inode.encrypted_nokey:
             raise OpError("ENOKEY")
-        yield from inode.i_rwsem.lock()
+        if not inode.i_rwsem.trylock():       # inode_lock: down_write's fast path
+            yield from inode.i_rwsem.lock()
         try:
             yield from self.setattr_size(inode, size, op)
         finally:

@@ -49,7 +49,8 @@ class Ext4PageIo:
         st = {"handle": None, "extent_end": None, "needs_map": False}
         io = IoEndBuilder(self, inode, wbc.reason, self.ext4_end_bio)
 
-        def before_lock(folio):
+        def prepare(folio):
+            # Before the folio lock: does mapping it need the handle started now?
             needs_map = False
             if wbc.can_map:
                 first = folio.index * bpf
@@ -61,10 +62,10 @@ class Ext4PageIo:
                         break
             st["needs_map"] = needs_map
             if needs_map and st["handle"] is None:
-                return start_handle()
+                return before_lock()
             return None
 
-        def start_handle():
+        def before_lock():
             # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
             st["handle"] = yield from self.journal.start(credits=8)
 
@@ -118,7 +119,7 @@ class Ext4PageIo:
             return bool(submitted)
 
         try:
-            yield from write_cache_pages(mapping, wbc, write_folio, before_lock)
+            yield from write_cache_pages(mapping, wbc, write_folio, prepare)
         finally:
             if st["extent_end"] is not None and st["handle"] is not None:
                 self.extent_submitted(io, st["handle"], inode, st["extent_end"])

@@ -91,6 +91,13 @@ class AddressSpace:
         self.folios[index] = f
         return f
 
+    def trylock(self, folio) -> bool:
+        """folio_trylock: take the lock if nobody holds it (folio_lock's fast path)."""
+        if folio.locker is None:
+            folio.locker = self.engine.current
+            return True
+        return False
+
     def lock(self, folio):
         """folio_lock."""
         task = self.engine.current
@@ -237,11 +244,8 @@ def filemap_get_folio(mapping, index, lock=True):
     if f is None:
         f = mapping.create(index)
         f.uptodate = 0
-    if lock:
-        if f.locker is None:
-            f.locker = mapping.engine.current      # folio_lock, uncontended
-        else:
-            yield from mapping.lock(f)
+    if lock and not mapping.trylock(f):
+        yield from mapping.lock(f)
     return f
 
 

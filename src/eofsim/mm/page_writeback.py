@@ -110,9 +110,7 @@ def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
 def folio_prepare_writeback(mapping, folio, wbc):
     """folio_prepare_writeback after folio_lock: skip clean folios; under writeback, skip
     (WB_SYNC_NONE) or wait (WB_SYNC_ALL). Returns True with the folio locked."""
-    if folio.locker is None:
-        folio.locker = mapping.engine.current      # folio_lock, uncontended
-    else:
+    if not mapping.trylock(folio):
         yield from mapping.lock(folio)
     if folio.index not in mapping.folios or not folio.dirty:
         mapping.unlock(folio)
