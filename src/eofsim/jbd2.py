@@ -123,7 +123,9 @@ class Journal:
         self.submit_inode_data = submit_inode_data
         """j_submit_inode_data_buffers (ext4_normal_submit_inode_data_buffers)."""
         self.log_event = log_event
-        """Callback(lane, text) for the timeline, or None when no timeline is kept."""
+        """Callback(lane, text) for the timeline."""
+        self.trace = True
+        """Whether the timeline is kept (False: the texts for log_event are not built)."""
         self.running = None
         self.committing = None
         self.commit_sequence = 0
@@ -301,7 +303,7 @@ class Journal:
         self.committing = tx
         self.running = None
         self.locked_wq.wake_all()
-        if self.log_event is not None:
+        if self.trace:
             self.log_event("jbd2", f"commit tid {tx.tid} starts ({len(tx.raw)} inodes, "
                            f"{len(tx.inodes)} ordered)")
         # Phase 2a: journal_submit_data_buffers
@@ -337,7 +339,7 @@ class Journal:
         self.commits.append((tx.tid, cbio.id, eng.now))
         for r in record.inodes:
             self.on_disk_raw[r.ino] = r
-        if self.log_event is not None:
+        if self.trace:
             self.log_event("jbd2", f"tid {tx.tid} committed (commit block bio {cbio.id}); on disk: "
                            + (", ".join(f"ino {r.ino} size={r.size}" for r in record.inodes)
                               or "no inodes"))

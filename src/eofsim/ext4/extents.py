@@ -61,8 +61,7 @@ class Ext4Extents:
 
     def fallocate(self, inode, off, length, mode, op):
         """ext4_fallocate: file_modified, then the mode's own path."""
-        if not inode.i_rwsem.trylock():       # inode_lock: down_write's fast path
-            yield from inode.i_rwsem.lock()
+        yield from inode.i_rwsem.lock()
         try:
             yield from self.file_update_time(inode)
             if mode == "punch_hole":

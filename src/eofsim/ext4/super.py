@@ -55,8 +55,9 @@ class Ext4Super:
         self.bh_aops = Ext4Aops(self)
         self.iomap_aops = Ext4IomapAops(self)
         self.ctx = DesignContext(self)
-        self.journal = Journal(engine, dev, tun, self.submit_inode_data, self.event if trace else None,
+        self.journal = Journal(engine, dev, tun, self.submit_inode_data, self.event,
                                tun.xfs_syncd_ns if policy.xfs_log_timing else None)
+        self.journal.trace = trace
         self.wb = BdiWriteback(engine, tun)
         """The bdi's writeback state (the flusher's delayed work and dirty list)."""
         self.endio_queue = []
