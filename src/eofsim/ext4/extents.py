@@ -48,10 +48,7 @@ class Ext4Extents:
         if old >= UNWRITTEN or state >= UNWRITTEN:
             inode.map_version += 1
             if state >= UNWRITTEN:
-                disk = inode.disk
-                if disk and lblk not in disk and lblk < next(reversed(disk)):
-                    inode.disk_sorted = False
-                disk[lblk] = (lblk, inode.map[lblk][1], state == UNWRITTEN)
+                inode.disk[lblk] = (lblk, inode.map[lblk][1], state == UNWRITTEN)
             else:
                 inode.disk.pop(lblk, None)
 

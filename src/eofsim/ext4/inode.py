@@ -26,7 +26,7 @@ class OpError(Exception):
 class Inode:
     __slots__ = ("ino", "name", "i_size", "i_disksize", "map", "disk", "mapping", "i_rwsem",
                  "i_sync_tid", "i_datasync_tid", "dax", "encrypted_nokey", "last_raw",
-                 "map_version", "disk_sorted", "extents_cache", "extents_version", "design", "size_history",
+                 "map_version", "extents_cache", "extents_version", "design", "size_history",
                  "mtime_tick", "buffered_iomap", "nlink", "opens", "da_alloc_close", "evicted")
 
     def __init__(self, ino, name):
@@ -38,8 +38,6 @@ class Inode:
         """lblk -> [state, pblk]: the extent tree and extent status tree, one entry a block."""
         self.disk = {}
         """lblk -> (lblk, pblk, unwritten) for blocks the on-disk extent tree maps."""
-        self.disk_sorted = True
-        """`disk` holds its keys in ascending order (blocks are mostly mapped in file order)."""
         self.mapping = None
         self.i_rwsem = None
         self.i_sync_tid = 0
@@ -67,10 +65,7 @@ class Inode:
     def extents(self):
         """Mapped blocks as the on-disk extent tree holds them (delayed blocks are not on disk)."""
         if self.extents_version != self.map_version:
-            if not self.disk_sorted:
-                self.disk = dict(sorted(self.disk.items()))
-                self.disk_sorted = True
-            self.extents_cache = tuple(self.disk.values())
+            self.extents_cache = tuple(sorted(self.disk.values()))
             self.extents_version = self.map_version
         return self.extents_cache
 
