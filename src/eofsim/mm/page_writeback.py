@@ -32,8 +32,7 @@ class WbReason(str, Enum):
     WRITE_AND_WAIT = "write_and_wait"
     FLUSH = "flush"
 
-    def __str__(self):
-        return self.value
+    __str__ = str.__str__      # the value (what reports print), without a Python-level call
 
 
 @dataclass(slots=True)
