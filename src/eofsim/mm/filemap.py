@@ -292,14 +292,21 @@ def filemap_fdatawait_range(mapping, start, end):
                     hb |= f.wb_hb
             cur.hb = hb
         return
+    folios = mapping.folios
+    hb = 0          # learnt from folios passed, handed to the task before it sleeps
     for i in mapping.indices(start, end):
-        f = mapping.folios.get(i)
+        f = folios.get(i)
         if f is None:
             continue
         if f.writeback:
+            if hb and cur is not None:
+                cur.hb |= hb
+                hb = 0
             yield from mapping.wait_writeback(f)
-        elif cur is not None:
-            cur.hb |= f.wb_hb
+        else:
+            hb |= f.wb_hb
+    if hb and cur is not None:
+        cur.hb |= hb
 
 
 def filemap_fdatawrite_range(mapping, start, end, reason=WbReason.FDATAWRITE):

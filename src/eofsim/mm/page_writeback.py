@@ -83,10 +83,11 @@ def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
     whether it started writeback."""
     written = 0
     last_idx = None
+    lookup = mapping.folios.get       # mapping.lookup
     for idx in writeback_iter(mapping, wbc):
         if wbc.nr_to_write <= 0:
             break
-        folio = mapping.lookup(idx)
+        folio = lookup(idx)
         if folio is None or not folio.dirty:
             continue
         if before_lock is not None:
