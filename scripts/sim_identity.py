@@ -85,6 +85,15 @@ def main():
         for p in pols:
             put(f"gen-{seed}-{p}.txt", fingerprint(simulate(sc, p, trace=True)))
         put(f"gen-{seed}-perturb.txt", fingerprint(simulate(sc, "bh-ordered", perturb_seed=7)))
+    # 1 KiB blocks (four to a folio), nodelalloc, data=writeback reuse, XFS timing
+    sc = generate(seed=5, n_ops=1200, files=("a", "b"), threads=2, max_size=128 * 1024,
+                  block_size=1024)
+    for p in pols:
+        put(f"gen-bs1k-{p}.txt", fingerprint(simulate(sc, p, {"block_size": "1024"}, trace=True)))
+    sc = generate(seed=6, n_ops=1200, files=("a", "b"), threads=1, max_size=128 * 1024)
+    for p in ("bh-ordered", "bh-writeback", "iomap-v4"):
+        put(f"gen-nodelalloc-{p}.txt",
+            fingerprint(simulate(sc, p, {"delalloc": "false"}, trace=True)))
     if not quick:
         put("compare.txt", invoke(["compare", "--jobs", "1", "--schedules", "2"]))
 
