@@ -44,7 +44,9 @@ class Ext4PageIo:
         inode = mapping.host
         self.count_writeback(wbc)
         if not mapping.dirty:
-            return          # no dirty folio: the walk finds nothing (no handle, no I/O)
+            # ext4_do_writepages (inode.c, 6.12.117): !mapping_tagged(PAGECACHE_TAG_DIRTY)
+            # goes straight to out_writepages (no handle, no I/O)
+            return
         bs, bpf = self.bs, self.bpf
         st = {"handle": None, "extent_end": None, "needs_map": False}
         io = IoEndBuilder(self, inode, wbc.reason, self.ext4_end_bio)

@@ -282,8 +282,9 @@ def filemap_fdatawait_range(mapping, start, end):
     """filemap_fdatawait_range: wait for writeback of every folio in [start, end]."""
     cur = mapping.engine.current
     if not mapping.nr_writeback:
-        # No folio is under writeback: nothing to wait for, only what the folios' ended
-        # writeback made known (in any order: it is a union).
+        # No folio is under writeback (__filemap_fdatawait_range's PAGECACHE_TAG_WRITEBACK
+        # lookup finds none): nothing to wait for, only what the folios' ended writeback
+        # made known (in any order: it is a union).
         if cur is not None:
             lo, hi = start >> mapping.shift, end >> mapping.shift
             hb = cur.hb
