@@ -62,6 +62,7 @@ class LogRecord:
 from .block import Bio, WRITE
 from .content import fill
 from .engine import Completion, WaitQueue
+from .mm.filemap import filemap_fdatawait_range
 
 JOURNAL_BASE = 1 << 40
 T_RUNNING, T_LOCKED, T_FLUSH, T_COMMIT_JFLUSH, T_FINISHED = range(5)
@@ -318,7 +319,6 @@ class Journal:
         self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
                                       payload=record, end_io=lambda b: log_done.complete()))
         # journal_finish_inode_data_buffers: wait for ordered data
-        from .mm.filemap import filemap_fdatawait_range
         for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
             if flags & JI_WAIT_DATA:
                 yield from filemap_fdatawait_range(inode.mapping, start, end)
