@@ -103,7 +103,7 @@ MUTANTS = [
       "        yield from self.update_disksize_before_punch(inode, off, length)\n"
       "        yield from self.truncate_page_cache_block_range(inode, off, end)\n"),
     M("truncate-folio-mkclean", "ext4_truncate_folio (folio_mkclean of partial edge folios)", "ext4/extents.py",
-      "        yield from folio_mkclean(inode.mapping, start >> self.fshift)", "        yield from ()"),
+      "        yield from folio_mkclean(inode.mapping, start >> self.fshift)", "        return\n        yield"),
     M("unwritten-bh-unmapped", "__ext4_block_zero_page_range: unwritten buffer stays unmapped", "ext4/inode.py",
       "            elif cached is None or not (cached.bh_mapped >> b) & 1:", "            elif False:"),
     M("iomap-zero-skips-unwritten", "iomap_zero_iter: an unwritten range is not zeroed as such", "ext4/inode.py",
