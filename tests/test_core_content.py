@@ -107,3 +107,16 @@ def test_overlay_empty_range_is_identity():
     r = ((0, 10, 1),)
     assert overlay(r, 5, 5, 2) is r
     assert overlay(r, 7, 3, 2) is r
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4 * N), st.integers(1, 6), srcs_st), min_size=20, max_size=80))
+def test_overlay_of_many_small_edits_matches_list_oracle(ops):
+    """Long run lists (one run per small write, as appends of a few bytes make): overlay
+    finds its place by bisection there, checked against the list oracle."""
+    n = 4 * N
+    runs, ref = fill(n), [ZERO] * n
+    for a, ln, v in ops:
+        runs, ref = apply(runs, ref, a, min(n, a + ln), v)
+        assert expand(runs, n) == ref
+        well_formed(runs)

@@ -379,3 +379,41 @@ def test_a_request_that_hangs_in_the_model_is_eio_kept_in_the_trace_and_the_call
     assert ops.write("/g", b"xy", 0, fh2) == 2 and ops.read("/g", 2, 0, fh2) == b"xy"
     sc, _ = model.scenario_of("t")
     assert "fsync f" in [op.text().split(" ", 1)[1] for th in sc.threads for op in th.ops]
+
+
+@pytest.mark.parametrize("policy", ["bh-ordered", "iomap-v4"])
+def test_requests_leave_no_cyclic_garbage(policy):
+    """The mount serves with the cyclic collector off (fuse/common.tune_gc_for_serving):
+    that is only sound while reference counting frees everything a request drops. Every
+    op class, failing requests and the flusher and commits running in between: a
+    collection afterwards finds nothing (it found the wait-for walk's self-referencing
+    closure of Engine._check_cycle, once per fsync)."""
+    import gc
+    clock = Clock()
+    model = LiveModel(policy, clock=clock)
+    ops = ModelOps(model, log=open(os.devnull, "w"))
+    fh = ops.create("/f", 0o644, os.O_RDWR)
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(40):
+            clock.t += 0.9                       # the flusher and jbd2 commits run too
+            ops.write(None, b"x" * 5000, i * 3000, fh)
+            ops.read(None, 4096, i * 1000, fh)
+            ops.truncate(None, i * 2500, fh)
+            ops.fallocate(None, (0, 1, 3, 0x10)[i % 4], i * 1000, 3000, fh)
+            ops.fsync(None, i % 2, fh)
+            h = ops.create(f"/n{i}", 0o644, os.O_RDWR)
+            ops.write(None, b"q", 0, h)
+            ops.release(None, h)
+            ops.rename(f"/n{i}", f"/m{i}")
+            ops.mkdir(f"/d{i}", 0o755)
+            ops.unlink(f"/m{i}")
+            ops.fsyncdir("/", 0, None)
+            for bad in (lambda: ops.open("/nope", os.O_RDONLY), lambda: ops.unlink("/nope"),
+                        lambda: ops.create("/f", 0o644, os.O_EXCL | os.O_RDWR)):
+                with pytest.raises(OSError):
+                    bad()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

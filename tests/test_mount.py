@@ -266,3 +266,51 @@ def test_a_file_held_open_at_unmount_still_leaves_nothing_mounted(tmp_path):
             os.close(fd)            # the flush of a detached mount: ENOTCONN
         except OSError:
             pass
+
+
+def test_a_model_error_inside_a_request_is_eio_through_the_mount_and_serving_goes_on(tmp_path):
+    """The requests that go from the ctypes callback straight to ModelOps (write, read,
+    truncate, fsync) still answer a model bug with EIO, log it, and keep serving."""
+    from eofsim.fuse.common import daemon_env, wait_mounted
+    daemon = tmp_path / "buggy.py"
+    log = tmp_path / "buggy.log"
+    daemon.write_text(
+        "import sys\n"
+        "from eofsim.fuse.modelfs import serve\n"
+        "from eofsim.live import LiveModel\n"
+        "m = LiveModel('bh-ordered')\n"
+        "real = m.fs.write\n"
+        "def write(inode, off, length, op):\n"
+        "    if off == 666:\n"
+        "        raise ZeroDivisionError('injected model bug')\n"
+        "    return (yield from real(inode, off, length, op))\n"
+        "m.fs.write = write\n"
+        "serve(sys.argv[1], m, log=open(sys.argv[2], 'a'))\n")
+    mp = tempfile.mkdtemp(prefix="eofsim-test-mnt-")
+    err = tmp_path / "daemon.err"
+    with open(err, "wb") as e:
+        p = subprocess.Popen([sys.executable, str(daemon), mp, str(log)], stdout=e, stderr=e,
+                             stdin=subprocess.DEVNULL, env=daemon_env(), start_new_session=True)
+    try:
+        wait_mounted(p, mp, str(err), 20)
+        fd = os.open(os.path.join(mp, "f"), os.O_CREAT | os.O_RDWR)
+        try:
+            assert os.pwrite(fd, b"a" * 10, 0) == 10
+            with pytest.raises(OSError) as e:
+                os.pwrite(fd, b"b", 666)
+            assert e.value.errno == 5                    # EIO
+            assert os.pwrite(fd, b"c" * 4, 700) == 4      # the daemon serves on
+            os.ftruncate(fd, 702)
+            os.fsync(fd)
+            fd2 = os.open(os.path.join(mp, "f"), os.O_RDONLY | os.O_DIRECT)
+            try:
+                assert os.pread(fd2, 4096, 0) == b"a" * 10 + bytes(690) + b"cc"
+            finally:
+                os.close(fd2)
+        finally:
+            os.close(fd)
+    finally:
+        stop_daemon(p, mp)
+        os.rmdir(mp)
+    text = log.read_text()
+    assert "EIO: write f 666 1: ZeroDivisionError: injected model bug" in text

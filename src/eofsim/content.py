@@ -10,8 +10,14 @@ Real bytes are derived (`to_bytes`), so reads return bytes and provenance from o
 Runs are tuples, immutable, and shared freely between page cache, bios and the disk image.
 """
 
+from bisect import bisect_right
+from operator import itemgetter
+
 ZERO = 0
 INITIAL = 1_000_000_000
+
+
+_END = itemgetter(1)
 
 
 def garbage(byte: int) -> int:
@@ -46,20 +52,36 @@ def fill(n: int, src: int = ZERO) -> tuple:
 
 
 def overlay(runs: tuple, start: int, end: int, src: int) -> tuple:
-    """Set [start, end) to `src`; neighbouring runs with the same src are merged."""
+    """Set [start, end) to `src`; neighbouring runs with the same src are merged.
+
+    Runs are sorted and disjoint, so the runs left of `start` and right of `end` are found
+    by bisection on their ends and kept as slices: a write into a folio of many runs (one
+    per earlier small write) costs O(log n) plus a copy, not a Python loop over every run."""
     if start >= end:
         return runs
-    left, right = [], []
-    for s, e, v in runs:
-        if s < start:
-            left.append((s, min(e, start), v))
-        if e > end:
-            right.append((max(s, end), e, v))
-    if left and left[-1][2] == src:
-        start = left.pop()[0]
-    if right and right[0][2] == src:
-        end = right.pop(0)[1]
-    return (*left, (start, end, src), *right)
+    if runs.__class__ is not tuple:
+        runs = tuple(runs)
+    n = len(runs)
+    i = bisect_right(runs, start, key=_END)      # runs[:i] end at or before start
+    j = bisect_right(runs, end, i, key=_END)     # runs[j:] end after end
+    head = runs[:i]
+    if i < n and runs[i][0] < start:             # a run straddling start: its left part
+        s0, _, v = runs[i]
+        if v == src:
+            start = s0
+        else:
+            head += ((s0, start, v),)
+    elif head and head[-1][2] == src:
+        start = head[-1][0]
+        head = head[:-1]
+    if j < n and runs[j][0] < end:               # a run straddling end: its right part
+        _, e0, v = runs[j]
+        if v == src:
+            return head + ((start, e0, src),) + runs[j + 1:]
+        return head + ((start, end, src), (end, e0, v)) + runs[j + 1:]
+    if j < n and runs[j][2] == src:
+        return head + ((start, runs[j][1], src),) + runs[j + 1:]
+    return head + ((start, end, src),) + runs[j:]
 
 
 def paste(runs: tuple, start: int, piece: tuple) -> tuple:

@@ -270,7 +270,9 @@ class Engine:
                 path.pop()
             return False
 
-        if dfs(start):
+        found = dfs(start)
+        del dfs        # it refers to itself through its closure cell: no cycle left behind
+        if found:
             names = [c[0] for c in path]
             if not any(set(names) == {c[0] for c in d.cycle} for d in self.deadlocks):
                 self.deadlocks.append(Deadlock(self.now, list(path)))

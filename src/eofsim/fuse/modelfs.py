@@ -18,12 +18,30 @@ high-level API), the range of O_SYNC/O_DSYNC/RWF_DSYNC writes (FUSE follows each
 with an FSYNC request of the whole file), page-granular mmap stores (the kernel's FUSE
 writeback decides when and how much reaches the daemon).
 
+Serving, and what it costs (bench/bench_mount.py measures it against a trivial in-memory
+mfusepy filesystem served the same way):
+- one thread, requests in arrival order (live.py's assumption). A second thread would have
+  nothing to overlap for a single-threaded program (each syscall waits for its reply), and
+  the model would still take requests one at a time under one lock;
+- no writeback cache (each write(2) is one request), direct_io off (mmap works);
+- the kernel's attribute and entry caches keep libfuse3's defaults (1 s). Longer timeouts
+  would be safe while the model is the only writer (every size change is a request through
+  this mount, and the kernel updates its cached i_size itself on write and truncate), but
+  buy nothing: a write, read or fsync sends no GETATTR, and the one a truncate costs is
+  libfuse's high-level API filling the SETATTR reply, which no timeout removes (measured:
+  attr_timeout=entry_timeout=3600 left every op class's rate within the noise);
+- write, read, truncate, fsync and flush go from the ctypes callback straight to ModelOps
+  (`serve`'s Fuse class); the rest through mfusepy's Operations dispatch;
+- the cyclic collector is off while serving (common.tune_gc_for_serving): the model keeps a
+  record of every request, and requests leave no cyclic garbage.
+
 Control files, not listed in readdir: writing anything to /.eofsim-crash stops the model at
 that instant (`eofsim crash MOUNTPOINT` does so; from then writes get EROFS and data reads
 EIO, the machine being off, while stat and readdir still answer); reading
 /.eofsim-clock gives the virtual time (ns) at which the last request finished.
 """
 
+import ctypes
 import errno
 import os
 import stat
@@ -35,7 +53,7 @@ from ..errors import InputError
 from ..ext4 import OpError
 from ..live import LiveError, LiveModel
 from ..ops import Op
-from .common import load_mfusepy, statfs_answer
+from .common import load_mfusepy, statfs_answer, tune_gc_for_serving
 
 CONTROL = "/.eofsim-crash"
 CLOCK = "/.eofsim-clock"
@@ -113,19 +131,20 @@ class ModelOps:
     def context_tid(self):
         return 0
 
-    def _run(self, op, data=None, tid=None):
-        """One model op; its errno -> OSError, anything else -> EIO logged (the daemon goes on)."""
+    def _run(self, kind, tid=None, data=None, **fields):
+        """One model op (Op's kind and fields); its errno -> OSError, anything else -> EIO
+        logged (the daemon goes on)."""
         try:
-            rec = self.model.call(self.context_tid() if tid is None else tid, op, data)
+            rec = self.model.request(self.context_tid() if tid is None else tid, kind, data, **fields)
         except LiveError as e:
             if self.model.until_ns is not None:
                 raise OSError(errno.EROFS, str(e)) from None
             self.errors += 1
-            self._log(f"EIO: {op.text()}: {e}")
+            self._log(f"EIO: {Op(kind, **fields).text()}: {e}")
             raise OSError(errno.EIO, str(e)) from None
         except Exception as e:   # a model bug must not take the mount down
             self.errors += 1
-            self._log(f"EIO: {op.text()}: {type(e).__name__}: {e}")
+            self._log(f"EIO: {Op(kind, **fields).text()}: {type(e).__name__}: {e}")
             self._log(traceback.format_exc().rstrip().replace("\n", "\n    "))
             raise OSError(errno.EIO, str(e)) from None
         if rec.error:
@@ -160,11 +179,14 @@ class ModelOps:
         return otid, opath
 
     def _meta(self, ino):
-        now = time.time_ns()
-        return self.meta.setdefault(ino, [stat.S_IFREG | 0o644, now, now, now])
+        m = self.meta.get(ino)
+        if m is None:
+            now = time.time_ns()
+            m = self.meta[ino] = [stat.S_IFREG | 0o644, now, now, now]
+        return m
 
     def _touch(self, ino):
-        m = self._meta(ino)
+        m = self.meta.get(ino) or self._meta(ino)
         m[2] = m[3] = time.time_ns()
 
     def _writable(self):
@@ -263,7 +285,7 @@ class ModelOps:
         name = model_name(path)
         tid = self.context_tid()
         words = ["creat"] + (["excl"] if flags & os.O_EXCL else []) + (["trunc"] if flags & os.O_TRUNC else [])
-        rec = self._run(Op("open", file=name, flags=tuple(words)), tid=tid)
+        rec = self._run("open", tid, file=name, flags=tuple(words))
         m = self._meta(rec.ino)
         m[0] = stat.S_IFREG | (mode & 0o7777)
         self._touch(rec.ino)
@@ -285,7 +307,7 @@ class ModelOps:
         if self.model.until_ns is not None:
             obj = self._obj(path)
             return self._new_handle(tid, name, obj.ino)
-        rec = self._run(Op("open", file=name, flags=words), tid=tid)
+        rec = self._run("open", tid, file=name, flags=words)
         if words:
             self._touch(rec.ino)
         return self._new_handle(tid, name, rec.ino)
@@ -299,22 +321,22 @@ class ModelOps:
         if not self.opened[(otid, opath)]:
             del self.opened[(otid, opath)]
         if self.model.until_ns is None:
-            self._run(Op("close", file=opath), tid=otid)
+            self._run("close", otid, file=opath)
         return 0
 
     def unlink(self, path):
         self._writable()
-        self._run(Op("unlink", file=model_name(path)))
+        self._run("unlink", file=model_name(path))
         return 0
 
     def rename(self, old, new):
         self._writable()
-        self._run(Op("rename", file=model_name(old), new=model_name(new)))
+        self._run("rename", file=model_name(old), new=model_name(new))
         return 0
 
     def mkdir(self, path, mode):
         self._writable()
-        rec = self._run(Op("mkdir", file=model_name(path)))
+        rec = self._run("mkdir", file=model_name(path))
         self.meta[rec.ino] = [stat.S_IFDIR | (mode & 0o7777)] + [time.time_ns()] * 3
         return 0
 
@@ -331,7 +353,7 @@ class ModelOps:
     def fsyncdir(self, path, datasync, fh):
         if self.model.until_ns is not None:
             raise OSError(errno.EROFS, "the model crashed")
-        self._run(Op("fdatasync" if datasync else "fsync", file=self._dir_path(path, fh)))
+        self._run("fdatasync" if datasync else "fsync", file=self._dir_path(path, fh))
         return 0
 
     # --- data ---------------------------------------------------------------------------
@@ -345,7 +367,7 @@ class ModelOps:
         if self.model.until_ns is not None:
             raise OSError(errno.EIO, "the model crashed: reads stop too")
         tid, name = self._route(path, fh)
-        rec = self._run(Op("read", file=name, off=offset, len=size), tid=tid)
+        rec = self._run("read", tid, file=name, off=offset, len=size)
         self._meta(obj.ino)[1] = time.time_ns()
         return self.model.read_bytes(rec)
 
@@ -362,7 +384,7 @@ class ModelOps:
         if not data:
             return 0
         tid, name = self._route(path, fh)
-        rec = self._run(Op("write", file=name, off=offset, len=len(data)), data, tid=tid)
+        rec = self._run("write", tid, data, file=name, off=offset, len=len(data))
         self._touch(rec.ino)
         return len(data)
 
@@ -371,7 +393,7 @@ class ModelOps:
             return 0
         self._writable()
         tid, name = self._route(path, fh)
-        rec = self._run(Op("truncate", file=name, size=length), tid=tid)
+        rec = self._run("truncate", tid, file=name, size=length)
         self._touch(rec.ino)
         return 0
 
@@ -382,7 +404,7 @@ class ModelOps:
         if size <= 0:
             raise OSError(errno.EINVAL, "fallocate length")
         tid, name = self._route(path, fh)
-        rec = self._run(Op("fallocate", file=name, off=offset, len=size, mode=FALLOC_MODES[mode]), tid=tid)
+        rec = self._run("fallocate", tid, file=name, off=offset, len=size, mode=FALLOC_MODES[mode])
         self._touch(rec.ino)
         return 0
 
@@ -392,7 +414,7 @@ class ModelOps:
         if self.model.until_ns is not None:
             raise OSError(errno.EROFS, "the model crashed")
         tid, name = self._route(path, fh)
-        self._run(Op("fdatasync" if datasync else "fsync", file=name), tid=tid)
+        self._run("fdatasync" if datasync else "fsync", tid, file=name)
         return 0
 
     def flush(self, path, fh):
@@ -421,16 +443,13 @@ class ModelOps:
 
 def make_fuse_ops(ops: ModelOps):
     """mfusepy.Operations delegating to `ops` (methods only: mfusepy registers attributes
-    named like FUSE operations, so the state lives in `ops`, under the name `impl_`)."""
+    named like FUSE operations, so the state lives in `ops`). mfusepy's request wrapper
+    answers an OSError with its errno, which is how every handler of `ops` fails."""
     mfusepy = load_mfusepy()
-    FuseOSError = mfusepy.FuseOSError
 
-    def wrap(fn):
+    def bind(fn):
         def call(self, *args):
-            try:
-                return fn(*args)
-            except OSError as e:
-                raise FuseOSError(e.errno or errno.EIO) from None
+            return fn(*args)
         call.__name__ = fn.__name__
         return call
 
@@ -438,10 +457,11 @@ def make_fuse_ops(ops: ModelOps):
              "open", "read", "write", "truncate", "fallocate", "fsync", "fsyncdir", "flush",
              "release", "unlink", "rename", "mkdir", "rmdir", "link", "symlink", "opendir",
              "releasedir")
-    body = {n: wrap(getattr(ops, n)) for n in names}
+    body = {n: bind(getattr(ops, n)) for n in names}
 
     def init(self, path):
         ops.mounted = True         # the loop is serving: a non-zero exit later is a signal's
+        tune_gc_for_serving()
     body["init"] = init
     body["use_ns"] = True
     # Requests on an fd whose name was unlinked arrive with path None (nullpath_ok) and are
@@ -462,13 +482,37 @@ def serve(mountpoint, model: LiveModel, trace_path=None, log=None):
     mfusepy = load_mfusepy()
     ops = ModelOps(model, log=log, trace_path=trace_path)
     fuse_ops = make_fuse_ops(ops)
+    string_at = ctypes.string_at
+    memmove = ctypes.memmove
+
     class Fuse(mfusepy.FUSE):
-        # mfusepy drops the file handle of truncate; ftruncate on a handle (path None under
-        # nullpath_ok) needs it.
+        """The requests a program issues per syscall (write, read, truncate, fsync, flush)
+        go from the ctypes callback straight to `ops`, past mfusepy's Operations dispatch."""
+
         def truncate_fuse_3(self, path, length, fip):
-            fh = fip.contents.fh if fip else None
-            return self.operations.truncate(None if path is None else path.decode(self.encoding, self.errors),
-                                            length, fh)
+            # mfusepy drops the file handle of truncate; ftruncate on a handle (path None
+            # under nullpath_ok) needs it.
+            return ops.truncate(None if path is None else path.decode(self.encoding, self.errors),
+                                length, fip.contents.fh if fip else None)
+
+        def write(self, path, buf, size, offset, fip):
+            return ops.write(None if path is None else path.decode(self.encoding, self.errors),
+                             string_at(buf, size), offset, fip.contents.fh)
+
+        def read(self, path, buf, size, offset, fip):
+            ret = ops.read(None if path is None else path.decode(self.encoding, self.errors),
+                           size, offset, fip.contents.fh)
+            if not ret:
+                return 0
+            memmove(buf, ret, len(ret))
+            return len(ret)
+
+        def fsync(self, path, datasync, fip):
+            return ops.fsync(None if path is None else path.decode(self.encoding, self.errors),
+                             datasync, fip.contents.fh)
+
+        def flush(self, path, fip):
+            return 0
 
     # libfuse installs its own SIGINT/SIGTERM/SIGHUP handlers (fuse_set_signal_handlers:
     # end the loop, then unmount) only over SIG_DFL; Python's handlers (KeyboardInterrupt,
