@@ -7,8 +7,10 @@ check_us_per_op[N]: `check` (default exact mode) of generate(seed=1, n_ops=N, fi
 check_growth_10k_vs_1k: per-op cost at 10k / per-op cost at 1k. Target <= 1.5.
 check_100k_s: the 100k-op check in seconds. Target <= 100 s.
 sparse_*_check_s / sparse_*_peak_mib: simulate + check of `truncate f 1T; fsync f`, of a
-  write at 1 TiB, and of a 64 GiB file with 1 KiB blocks, each in a fresh interpreter (peak
-  RSS (VmHWM) of that process, interpreter included). Targets < 1 s, < 100 MiB.
+  write at 1 TiB, of a 64 GiB file with 1 KiB blocks, of `fallocate` and zero range over
+  1 TiB and of a 64 GiB fallocate + punch hole with 1 KiB blocks (unwritten extents as
+  runs, ext4/extents.ExtentMap), each in a fresh interpreter (peak RSS (VmHWM) of that
+  process, interpreter included). Targets < 1 s, < 100 MiB.
 compare_demo_wall_s: `eofsim compare --threads 1,8,64,256 --json` (the grid `make demo`
   runs, without writing the HTML) as a subprocess, default jobs (one per core); the
   serial (--jobs 1) figure beside it. Target <= 10 s.
@@ -16,8 +18,13 @@ crash_state_vs_kernel_image: seconds per real-kernel crash image (copy, mount wi
   replay, read, umount; kernel/ machinery, measured in this run on a built-in) over the
   model's seconds per crash state (the same built-in, and the 10k workload). Target
   >= 1,000x. Printed as skipped where root, loop devices or FUSE are missing.
+long_{100k,1m}_{sim_s,check_s,peak_mib}: generate + simulate + check of the same
+  generator at 100,000 and 1,000,000 ops in a fresh interpreter each (peak RSS = VmHWM of
+  that process), and peak_kib_per_op beside it: flat per op (memory linear in the workload,
+  no quadratic term; happens-before masks relative to the durable frontier, hb.py), not yet
+  bounded (the device log, op records and the checker's indexes are kept whole).
 Every figure has the 1-minute load average beside it: the machine is shared.
-Set EOFSIM_BENCH_QUICK=1 to skip the 100k figure.
+Set EOFSIM_BENCH_QUICK=1 to skip the 100k figure and the long runs.
 """
 
 import os
@@ -58,6 +65,11 @@ SPARSE = {
     "write_1tib": (["write f 1099511627776 100", "fsync f"], {}),
     "64gib_1k_blocks": (["truncate f 68719476736", "write f 34359738368 5000", "fsync f"],
                         {"block_size": "1024"}),
+    "fallocate_1tib": (["fallocate f 0 1099511627776", "write f 549755813888 100", "fsync f"], {}),
+    "zero_range_1tib": (["write f 0 5000", "fallocate f 100 1099511627776 zero_range", "fsync f"], {}),
+    "fallocate_64gib_1k_blocks": (["fallocate f 0 68719476736", "write f 34359738368 5000",
+                                   "fsync f", "fallocate f 4096 68719476736 punch_hole", "fsync f"],
+                                  {"block_size": "1024"}),
 }
 
 _SPARSE_CHILD = r"""
@@ -82,6 +94,34 @@ def sparse(name):
     ops, ov = SPARSE[name]
     out = subprocess.run([sys.executable, "-c", _SPARSE_CHILD, json.dumps([ops, ov])], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
+    if out.returncode:
+        return None, out.stderr.strip().splitlines()[-1:]
+    return json.loads(out.stdout), None
+
+
+_LONG_CHILD = r"""
+import sys, time, json
+sys.path.insert(0, "src")
+from eofsim.crash import check
+from eofsim.sim import simulate
+from eofsim.workload.generate import generate
+n = int(sys.argv[1])
+t0 = time.perf_counter()
+res = simulate(generate(seed=1, n_ops=n, files=("a", "b", "c"), threads=1), "bh-ordered")
+t1 = time.perf_counter()
+hwm_sim = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:")][0]
+rep = check(res)
+t2 = time.perf_counter()
+hwm = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:")][0]
+print(json.dumps([t1 - t0, t2 - t1, hwm_sim / 1024, hwm / 1024, rep.crash_points, len(res.dev.bios)]))
+"""
+
+
+def long_run(n):
+    """(sim s, check s, sim peak MiB, peak MiB, crash points, bios) of an n-op run, or None."""
+    import json
+    out = subprocess.run([sys.executable, "-c", _LONG_CHILD, str(n)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=7200)
     if out.returncode:
         return None, out.stderr.strip().splitlines()[-1:]
     return json.loads(out.stdout), None
@@ -138,6 +178,18 @@ def main():
           f"({done} of 10000 ops completed{hung}) {load()}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"check_bench_peak_mib: {peak:.0f} MiB (this process, largest workload above) {load()}")
+
+    if not QUICK:
+        for n, label in ((100_000, "100k"), (1_000_000, "1m")):
+            got, err = long_run(n)
+            if got is None:
+                print(f"long_{label}: FAILED {err} {load()}")
+                continue
+            sim_s, chk_s, sim_mib, mib, points, nbios = got
+            print(f"long_{label}_sim_s: {sim_s:.1f} s (generate + simulate, {nbios} bios) {load()}")
+            print(f"long_{label}_check_s: {chk_s:.1f} s ({points} crash points) {load()}")
+            print(f"long_{label}_peak_mib: {mib:.0f} MiB (after the simulation: {sim_mib:.0f} MiB; "
+                  f"{1024 * mib / n:.2f} KiB per op) {load()}")
 
     w = compare_wall()
     print(f"compare_demo_wall_s: {w:.1f} s (jobs={os.cpu_count()}; target <= 10) {load()}")

@@ -29,7 +29,8 @@ FAST_TESTS = ["tests/test_core_ordering.py", "tests/test_core_posix.py", "tests/
               "tests/test_core_jbd2.py", "tests/test_core_engine.py", "tests/test_core_block.py",
               "tests/test_core_content.py", "tests/test_fidelity_612.py", "tests/test_examples.py",
               "tests/test_ext4_flags.py", "tests/test_designs.py", "tests/test_crash_sim.py",
-              "tests/test_invariants.py", "tests/test_mechanisms.py", "tests/test_flusher.py"]
+              "tests/test_invariants.py", "tests/test_mechanisms.py", "tests/test_flusher.py",
+              "tests/test_hb_frontier.py", "tests/test_sparse_extents.py"]
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,20 @@ MUTANTS = [
       "            if flags & JI_WAIT_DATA:", "            if False:"),
     M("jbd2-ordered-submit", "journal_submit_data_buffers", "jbd2.py",
       "            if flags & JI_WRITE_DATA:", "            if False:"),
+    # --- issue 12: long unwritten extents as runs (ext4/extents.ExtentMap) ---------------
+    M("ext-remove-space-runs", "ext4_ext_remove_space over unwritten runs (truncate, punch hole, evict)",
+      "ext4/extents.py", "        freed = m.cut(lo, hi)\n", "        freed = []\n"),
+    M("alloc-run-freed-first", "ext4_mb_new_blocks: runs take freed blocks first, as one-block allocations do",
+      "ext4/extents.py", "            if self.freed:\n                p, c = heappop(self.freed)\n                take",
+      "            if False:\n                p, c = heappop(self.freed)\n                take"),
+    M("extents-runs-on-disk", "ext4_fill_raw_inode: the journalled extent tree carries the unwritten runs",
+      "ext4/inode.py", "            if runs is not None:\n                ext.extend(runs())", "            pass"),
+    # --- issue 12: happens-before relative to the durable frontier -------------------------
+    M("hb-frontier-min-base", "happens-before knowledge (hb.py): combining keeps every bit at or above the lower base",
+      "hb.py", "            m = self.mask | (o.mask << (b2 - b1))\n            b = b1",
+      "            m = (self.mask >> (b2 - b1)) | o.mask\n            b = b2"),
+    M("settle-flush-covers-hb", "blk-flush: a flush makes durable the completed writes its issuer knew (online durable_times)",
+      "block.py", "                dur[i] = now\n                st[i] = 1", "                pass"),
 ]
 
 

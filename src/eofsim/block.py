@@ -74,6 +74,7 @@ from dataclasses import dataclass, field
 
 from .content import fill, garbage
 from .errors import InputError
+from .hb import Frontier, bits, one
 
 WRITE, FLUSH = "write", "flush"
 
@@ -379,6 +380,12 @@ class BlockDevice:
         self.bios = []
         self.log = []
         """[(time_ns, 'submit' | 'complete', bio id)] in the order things happened."""
+        self.frontier = Frontier()
+        """hb.Frontier: every bio id below frontier.f is settled (see _settle)."""
+        self.durable_ns = []
+        """Per bio id: when the write became durable under the guarantee semantics
+        (crash/states.py), or None (not yet, or not a write)."""
+        self._settled = bytearray()
         self.stats = IoStats()
         self._last_pblk = None
         # block layer
@@ -475,6 +482,8 @@ class BlockDevice:
         cur = eng.current
         bio.hb = cur.hb if cur is not None else 0
         self.bios.append(bio)
+        self.durable_ns.append(None)
+        self._settled.append(bio.op != WRITE)
         self.log.append((eng.now, "submit", bio.id))
         st = self.stats
         if bio.op == FLUSH:
@@ -786,9 +795,44 @@ class BlockDevice:
         self.log.append((eng.now, "complete", bio.id))
         for pblk, runs in bio.blocks:
             self.cache[pblk] = runs
-        if bio.end_io is not None:
-            eng.irq(bio.bit)
-            bio.end_io(bio)
+        self._settle(bio)
+        end_io = bio.end_io
+        if end_io is not None:
+            # dropped once run: the log keeps the bio, not its ioend and folios
+            bio.end_io = None
+            eng.irq(one(self.frontier, bio.id))
+            end_io(bio)
+
+    def _settle(self, bio):
+        """Durability as it happens, the online form of crash/states.durable_times: a FUA
+        write is durable at its completion; a flush (or the flush half of a PREFLUSH write)
+        makes durable, at its completion, every write its issuer knew complete (bio.hb)
+        that had completed when it was issued. Then the durable frontier (hb.Frontier)
+        moves past the leading settled bios, so knowledge drops their bits."""
+        now = self.engine.now
+        dur = self.durable_ns
+        st = self._settled
+        if bio.op == WRITE and bio.fua and dur[bio.id] is None:
+            dur[bio.id] = now
+            st[bio.id] = 1
+        if (bio.op == FLUSH or bio.preflush) and bio.hb:
+            bios = self.bios
+            hb = bio.hb
+            ids = hb.ids() if hasattr(hb, "ids") else bits(hb)
+            for i in ids:
+                if i >= len(bios) or st[i]:
+                    continue
+                w = bios[i]
+                if w.complete_ns is None or w.complete_ns > bio.submit_ns:
+                    continue    # an inconsistent hb: states.durable_times notes it
+                dur[i] = now
+                st[i] = 1
+        fr = self.frontier
+        f = fr.f
+        n = len(st)
+        while f < n and st[f]:
+            f += 1
+        fr.f = f
 
     # ------------------------------------------------------------------ blk-flush
     def _flush_request(self, cb):

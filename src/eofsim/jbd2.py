@@ -10,7 +10,8 @@ class RawInode:
     ino: int
     size: int
     extents: tuple
-    """((lblk, pblk, unwritten), ...) sorted by lblk, one entry per mapped block."""
+    """((lblk, pblk, unwritten), ...) sorted by lblk, one entry per mapped block; a long
+    unwritten extent is one entry (lblk, pblk, True, count) (ext4/extents.ExtentMap)."""
     nlink: int = 1
     """i_links_count: 0 once the last name is gone (an orphan until evicted, then freed)."""
 

@@ -100,13 +100,14 @@ def _subtract(s, e, ranges):
 class FileHistory:
     """What the operations did to one file, as the checkers need it."""
 
-    def __init__(self, result, name, block_size, ino=None):
+    def __init__(self, result, name, block_size, ino=None, ops=None):
         self.name = name
         self.ino = ino
         """With namespace ops: the inode this history is about (ops are matched by the inode
         they acted on, whatever name they used); None: by name (results without inodes)."""
         self.bs = block_size
-        self.ops = {o.index: o for o in result.ops}
+        self.ops = ops if ops is not None else {o.index: o for o in result.ops}
+        """op index -> OpRecord (`ops`: one such dict shared by every file's history)."""
         hist = list(result.ino_history.get(ino, ()) if ino is not None
                     else result.size_history.get(name, ()))
         if not hist:

@@ -126,6 +126,8 @@ class Explorer:
         self.namespace = self.journal.namespace and bool(names)
         """Names resolve through the recovered directories; histories are per inode."""
         self.files = list(files) if files is not None else list(names or result.inos)
+        self._ops = {o.index: o for o in result.ops}
+        """op index -> OpRecord, one dict for every file's history."""
         self._fh_ino = {}
         if self.namespace:
             self.nh = {n: NameHistory(result, n) for n in self.files}
@@ -140,7 +142,7 @@ class Explorer:
                 self.history(ino, first.get(ino, f"ino {ino}"))
         else:
             self.nh = {}
-            self.fh = {n: FileHistory(result, n, self.bs) for n in self.files}
+            self.fh = {n: FileHistory(result, n, self.bs, ops=self._ops) for n in self.files}
         self.torn = torn
         self._cut = {}
         self._res = {}
@@ -227,7 +229,7 @@ class Explorer:
         """The FileHistory of inode `ino` (namespace runs), made once."""
         fh = self._fh_ino.get(ino)
         if fh is None:
-            fh = self._fh_ino[ino] = FileHistory(self.result, name, self.bs, ino=ino)
+            fh = self._fh_ino[ino] = FileHistory(self.result, name, self.bs, ino=ino, ops=self._ops)
         return fh
 
     def file_history(self, name, ri):
@@ -682,7 +684,7 @@ def describe_state(ex, w, v=None):
         for (pb, _), vi in sorted(w.choice.items()):
             if v is None or True:
                 picks.append((pb, vi))
-    emap = {pb: lb for lb, pb, _ in (ri.extents if ri is not None else ())}
+    emap = {e[1]: e[0] for e in (ri.extents if ri is not None else ()) if len(e) == 3}
     shown = set()
     for pb, vi in picks:
         if (pb, vi) in shown:

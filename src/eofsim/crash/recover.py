@@ -12,6 +12,7 @@ modelled exactly (a transaction then needs its commit and every log block on dis
 from bisect import bisect_right
 
 from ..content import ZERO
+from ..hb import as_int
 from ..jbd2 import ORPHAN_KEY, RawDir, RawInode
 
 ROOT_INO = 2
@@ -76,7 +77,10 @@ class Journal:
             bad = []
             for j in logs.get(tid, ()):
                 if c.preflush:
-                    if not timed and (c.hb >> j.id) & 1:
+                    # in the commit thread's knowledge, or durable already when the commit
+                    # was issued (hb.py drops the bits of such settled writes)
+                    if not timed and ((as_int(c.hb) >> j.id) & 1
+                                      or disk.dur[j.id] <= c.submit_ns):
                         continue
                     if timed and com[j.id] is not None and com[j.id] < sub[c.id]:
                         continue
@@ -285,7 +289,7 @@ class Journal:
                         m[ino] = RawInode(ino, 0, (), 0)
                     else:
                         keep = (ri.size + self.disk.bs - 1) // self.disk.bs
-                        m[ino] = RawInode(ino, ri.size, tuple(e for e in ri.extents if e[0] < keep),
+                        m[ino] = RawInode(ino, ri.size, _extents_below(ri.extents, keep),
                                           ri.nlink)
                 m[ORPHAN_KEY] = None
             # keyed by the replayed dict: a prefix that changes nothing keeps its identity
@@ -325,6 +329,18 @@ class Journal:
         return None if ino is None else self.recovered(p).get(ino)
 
 
+def _extents_below(extents, keep):
+    """The raw extents of the blocks below `keep` (a run entry cut at it)."""
+    out = []
+    for e in extents:
+        if e[0] >= keep:
+            continue
+        if len(e) > 3 and e[0] + e[3] > keep:
+            e = (e[0], e[1], e[2], keep - e[0])
+        out.append(e)
+    return tuple(out)
+
+
 def slots(ri, bs: int, torn: bool = False):
     """The recovered file as slots: [(a, b, pblk or None, unwritten)], a..b file offsets
     inside [0, size): one per mapped written block, and one per maximal run of blocks that
@@ -336,12 +352,13 @@ def slots(ri, bs: int, torn: bool = False):
     nblk = (size + bs - 1) // bs
     out = []
     pos = 0  # first file offset not yet covered
-    for lblk, pblk, unw in sorted(ri.extents):
+    for e in sorted(ri.extents):
+        lblk, pblk, unw = e[0], e[1], e[2]
         if lblk >= nblk:
             break
         a = lblk * bs
         if unw:
-            continue
+            continue        # reads as zero (a run of unwritten blocks too: (lblk, pblk, True, n))
         if a > pos:
             out.append((pos, a, None, False))
         out.append((a, min(a + bs, size), pblk, False))

@@ -20,16 +20,10 @@ split; see the module README in explore.py).
 
 from bisect import bisect_right
 
+from ..hb import as_int, bits
+
 NEVER = 1 << 62
 SECTOR = 512
-
-
-def bits(mask: int):
-    """Indices of the set bits of `mask`, lowest first."""
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
 
 
 def log_positions(dev):
@@ -50,8 +44,14 @@ def durable_times(dev, timed: bool = False):
     of notes about inconsistencies found in the log (a write in a flush's hb that completed
     after the flush was issued)."""
     bios = dev.bios
-    dur = [NEVER] * len(bios)
     notes = []
+    online = getattr(dev, "durable_ns", None)
+    if not timed and online is not None and len(online) == len(bios):
+        # block.BlockDevice._settle computed the same rule as the simulation ran (its
+        # masks drop settled bits, hb.py; a simulated hb is never inconsistent: bits enter
+        # it only at completions)
+        return [NEVER if d is None else d for d in online], notes
+    dur = [NEVER] * len(bios)
     for b in bios:
         if b.op == "write" and b.fua and b.complete_ns is not None:
             dur[b.id] = b.complete_ns
@@ -60,7 +60,7 @@ def durable_times(dev, timed: bool = False):
         flushers.sort(key=lambda b: (b.complete_ns, b.id))
         assigned = 0
         for f in flushers:
-            m = f.hb & ~assigned
+            m = as_int(f.hb) & ~assigned
             assigned |= m
             for i in bits(m):
                 if i >= len(bios):
@@ -146,7 +146,7 @@ class DiskModel:
         """Writes the flush half of bio f covers: f.hb (guarantee) or, under timed, every
         write that completed before f was submitted."""
         if not self.timed:
-            return f.hb
+            return as_int(f.hb)
         m = self._covers.get(f.id)
         if m is None:
             if self._pos is None:

@@ -1,14 +1,127 @@
 """fs/ext4/extents.c and mballoc.c: the block map (extent tree + extent status tree, one
-entry a block), the allocator, and fallocate's modes (allocate, punch hole, zero range)."""
+entry a block, except long unwritten extents: ExtentMap), the allocator, and fallocate's
+modes (allocate, punch hole, zero range)."""
 
 from ..mm.truncate import folio_mkclean, pagecache_isize_extended, truncate_pagecache_range
 from ..policies.base import GrowReason
 
+from bisect import bisect_left, bisect_right
 from heapq import heappop, heappush
 
 from ..iomap import DELAYED, HOLE, STATE_NAMES, UNWRITTEN, WRITTEN
 DATA_BASE = 1 << 20
 """First data block number (block bitmap start); everything below is metadata."""
+
+EXT_UNWRITTEN_MAX_LEN = (1 << 15) - 1
+"""ext4_extents.h: the longest unwritten extent (EXT_INIT_MAX_LEN - 1 blocks)."""
+
+RUN_MIN = 1024
+"""An ext4_map_blocks chunk of at least this many blocks is allocated as unwritten runs
+(ExtentMap) instead of one map entry a block; a representation choice only (tests run
+both ways and compare)."""
+
+
+class ExtentMap(dict):
+    """inode.map once fallocate or zero range allocated a long range: ext4_ext_map_blocks
+    with EXT4_GET_BLOCKS_CREATE_UNWRIT_EXT makes one unwritten extent of a hole, and the
+    model keeps it as a run (l0, l1, p0): blocks l0..l1-1 unwritten at p0 + (lblk - l0), in
+    neither the dict nor inode.disk. The first access to such a block (get, [], pop) makes
+    its entry in both, splitting the run, so the per-block code sees the map it always
+    saw; membership tests do not make entries. Iterating the dict skips runs: the code that
+    frees ranges (truncate, punch hole, evict) calls Ext4Extents.remove_runs too. Cost and
+    memory follow the blocks touched, not the range allocated."""
+
+    __slots__ = ("runs", "starts", "disk")
+
+    def __init__(self, base, disk):
+        dict.__init__(self, base)
+        self.runs = []
+        """[(l0, l1, p0)] sorted by l0, disjoint."""
+        self.starts = []
+        self.disk = disk
+
+    def _find(self, k):
+        i = bisect_right(self.starts, k) - 1
+        if i >= 0 and k < self.runs[i][1]:
+            return i
+        return -1
+
+    def _take(self, k):
+        i = self._find(k)
+        if i < 0:
+            return None
+        l0, l1, p0 = self.runs[i]
+        p = p0 + k - l0
+        pieces = []
+        if k > l0:
+            pieces.append((l0, k, p0))
+        if k + 1 < l1:
+            pieces.append((k + 1, l1, p + 1))
+        self.runs[i:i + 1] = pieces
+        self.starts[i:i + 1] = [r[0] for r in pieces]
+        e = [UNWRITTEN, p]
+        dict.__setitem__(self, k, e)
+        self.disk[k] = (k, p, True)
+        return e
+
+    def get(self, k, d=None):
+        e = dict.get(self, k)
+        if e is None and self.runs:
+            e = self._take(k)
+        return d if e is None else e
+
+    def __getitem__(self, k):
+        e = self.get(k)
+        if e is None:
+            raise KeyError(k)
+        return e
+
+    def __contains__(self, k):
+        return dict.__contains__(self, k) or (bool(self.runs) and self._find(k) >= 0)
+
+    def pop(self, k, *d):
+        if not dict.__contains__(self, k) and self.runs:
+            self._take(k)
+        return dict.pop(self, k, *d)
+
+    def add_run(self, l0, l1, p0):
+        """Add unwritten blocks l0..l1-1 at p0..; a run continuing the one before it in
+        both block spaces joins it (the map stays one entry whatever the extent count)."""
+        i = bisect_left(self.starts, l0)
+        if i > 0:
+            a0, a1, q0 = self.runs[i - 1]
+            if a1 == l0 and q0 + (a1 - a0) == p0:
+                self.runs[i - 1] = (a0, l1, q0)
+                return
+        self.runs.insert(i, (l0, l1, p0))
+        self.starts.insert(i, l0)
+
+    def cut(self, lo, hi):
+        """Remove run blocks in [lo, hi); returns the freed (pblk, count) ranges."""
+        freed = []
+        keep = []
+        for l0, l1, p0 in self.runs:
+            if l1 <= lo or l0 >= hi:
+                keep.append((l0, l1, p0))
+                continue
+            if l0 < lo:
+                keep.append((l0, lo, p0))
+            if l1 > hi:
+                keep.append((hi, l1, p0 + hi - l0))
+            a, b = max(l0, lo), min(l1, hi)
+            freed.append((p0 + a - l0, b - a))
+        self.runs = keep
+        self.starts = [r[0] for r in keep]
+        return freed
+
+    def run_kind_at(self, k):
+        """(end of the run holding k) or None."""
+        i = self._find(k)
+        return None if i < 0 else self.runs[i][1]
+
+    def extent_runs(self):
+        """The runs as raw extent entries (lblk, pblk, unwritten, count)."""
+        return [(l0, p0, True, l1 - l0) for l0, l1, p0 in self.runs]
 
 
 class Ext4Extents:
@@ -25,7 +138,10 @@ class Ext4Extents:
         never reuses those, so their stale contents there can only be pre-scenario garbage
         (the device fill / plants)."""
         if n == 1 and self.freed:
-            return heappop(self.freed)
+            p, c = heappop(self.freed)      # (first pblk, count): freed runs, lowest first
+            if c > 1:
+                heappush(self.freed, (p + 1, c - 1))
+            return p
         p = self.next_pblk
         self.next_pblk += n
         return p
@@ -38,7 +154,7 @@ class Ext4Extents:
         if state == HOLE:
             inode.map.pop(lblk, None)
             if old >= UNWRITTEN and self.reuse_freed:
-                heappush(self.freed, e[1])
+                heappush(self.freed, (e[1], 1))
         elif e is None:
             inode.map[lblk] = [state, pblk]
         else:
@@ -55,6 +171,66 @@ class Ext4Extents:
     def state(self, inode, lblk):
         e = inode.map.get(lblk)
         return HOLE if e is None else e[0]
+
+    def remove_runs(self, inode, lo, hi):
+        """The unwritten runs' part of ext4_ext_remove_space over [lo, hi): the blocks are
+        unmapped (freed for reuse under data=writeback, as set_state does one by one)."""
+        m = inode.map
+        if not isinstance(m, ExtentMap) or not m.runs:
+            return
+        freed = m.cut(lo, hi)
+        if freed:
+            inode.map_version += 1
+            if self.reuse_freed:
+                for r in freed:
+                    heappush(self.freed, r)
+
+    def alloc_run(self, inode, a, b):
+        """ext4_ext_map_blocks allocating the hole [a, b) as unwritten extents, block for
+        block as alloc() would hand them out (freed runs first, lowest first, then fresh
+        blocks), kept as runs."""
+        m = inode.map
+        if not isinstance(m, ExtentMap):
+            m = inode.map = ExtentMap(m, inode.disk)
+        while a < b:
+            if self.freed:
+                p, c = heappop(self.freed)
+                take = min(c, b - a)
+                if c > take:
+                    heappush(self.freed, (p + take, c - take))
+            else:
+                take = b - a
+                p = self.alloc(take)
+            m.add_run(a, a + take, p)
+            a += take
+        inode.map_version += 1
+
+    def _chunks_sparse(self, inode, lb0, lb1):
+        """map_chunks over a long range without a step per block: the kinds change only at
+        map entries and run edges."""
+        m = inode.map
+        pts = sorted({k for k in m if lb0 <= k < lb1} | {k + 1 for k in m if lb0 <= k < lb1})
+        if isinstance(m, ExtentMap):
+            for l0, l1, _ in m.runs:
+                if l1 > lb0 and l0 < lb1:
+                    pts.extend((max(l0, lb0), min(l1, lb1)))
+        pts = sorted({lb0, lb1, *(p for p in pts if lb0 <= p <= lb1)})
+
+        def kind(k):
+            e = dict.get(m, k)
+            if e is not None:
+                return HOLE if e[0] == DELAYED else e[0]
+            if isinstance(m, ExtentMap) and m.run_kind_at(k) is not None:
+                return UNWRITTEN
+            return HOLE
+        out = []
+        for a, b in zip(pts, pts[1:]):
+            k = kind(a)
+            if out and out[-1][2] == k:
+                out[-1] = (out[-1][0], b, k)
+            else:
+                out.append((a, b, k))
+        return out
 
     def fallocate(self, inode, off, length, mode, op):
         """ext4_fallocate: file_modified, then the mode's own path."""
@@ -88,20 +264,34 @@ class Ext4Extents:
     def map_chunks(self, inode, lb0, lb1):
         """The unit of one ext4_map_blocks call in ext4_alloc_file_blocks' loop: a run of
         blocks the on-disk tree maps alike (a hole, delayed or not, is allocated as one
-        extent; an existing extent is returned as it is)."""
+        extent of at most EXT_UNWRITTEN_MAX_LEN blocks: ext4_ext_map_blocks caps an
+        EXT4_GET_BLOCKS_UNWRIT_EXT request there, so a longer hole takes several calls,
+        each in its own handle; an existing extent is returned as it is). Assumption:
+        mballoc finds each such chunk contiguous (one allocation never crosses a block
+        group in the kernel, so near group boundaries it returns less and the loop takes
+        more, shorter chunks)."""
+        if lb1 - lb0 >= RUN_MIN:
+            chunks = self._chunks_sparse(inode, lb0, lb1)
+        else:
+            chunks = []
+            lblk = lb0
+            while lblk < lb1:
+                e = inode.map.get(lblk)
+                kind = HOLE if e is None or e[0] == DELAYED else e[0]
+                r = lblk + 1
+                while r < lb1:
+                    e2 = inode.map.get(r)
+                    if (HOLE if e2 is None or e2[0] == DELAYED else e2[0]) != kind:
+                        break
+                    r += 1
+                chunks.append((lblk, r, kind))
+                lblk = r
         out = []
-        lblk = lb0
-        while lblk < lb1:
-            e = inode.map.get(lblk)
-            kind = HOLE if e is None or e[0] == DELAYED else e[0]
-            r = lblk + 1
-            while r < lb1:
-                e2 = inode.map.get(r)
-                if (HOLE if e2 is None or e2[0] == DELAYED else e2[0]) != kind:
-                    break
-                r += 1
-            out.append((lblk, r))
-            lblk = r
+        for a, b, kind in chunks:
+            while kind == HOLE and b - a > EXT_UNWRITTEN_MAX_LEN:
+                out.append((a, a + EXT_UNWRITTEN_MAX_LEN))
+                a += EXT_UNWRITTEN_MAX_LEN
+            out.append((a, b))
         return out
 
     def alloc_file_blocks(self, inode, lb0, lb1, new_size, op, convert=False):
@@ -122,12 +312,7 @@ class Ext4Extents:
             yield from self.policy.before_grow(self.ctx, inode, new_size, GrowReason.FALLOCATE, zeroed)
         for c0, c1 in self.map_chunks(inode, lb0, lb1):
             handle = yield from self.journal.start(credits=8)
-            for lblk in range(c0, c1):
-                e = inode.map.get(lblk)
-                if e is None or e[0] == DELAYED:
-                    self.set_state(inode, lblk, UNWRITTEN, self.alloc())
-                elif convert and e[0] == WRITTEN:
-                    self.set_state(inode, lblk, UNWRITTEN)
+            self.ext_map_blocks(inode, c0, c1, convert)
             if new_size:
                 epos = min(c1 << self.bshift, new_size)
                 self.update_inode_size(handle, inode, epos, op)
@@ -139,6 +324,33 @@ class Ext4Extents:
             self.journal.stop(handle)
         if iomap and new_size > old_size:
             yield from pagecache_isize_extended(inode.mapping, old_size, new_size)
+
+    def ext_map_blocks(self, inode, c0, c1, convert):
+        """One ext4_map_blocks chunk of ext4_alloc_file_blocks (EXT4_GET_BLOCKS_CREATE_UNWRIT_EXT):
+        holes and delayed blocks become unwritten, written ones too with `convert`, in
+        block order. A long chunk (RUN_MIN) visits its map entries only and allocates its
+        holes as runs (ExtentMap)."""
+        if c1 - c0 < RUN_MIN:
+            for lblk in range(c0, c1):
+                e = inode.map.get(lblk)
+                if e is None or e[0] == DELAYED:
+                    self.set_state(inode, lblk, UNWRITTEN, self.alloc())
+                elif convert and e[0] == WRITTEN:
+                    self.set_state(inode, lblk, UNWRITTEN)
+            return
+        m = inode.map
+        pos = c0
+        for k in sorted(k for k in m if c0 <= k < c1) + [c1]:
+            if k > pos and not (isinstance(m, ExtentMap) and m.run_kind_at(pos) is not None):
+                self.alloc_run(inode, pos, k)        # a hole: the chunk has no runs then
+                m = inode.map
+            if k < c1:
+                e = dict.get(m, k)
+                if e[0] == DELAYED:
+                    self.set_state(inode, k, UNWRITTEN, self.alloc())
+                elif convert and e[0] == WRITTEN:
+                    self.set_state(inode, k, UNWRITTEN)
+            pos = k + 1
 
     def update_inode_size(self, handle, inode, size, op):
         """ext4_update_inode_size (ext4.h): i_size up to `size` if larger; i_disksize up to
@@ -207,6 +419,7 @@ class Ext4Extents:
             else sorted(b for b in inode.map if lo <= b < hi)
         for lblk in mapped:
             self.set_state(inode, lblk, HOLE)
+        self.remove_runs(inode, lo, hi)
         self.mark_inode_dirty(handle, inode)
         inode.i_datasync_tid = handle.tx.tid
         self.journal.stop(handle)

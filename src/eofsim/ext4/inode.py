@@ -65,7 +65,11 @@ class Inode:
     def extents(self):
         """Mapped blocks as the on-disk extent tree holds them (delayed blocks are not on disk)."""
         if self.extents_version != self.map_version:
-            self.extents_cache = tuple(sorted(self.disk.values()))
+            ext = list(self.disk.values())
+            runs = getattr(self.map, "extent_runs", None)     # extents.ExtentMap
+            if runs is not None:
+                ext.extend(runs())
+            self.extents_cache = tuple(sorted(ext))
             self.extents_version = self.map_version
         return self.extents_cache
 
@@ -383,6 +387,7 @@ class Ext4Inode:
         keep = (size + self.bs - 1) >> self.bshift
         for lblk in [l for l in inode.map if l >= keep]:
             self.set_state(inode, lblk, HOLE)
+        self.remove_runs(inode, keep, LLONG_MAX)
         if inode.nlink:
             # ext4_truncate's own ext4_orphan_add/ext4_orphan_del pair in this handle:
             # a file that stays linked leaves the orphan list here.

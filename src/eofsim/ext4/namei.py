@@ -301,6 +301,7 @@ class Ext4Namei:
         self.set_disksize(inode, 0)
         for lblk in list(inode.map):
             self.set_state(inode, lblk, HOLE)
+        self.remove_runs(inode, 0, 1 << 62)
         self.orphan_del(handle, inode)
         self.mark_inode_dirty(handle, inode)
         self.journal.stop(handle)
