@@ -281,33 +281,23 @@ def filemap_read(mapping, start, end):
 def filemap_fdatawait_range(mapping, start, end):
     """filemap_fdatawait_range: wait for writeback of every folio in [start, end]."""
     cur = mapping.engine.current
+    folios = mapping.folios
     if not mapping.nr_writeback:
         # No folio is under writeback (__filemap_fdatawait_range's PAGECACHE_TAG_WRITEBACK
         # lookup finds none): nothing to wait for, only what the folios' ended writeback
-        # made known (in any order: it is a union).
+        # made known, taken in the same order (hb.Knowledge re-bases as it combines).
         if cur is not None:
-            lo, hi = start >> mapping.shift, end >> mapping.shift
-            hb = cur.hb
-            for f in mapping.folios.values():
-                if lo <= f.index <= hi:
-                    hb |= f.wb_hb
-            cur.hb = hb
+            for i in mapping.indices(start, end):
+                cur.hb |= folios[i].wb_hb
         return
-    folios = mapping.folios
-    hb = 0          # learnt from folios passed, handed to the task before it sleeps
     for i in mapping.indices(start, end):
         f = folios.get(i)
         if f is None:
             continue
         if f.writeback:
-            if hb and cur is not None:
-                cur.hb |= hb
-                hb = 0
             yield from mapping.wait_writeback(f)
-        else:
-            hb |= f.wb_hb
-    if hb and cur is not None:
-        cur.hb |= hb
+        elif cur is not None:
+            cur.hb |= f.wb_hb
 
 
 def filemap_fdatawrite_range(mapping, start, end, reason=WbReason.FDATAWRITE):
