@@ -201,8 +201,10 @@ MUTANTS = [
     M("page-mkwrite", "ext4_page_mkwrite maps blocks inside i_size", "ext4/file.py",
       "            if not folio.mkwrite:\n                yield from self.page_mkwrite(inode, folio)", "            pass"),
     M("datasync-tid-on-size", "ext4_do_update_inode: i_datasync_tid moves on a size/map change",
-      "ext4/inode.py", "        if last is None or last.size != raw.size or last.extents != raw.extents:\n            inode.i_datasync_tid = tid",
-      "        if False:\n            inode.i_datasync_tid = tid"),
+      "ext4/inode.py", "            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):\n"
+      "                inode.i_datasync_tid = tid",
+      "            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):\n"
+      "                pass"),
     M("jbd2-ordered-wait", "journal_finish_inode_data_buffers", "jbd2.py",
       "            if flags & JI_WAIT_DATA:", "            if False:"),
     M("jbd2-ordered-submit", "journal_submit_data_buffers", "jbd2.py",

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RawInode:
     """The on-disk inode as ext4_fill_raw_inode copies it into a journalled buffer:
     the *current* i_disksize and the extent tree (block map)."""
@@ -14,6 +14,18 @@ class RawInode:
     unwritten extent is one entry (lblk, pblk, True, count) (ext4/extents.ExtentMap)."""
     nlink: int = 1
     """i_links_count: 0 once the last name is gone (an orphan until evicted, then freed)."""
+
+    def __init__(self, ino, size, extents, nlink=1):
+        # The frozen dataclass's own __init__, storing through the slots directly rather
+        # than object.__setattr__ (one is built at every ext4_mark_inode_dirty).
+        _set_ino(self, ino)
+        _set_size(self, size)
+        _set_extents(self, extents)
+        _set_nlink(self, nlink)
+
+
+_set_ino, _set_size, _set_extents, _set_nlink = (RawInode.ino.__set__, RawInode.size.__set__,
+                                                  RawInode.extents.__set__, RawInode.nlink.__set__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,7 @@ class LogRecord:
 from .block import Bio, WRITE
 from .content import fill
 from .engine import Completion, WaitQueue
+from .mm.filemap import filemap_fdatawait_range
 
 JOURNAL_BASE = 1 << 40
 T_RUNNING, T_LOCKED, T_FLUSH, T_COMMIT_JFLUSH, T_FINISHED = range(5)
@@ -114,6 +127,9 @@ class Journal:
         self.submit_inode_data = submit_inode_data
         """j_submit_inode_data_buffers (ext4_normal_submit_inode_data_buffers)."""
         self.log_event = log_event
+        """Callback(lane, text) for the timeline."""
+        self.trace = True
+        """Whether the timeline is kept (False: the texts for log_event are not built)."""
         self.running = None
         self.committing = None
         self.commit_sequence = 0
@@ -325,8 +341,9 @@ class Journal:
         self.committing = tx
         self.running = None
         self.locked_wq.wake_all()
-        self.log_event("jbd2", f"commit tid {tx.tid} starts ({len(tx.raw)} inodes, "
-                       f"{len(tx.inodes)} ordered)")
+        if self.trace:
+            self.log_event("jbd2", f"commit tid {tx.tid} starts ({len(tx.raw)} inodes, "
+                           f"{len(tx.inodes)} ordered)")
         # Phase 2a: journal_submit_data_buffers
         for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
             if flags & JI_WRITE_DATA:
@@ -339,7 +356,6 @@ class Journal:
         self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
                                       payload=record, end_io=lambda b: log_done.complete()))
         # journal_finish_inode_data_buffers: wait for ordered data
-        from .mm.filemap import filemap_fdatawait_range
         for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
             if flags & JI_WAIT_DATA:
                 yield from filemap_fdatawait_range(inode.mapping, start, end)
@@ -363,8 +379,10 @@ class Journal:
         self.commits.append((tx.tid, cbio.id, eng.now))
         for r in record.inodes:
             self.on_disk_raw[r.ino] = r
-        self.log_event("jbd2", f"tid {tx.tid} committed (commit block bio {cbio.id}); on disk: "
-                       + (", ".join(f"ino {r.ino} size={r.size}" for r in record.inodes) or "no inodes"))
+        if self.trace:
+            self.log_event("jbd2", f"tid {tx.tid} committed (commit block bio {cbio.id}); on disk: "
+                           + (", ".join(f"ino {r.ino} size={r.size}" for r in record.inodes)
+                              or "no inodes"))
         tx.done.complete()
         self.locked_wq.wake_all()
 

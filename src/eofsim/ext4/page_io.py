@@ -47,17 +47,33 @@ class Ext4PageIo:
         (mpage_map_and_submit_extent)."""
         inode = mapping.host
         self.count_writeback(wbc)
+        if not mapping.dirty:
+            # ext4_do_writepages (inode.c, 6.12.117): !mapping_tagged(PAGECACHE_TAG_DIRTY)
+            # goes straight to out_writepages (no handle, no I/O)
+            return
         bs, bpf = self.bs, self.bpf
         st = {"handle": None, "extent_end": None, "extent_len": 0, "needs_map": False}
         io = IoEndBuilder(self, inode, wbc.reason, self.ext4_io_end_done)
 
-        def before_lock(folio):
-            first = folio.index * bpf
-            st["needs_map"] = wbc.can_map and any(
-                (inode.map.get(first + b) or (WRITTEN,))[0] in (DELAYED, UNWRITTEN) for b in range(bpf))
-            if st["needs_map"] and st["handle"] is None:
-                # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
-                st["handle"] = yield from self.journal.start(credits=8)
+        def prepare(folio):
+            # Before the folio lock: does mapping it need the handle started now?
+            needs_map = False
+            if wbc.can_map:
+                first = folio.index * bpf
+                get = inode.map.get
+                for b in range(bpf):
+                    e = get(first + b)
+                    if e is not None and (e[0] == DELAYED or e[0] == UNWRITTEN):
+                        needs_map = True
+                        break
+            st["needs_map"] = needs_map
+            if needs_map and st["handle"] is None:
+                return before_lock()
+            return None
+
+        def before_lock():
+            # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
+            st["handle"] = yield from self.journal.start(credits=8)
 
         def write_folio(folio, inside):
             handle = st["handle"]
@@ -119,7 +135,7 @@ class Ext4PageIo:
             return bool(submitted)
 
         try:
-            yield from write_cache_pages(mapping, wbc, write_folio, before_lock)
+            yield from write_cache_pages(mapping, wbc, write_folio, prepare)
         finally:
             if st["extent_end"] is not None and st["handle"] is not None:
                 self.extent_submitted(io, st["handle"], inode, st["extent_end"])

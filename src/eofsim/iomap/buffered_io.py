@@ -104,7 +104,8 @@ class IoEnd:
             f.wb_pending -= 1
             if f.wb_pending == 0 and f.writeback:
                 m.end_writeback(f)
-                sb.event("cache", f"{m.host.name}: folio {f.index} writeback ends")
+                if sb.trace:
+                    sb.event("cache", f"{m.host.name}: folio {f.index} writeback ends")
 
     def finish(self, sb):
         """iomap_finish_ioends / ext4_release_io_end: finish every bio held for the ioend."""
