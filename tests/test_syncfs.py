@@ -77,7 +77,7 @@ def test_flush_workqueue_waits_for_queued_conversions_only():
     r = simulate(Scenario("empty", files=(FileSpec("f", 0),)))
     fs, eng = r.fs, r.engine
     fs.endio_queued = 2
-    fs.endio_unfinished = {1, 2}
+    fs.endio_unfinished = {"a": 1, "b": 2}
     done = []
 
     def flusher():
@@ -86,12 +86,12 @@ def test_flush_workqueue_waits_for_queued_conversions_only():
 
     def worker():
         yield 1000
-        fs.endio_unfinished.discard(1)
+        del fs.endio_unfinished["a"]
         fs.endio_queued = 3
-        fs.endio_unfinished.add(3)              # queued after the flush began
+        fs.endio_unfinished["c"] = 3            # queued after the flush began
         fs.endio_flushed.wake_all()
         yield 1000
-        fs.endio_unfinished.discard(2)
+        del fs.endio_unfinished["b"]
         fs.endio_flushed.wake_all()
 
     t0 = eng.now

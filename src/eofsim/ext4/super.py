@@ -57,15 +57,15 @@ class Ext4Super:
         self.ctx = DesignContext(self)
         self.journal = Journal(engine, dev, tun, self.submit_inode_data, self.event,
                                tun.xfs_syncd_ns if policy.xfs_log_timing else None)
+        self.journal.trace = trace
         self.wb = BdiWriteback(engine, tun)
         """The bdi's writeback state (the flusher's delayed work and dirty list)."""
         self.endio_queue = []
         self.endio_kick = WaitQueue(engine, "end-I/O worker idle", "endio_idle", idle=True)
         self.endio_queued = 0
         """Work items ever queued (their sequence numbers), for flush_workqueue."""
-        self.endio_seqs = []
-        """The sequence number of each item in endio_queue."""
-        self.endio_unfinished = set()
+        self.endio_unfinished = {}
+        """id(ioend) -> its sequence number, for every queued item not yet run."""
         self.endio_flushed = WaitQueue(engine, "flush_workqueue(rsv_conversion_wq)", "endio_flush",
                                        owner=lambda: self.endio_workers)
         self.endio_workers = [engine.spawn("ext4-endio" if tun.endio_workers == 1 else f"ext4-endio/{i}",
