@@ -30,7 +30,7 @@ FAST_TESTS = ["tests/test_core_ordering.py", "tests/test_core_posix.py", "tests/
               "tests/test_core_content.py", "tests/test_fidelity_612.py", "tests/test_examples.py",
               "tests/test_ext4_flags.py", "tests/test_designs.py", "tests/test_crash_sim.py",
               "tests/test_invariants.py", "tests/test_mechanisms.py", "tests/test_flusher.py",
-              "tests/test_hb_frontier.py", "tests/test_sparse_extents.py"]
+              "tests/test_hb_frontier.py", "tests/test_sparse_extents.py", "tests/test_ioend.py"]
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,7 @@ MUTANTS = [
       "        yield from self.update_disksize_before_punch(inode, off, length)\n"
       "        yield from self.truncate_page_cache_block_range(inode, off, end)\n"),
     M("truncate-folio-mkclean", "ext4_truncate_folio (folio_mkclean of partial edge folios)", "ext4/extents.py",
-      "        if folio.mkwrite:\n            folio.mkwrite = False\n            m.mark_dirty(folio, 0)\n        m.unlock(folio)",
-      "        m.unlock(folio)"),
+      "        yield from folio_mkclean(inode.mapping, start >> self.fshift)", "        return\n        yield"),
     M("unwritten-bh-unmapped", "__ext4_block_zero_page_range: unwritten buffer stays unmapped", "ext4/inode.py",
       "            elif cached is None or not (cached.bh_mapped >> b) & 1:", "            elif False:"),
     M("iomap-zero-skips-unwritten", "iomap_zero_iter: an unwritten range is not zeroed as such", "ext4/inode.py",
@@ -120,7 +119,33 @@ MUTANTS = [
       "            yield from self.block_zero_eof(handle, inode, old, LLONG_MAX)",
       "            yield from self.block_zero_eof(handle, inode, old, size)"),
     M("bio-captured-at-submission", "submit_bio: the bio's pages are read at submission (issue 10 item 9)",
-      "iomap/buffered_io.py", "        self.blocks.append((pblk, folio, b))", "        self.blocks.append((pblk, type('Copy', (), {'blocks': [folio.blocks[b]]}), 0))"),
+      "iomap/buffered_io.py", "        part.blocks.append((pblk, folio, b))", "        part.blocks.append((pblk, type('Copy', (), {'blocks': [folio.blocks[b]]}), 0))"),
+    M("sync-handle-batching", "jbd2_journal_stop: sync-commit batching sleep (issue 10 item 11)", "jbd2.py",
+      "            if eng.now - tx.created_ns < commit_ns:", "            if False:"),
+    M("sync-handle-last-writer", "jbd2_journal_stop: j_last_sync_writer skips a lone sync writer", "jbd2.py",
+      "        if tun.max_batch_ns and self.last_sync_writer is not cur:", "        if tun.max_batch_ns:"),
+    M("sync-handle-commit-wait", "jbd2_journal_stop: h_sync -> jbd2_log_start_commit + jbd2_log_wait_commit",
+      "jbd2.py", "        self.log_start_commit(tid)\n        yield from self.log_wait_commit(tid)\n\n    def file_inode",
+      "\n    def file_inode"),
+    M("zero-range-osync-handle", "ext4_zero_range: file->f_flags & O_SYNC -> ext4_handle_sync", "ext4/extents.py",
+      "        if o_sync:\n            yield from self.journal.stop_sync(handle)", "        if False:\n            pass"),
+    # --- issue 10 item 9, second half: the ioend is the completion unit, the bio the device's -------
+    M("ext4-io-end-spans-bios", "io_submit_add_bh: a full bio is submitted, the io_end goes on (ext4_io_submit)",
+      "iomap/buffered_io.py", "                self.submit_bio()\n                part = None",
+      "                self.cut()\n                cur = part = None"),
+    M("io-end-bio-reference", "io_submit_init_bio -> ext4_get_io_end: a reference per bio",
+      "iomap/buffered_io.py", "        cur.refs += 1\n", ""),
+    M("ext4-finish-bio-per-bio", "ext4_end_bio -> ext4_finish_bio at once for a written io_end",
+      "iomap/buffered_io.py", "        if not (self.iomap or self.unwritten):", "        if False:"),
+    M("iomap-ioend-try-merge", "xfs_end_io -> iomap_sort_ioends + iomap_ioend_try_merge",
+      "iomap/buffered_io.py", "        if out and out[-1].can_merge(io):", "        if False:"),
+    M("iomap-ioend-can-merge-eof", "iomap_ioend_can_merge: io_offset + io_size == next->io_offset",
+      "iomap/buffered_io.py", "self.unwritten == nxt.unwritten and self.end == nxt.start",
+      "self.unwritten == nxt.unwritten and self.lblks[-1] + 1 == nxt.lblks[0]"),
+    M("iomap-ioend-one-bio", "iomap_add_to_ioend: bio_add_folio fails -> new ioend (no bio chain in 6.12)",
+      "iomap/buffered_io.py", "                if (full or cur.unwritten != unwritten", "                if (cur.unwritten != unwritten"),
+    M("max-writepages-extent-len", "mpage_add_bh_to_extent: MAX_WRITEPAGES_EXTENT_LEN", "ext4/page_io.py",
+      " or st[\"extent_len\"] >= MAX_WRITEPAGES_EXTENT_LEN", ""),
     # --- other named mechanisms ---------------------------------------------------------------
     M("ordered-eof-zeroing", "__ext4_block_zero_page_range -> ext4_jbd2_inode_add_write", "policies/bh_ordered.py",
       "        ctx.add_ordered(handle, inode, start, length)\n        return ()", "        return ()"),
@@ -152,8 +177,7 @@ MUTANTS = [
       "        yield from mapping.lock(f)\n        yield from mapping.wait_writeback(f)\n        mapping.unlock(f)\n    mapping.remove_from(size)",
       "    mapping.remove_from(size)"),
     M("pagecache-isize-extended", "pagecache_isize_extended (folio_mkclean of the EOF folio)", "mm/truncate.py",
-      "    if folio.mkwrite:\n        folio.mkwrite = False\n        mapping.mark_dirty(folio, 0)\n    mapping.unlock(folio)",
-      "    mapping.unlock(folio)"),
+      "    yield from folio_mkclean(mapping, start >> mapping.shift)", "    return\n    yield"),
     M("clear-dirty-for-io-wrprotect", "folio_clear_dirty_for_io write-protects the PTEs", "mm/filemap.py",
       "        folio.mkwrite = False\n        if folio.dirty:\n            folio.dirty = False", "        if folio.dirty:\n            folio.dirty = False"),
     M("ioend-finish-last-bio", "iomap_finish_ioends: writeback ends after the folio's last bio",
@@ -177,8 +201,10 @@ MUTANTS = [
     M("page-mkwrite", "ext4_page_mkwrite maps blocks inside i_size", "ext4/file.py",
       "            if not folio.mkwrite:\n                yield from self.page_mkwrite(inode, folio)", "            pass"),
     M("datasync-tid-on-size", "ext4_do_update_inode: i_datasync_tid moves on a size/map change",
-      "ext4/inode.py", "        if last is None or last.size != raw.size or last.extents != raw.extents:\n            inode.i_datasync_tid = tid",
-      "        if False:\n            inode.i_datasync_tid = tid"),
+      "ext4/inode.py", "            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):\n"
+      "                inode.i_datasync_tid = tid",
+      "            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):\n"
+      "                pass"),
     M("jbd2-ordered-wait", "journal_finish_inode_data_buffers", "jbd2.py",
       "            if flags & JI_WAIT_DATA:", "            if False:"),
     M("jbd2-ordered-submit", "journal_submit_data_buffers", "jbd2.py",

@@ -310,3 +310,92 @@ def test_nested_handle_reuses_the_current_one_and_never_waits():
     eng.run(until=10**9)
     assert seen[0] is True and seen[1] == 5000
     assert j.commit_sequence == 1 and not eng.deadlocks
+
+
+# --- jbd2_journal_stop of an h_sync handle: sync-commit batching (issue 10 item 11) -----------
+
+MS_ = 1_000_000
+
+
+def sync_handle(eng, j, at, log, name):
+    """start a handle at `at`, stop it as a synchronous one (ext4_handle_sync)."""
+    def t():
+        yield at
+        h = yield from j.start()
+        log.append((name, "start", eng.now, h.tx.tid))
+        yield from j.stop_sync(h)
+        log.append((name, "stopped", eng.now, h.tx.tid))
+    return t()
+
+
+def warm_up(eng, j):
+    """One ordinary commit, so that j_average_commit_time is that commit's duration."""
+    def t():
+        h = yield from j.start()
+        j.stop(h)
+        j.log_start_commit(h.tx.tid)
+        yield from j.log_wait_commit(h.tx.tid)
+    return t()
+
+
+def test_sync_stop_commits_and_waits_without_sleep_before_any_commit():
+    """jbd2_journal_stop: h_sync -> jbd2_log_start_commit + jbd2_log_wait_commit; with
+    j_average_commit_time 0 and min_batch 0 the clamped time is 0, so no batching sleep."""
+    eng, dev, j, _ = env()
+    log = []
+    eng.spawn("a", sync_handle(eng, j, 0, log, "a"))
+    eng.run(until=10 * S)
+    (_, _, t0, tid), (_, _, t1, _) = log
+    assert j.commit_sequence >= tid
+    commit_done = next(t for ctid, _, t in j.commits if ctid == tid)
+    assert t1 == commit_done                      # waited for the commit, not the 5 s timer
+    assert t1 < S
+    assert j.tx_by_tid[tid].flush_ns == t0        # no sleep with the handle held
+
+
+def test_sync_stop_batches_a_second_task_into_the_same_transaction():
+    """After one commit (j_average_commit_time = its duration), task a's sync stop sleeps
+    that long with its handle held; task b's handle, started during the sleep, joins the
+    same transaction, so one commit serves both. max_batch_ns = 0 turns the batching off:
+    a's transaction commits at once and b's handle lands in the next one."""
+    def run(**kw):
+        eng, dev, j, _ = env(**kw)
+        eng.spawn("w", warm_up(eng, j))
+        eng.run(until=1 * S)
+        avg = j.average_commit_ns
+        log = []
+        eng.spawn("a", sync_handle(eng, j, 0, log, "a"))
+        eng.spawn("b", sync_handle(eng, j, avg // 4, log, "b"))
+        eng.run(until=20 * S)
+        return j, avg, log
+    j, avg, log = run()
+    assert 0 < avg <= 15 * MS_
+    tids = {name: tid for name, what, _, tid in log if what == "start"}
+    assert tids["a"] == tids["b"]
+    a_start = next(t for n, w, t, _ in log if n == "a" and w == "start")
+    assert j.tx_by_tid[tids["a"]].flush_ns >= a_start + avg
+    j0, _, log0 = run(max_batch_ns=0)
+    tids0 = {name: tid for name, what, _, tid in log0 if what == "start"}
+    assert tids0["a"] != tids0["b"]
+
+
+def test_sync_stop_clamps_to_min_batch_and_skips_the_last_sync_writer():
+    """The sleep is j_average_commit_time clamped to [min_batch, max_batch] (here raised to
+    min_batch_ns = 40 ms), and a task that was the last to stop a sync handle does not
+    sleep again (j_last_sync_writer == pid: a single stream of sync writes)."""
+    eng, dev, j, _ = env(min_batch_ns=40 * MS_, max_batch_ns=50 * MS_)
+    eng.spawn("w", warm_up(eng, j))
+    eng.run(until=1 * S)
+    assert j.average_commit_ns < 40 * MS_
+    log = []
+
+    def two():
+        yield from sync_handle(eng, j, 0, log, "1")
+        yield from sync_handle(eng, j, 0, log, "2")
+    eng.spawn("a", two())
+    eng.run(until=20 * S)
+    starts = {n: (t, tid) for n, w, t, tid in log if w == "start"}
+    t1, tid1 = starts["1"]
+    t2, tid2 = starts["2"]
+    assert j.tx_by_tid[tid1].flush_ns == t1 + 40 * MS_
+    assert j.tx_by_tid[tid2].flush_ns == t2

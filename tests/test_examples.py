@@ -40,7 +40,8 @@ def test_punch_past_disksize_on_the_real_kernel():
 
 NEW_612 = ["zero-range-past-eof-keep-size", "punch-hole-over-dirty-data",
            "zero-range-grow-ordering", "truncate-up-unwritten-eof", "truncate-up-unwritten-eof-1k",
-           "truncate-up-zeroes-whole-block"]
+           "truncate-up-zeroes-whole-block", "zero-range-osync-sync-handle",
+           "writeback-one-ioend-several-bios"]
 
 
 @pytest.mark.kernel

@@ -2,6 +2,7 @@
 examples/. Every assertion follows from the kernel rule the docstring names, not from a
 figure the model printed; each turns red when its mechanism is removed (scripts/mutants.py)."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,33 @@ def test_punch_write_protects_partial_folio_so_mmap_store_maps_again():
     fsync = r.ops[4]
     assert any(b.lblk <= 1 < b.lblk + len(b.blocks) for b in data_bios(r)
                if fsync.start_ns <= b.submit_ns <= fsync.end_ns)
+
+
+# --- 11. ext4_zero_range on an O_SYNC / O_DSYNC file: a synchronous handle -------------------
+
+@pytest.mark.parametrize("flag", ["sync", "dsync"])
+def test_osync_zero_range_is_durable_at_return_and_batched(flag):
+    """ext4_zero_range: `if (file->f_flags & O_SYNC) ext4_handle_sync(handle)` (true for
+    O_DSYNC as well: O_SYNC = __O_SYNC | O_DSYNC), so jbd2_journal_stop commits and waits:
+    the new size is on disk when the call returns, though no fsync follows. The two threads'
+    sync stops sleep (j_average_commit_time is known after the O_SYNC writes' commit) with
+    their handles held, so one commit carries both sizes."""
+    s = ex("zero-range-osync-sync-handle")
+    s = replace(s, threads=tuple(replace(t, ops=tuple(replace(op, flags=(flag,)) if op.kind == "open" else op
+                                                      for op in t.ops)) for t in s.threads))
+    r = simulate(s, "bh-ordered")
+    falls = [o for o in r.ops if o.op.kind == "fallocate"]
+    assert len(falls) == 2
+    for o in falls:
+        assert o.size_durable_ns is not None and o.size_durable_ns <= o.end_ns
+    tids = {raw.ino: b.payload.tid for b, raw in
+            logged_raws(r, r.inos["f"]) + logged_raws(r, r.inos["g"]) if raw.size == 10000}
+    assert len(set(tids.values())) == 1
+
+
+def test_zero_range_without_osync_is_not_durable_at_return():
+    """The same zero range on a file opened without O_SYNC: an ordinary handle, the size
+    waits for the commit timer."""
+    r = simulate(sc(["write f 0 5000", "fsync f", "fallocate f 6000 4000 zero_range", "sleep 10s"]), "bh-ordered")
+    o = r.ops[2]
+    assert o.size_durable_ns is None or o.size_durable_ns > o.end_ns + 1_000_000_000

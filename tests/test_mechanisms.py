@@ -153,6 +153,6 @@ def test_bio_contents_are_captured_at_submission():
     folio.writeback = True
     io.add(folio, 0)
     folio.blocks[0] = overlay(folio.blocks[0], 0, 10, 99)
-    io.submit()
+    io.cut()
     bio = fs.dev.bios[-1]
     assert bio.blocks[0][1] == folio.blocks[0]

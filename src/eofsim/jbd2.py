@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RawInode:
     """The on-disk inode as ext4_fill_raw_inode copies it into a journalled buffer:
     the *current* i_disksize and the extent tree (block map)."""
@@ -14,6 +14,18 @@ class RawInode:
     unwritten extent is one entry (lblk, pblk, True, count) (ext4/extents.ExtentMap)."""
     nlink: int = 1
     """i_links_count: 0 once the last name is gone (an orphan until evicted, then freed)."""
+
+    def __init__(self, ino, size, extents, nlink=1):
+        # The frozen dataclass's own __init__, storing through the slots directly rather
+        # than object.__setattr__ (one is built at every ext4_mark_inode_dirty).
+        _set_ino(self, ino)
+        _set_size(self, size)
+        _set_extents(self, extents)
+        _set_nlink(self, nlink)
+
+
+_set_ino, _set_size, _set_extents, _set_nlink = (RawInode.ino.__set__, RawInode.size.__set__,
+                                                  RawInode.extents.__set__, RawInode.nlink.__set__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,7 @@ class LogRecord:
 from .block import Bio, WRITE
 from .content import fill
 from .engine import Completion, WaitQueue
+from .mm.filemap import filemap_fdatawait_range
 
 JOURNAL_BASE = 1 << 40
 T_RUNNING, T_LOCKED, T_FLUSH, T_COMMIT_JFLUSH, T_FINISHED = range(5)
@@ -64,7 +77,7 @@ SECOND_NS = 1_000_000_000
 
 class Transaction:
     __slots__ = ("tid", "state", "created_ns", "expires_ns", "updates", "credits", "inodes",
-                 "raw", "hb", "done", "updates_wq", "need_data_flush", "commit_bio")
+                 "raw", "hb", "done", "updates_wq", "need_data_flush", "commit_bio", "flush_ns")
 
     def __init__(self, engine, tid, now, interval):
         self.tid = tid
@@ -83,6 +96,8 @@ class Transaction:
         self.updates_wq = WaitQueue(engine, f"handles of tid {tid}", "t_updates")
         self.need_data_flush = False
         self.commit_bio = None
+        self.flush_ns = None
+        """When the commit reached T_FLUSH (jbd2_journal_commit_transaction's start_time)."""
 
 
 class Handle:
@@ -112,6 +127,9 @@ class Journal:
         self.submit_inode_data = submit_inode_data
         """j_submit_inode_data_buffers (ext4_normal_submit_inode_data_buffers)."""
         self.log_event = log_event
+        """Callback(lane, text) for the timeline."""
+        self.trace = True
+        """Whether the timeline is kept (False: the texts for log_event are not built)."""
         self.running = None
         self.committing = None
         self.commit_sequence = 0
@@ -129,6 +147,11 @@ class Journal:
         self.tx_by_tid = {}
         self.on_disk_raw = {}
         """ino -> RawInode of the last committed transaction that logged it."""
+        self.average_commit_ns = 0
+        """j_average_commit_time (jbd2_journal_commit_transaction: (new + 3 * old) / 4)."""
+        self.last_sync_writer = None
+        """j_last_sync_writer: the task that last stopped a synchronous handle (pid 0 at
+        journal creation, which no modelled task has)."""
         self.thread = engine.spawn("kjournald2", self._kjournald2(), kind="daemon")
 
     # --- handles ---------------------------------------------------------------------------
@@ -198,6 +221,34 @@ class Journal:
             tx.updates_wq.wake_all()
         if self.engine.now >= tx.expires_ns:
             self.log_start_commit(tx.tid)
+
+    def stop_sync(self, handle):
+        """jbd2_journal_stop of a handle with h_sync set (ext4_handle_sync; transaction.c,
+        6.12.117). The synchronous-transaction batching: unless this task was the last to
+        stop a sync handle (j_last_sync_writer) or max_batch_ns is 0, and while the
+        transaction is younger than j_average_commit_time clamped to [min_batch_ns,
+        max_batch_ns], sleep that long (schedule_hrtimeout to now + the clamped time, not the
+        difference) with the handle still held, so the transaction cannot commit and other
+        tasks' handles join it. Then the handle stops, a commit is started
+        (jbd2_log_start_commit) and waited for (jbd2_log_wait_commit)."""
+        if handle.refs > 1:
+            self.stop(handle)
+            return
+        eng = self.engine
+        tx = handle.tx
+        tun = self.tun
+        cur = eng.current
+        if tun.max_batch_ns and self.last_sync_writer is not cur:
+            self.last_sync_writer = cur
+            commit_ns = min(max(self.average_commit_ns, tun.min_batch_ns), tun.max_batch_ns)
+            if eng.now - tx.created_ns < commit_ns:
+                self.log_event("jbd2", f"sync handle of tid {tx.tid}: batching sleep "
+                               f"{commit_ns} ns")
+                yield commit_ns
+        tid = tx.tid
+        self.stop(handle)
+        self.log_start_commit(tid)
+        yield from self.log_wait_commit(tid)
 
     def file_inode(self, handle, inode, start, end, flags):
         """jbd2_journal_file_inode: merge [start, end] into the inode's window (a union)."""
@@ -286,11 +337,13 @@ class Journal:
             yield tx.updates_wq
         me.hb |= tx.hb
         tx.state = T_FLUSH
+        tx.flush_ns = eng.now
         self.committing = tx
         self.running = None
         self.locked_wq.wake_all()
-        self.log_event("jbd2", f"commit tid {tx.tid} starts ({len(tx.raw)} inodes, "
-                       f"{len(tx.inodes)} ordered)")
+        if self.trace:
+            self.log_event("jbd2", f"commit tid {tx.tid} starts ({len(tx.raw)} inodes, "
+                           f"{len(tx.inodes)} ordered)")
         # Phase 2a: journal_submit_data_buffers
         for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
             if flags & JI_WRITE_DATA:
@@ -303,7 +356,6 @@ class Journal:
         self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
                                       payload=record, end_io=lambda b: log_done.complete()))
         # journal_finish_inode_data_buffers: wait for ordered data
-        from .mm.filemap import filemap_fdatawait_range
         for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
             if flags & JI_WAIT_DATA:
                 yield from filemap_fdatawait_range(inode.mapping, start, end)
@@ -320,12 +372,17 @@ class Journal:
         yield from commit_done.wait()
         tx.state = T_FINISHED
         self.commit_sequence = tx.tid
+        commit_ns = eng.now - tx.flush_ns
+        avg = self.average_commit_ns
+        self.average_commit_ns = (commit_ns + 3 * avg) // 4 if avg else commit_ns
         self.committing = None
         self.commits.append((tx.tid, cbio.id, eng.now))
         for r in record.inodes:
             self.on_disk_raw[r.ino] = r
-        self.log_event("jbd2", f"tid {tx.tid} committed (commit block bio {cbio.id}); on disk: "
-                       + (", ".join(f"ino {r.ino} size={r.size}" for r in record.inodes) or "no inodes"))
+        if self.trace:
+            self.log_event("jbd2", f"tid {tx.tid} committed (commit block bio {cbio.id}); on disk: "
+                           + (", ".join(f"ino {r.ino} size={r.size}" for r in record.inodes)
+                              or "no inodes"))
         tx.done.complete()
         self.locked_wq.wake_all()
 

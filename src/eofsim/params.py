@@ -97,10 +97,13 @@ class Tunables:
     """XFS log worker period (xfs_log_worker requeued by xfs_log_work_queue every
     fs.xfs.xfssyncd_centisecs=3000): designs with XFS log timing commit at its ticks."""
     max_batch_ns: int = 15 * MS
-    """Sync-commit batching upper bound (EXT4_DEF_MAX_BATCH_TIME). Not read by the model:
-    jbd2's sync-commit batching is not modelled (kept for input validation, issue 14)."""
+    """Sync-commit batching upper bound (ext4 max_batch_time, EXT4_DEF_MAX_BATCH_TIME 15000
+    us -> j_max_batch_time); 0 disables the batching. Read by Journal.stop_sync
+    (jbd2_journal_stop of an h_sync handle), which only an O_SYNC / O_DSYNC zero range with
+    unaligned edges reaches (fsync and O_SYNC writes use jbd2_complete_transaction)."""
     min_batch_ns: int = 0
-    """Sync-commit batching lower bound (EXT4_DEF_MIN_BATCH_TIME). Not read by the model."""
+    """Sync-commit batching lower bound (ext4 min_batch_time, EXT4_DEF_MIN_BATCH_TIME 0 ->
+    j_min_batch_time). Read by Journal.stop_sync."""
     dirty_writeback_ns: int = 5 * S
     """Flusher wakeup period (dirty_writeback_centisecs=500)."""
     self_check: bool = False
@@ -167,6 +170,11 @@ class Tunables:
     """Largest data bio (BIO_MAX_VECS pages of 4 KiB); longer runs are split."""
     ioend_batch_folios: int = 4096
     """IOEND_BATCH_SIZE: folios per iomap ioend."""
+    ioend_merge: bool = True
+    """The iomap designs' end-I/O worker sorts and merges adjacent completed ioends before
+    one size update (xfs_end_io: iomap_sort_ioends + iomap_ioend_try_merge). Assumption for
+    the ext4 series (its completion is taken to follow xfs_end_io); false: one ioend at a
+    time (the model before the ioend/bio separation)."""
     syscall_ns: int = 1 * US
     """CPU time a system call spends before it acts (entry, locks, lookups). Nonzero, it
     also orders an op that ends at the instant another thread's fsync begins before that

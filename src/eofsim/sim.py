@@ -101,6 +101,19 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
     """Run `scenario` under `policy`. `perturb_seed` reruns it with seeded perturbations of
     I/O latencies and of the order of simultaneous events (crash exploration's schedules).
     `bio_delays` ({bio id: extra ns}) slows exactly those writes (issue 14's witnesses)."""
+    # Reference counting frees the engine's short-lived generators; the cyclic collector's
+    # passes over the world being built and run only cost time, so it waits until the run
+    # is over.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _simulate(scenario, policy, overrides, trace, perturb_seed, bio_delays)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _simulate(scenario, policy, overrides, trace, perturb_seed, bio_delays):
     tun = make_tunables(scenario, overrides)
     check_span(tun, scenario)
     pol = get_policy(policy)
@@ -153,30 +166,22 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
             r = late[0]
             raise InputError(f"op #{r.index} ({r.op.text()}) is scheduled after until="
                              f"{fmt_dur(until)}: it can never run", r.op.where or scenario.where)
-    # Reference counting frees the engine's short-lived generators; the cyclic collector's
-    # passes over them only cost time, so it waits until the run is over.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if until is not None:
-            eng.run(until=until)
-            res.stall = None          # ops still running at `until` are cut off, not stalled
-        else:
-            eng.run(until=cap, stop=lambda: live[0] == 0)
-            if live[0]:
-                res.stall = eng.stalls()
-                if not eng.deadlocks and _out_of_time(eng):
-                    unfinished = [r for r in res.ops if r.end_ns is None]
-                    raise InputError(f"{len(unfinished)} op(s) (first: #{unfinished[0].index} "
-                                     f"{unfinished[0].op.text()}) cannot finish within "
-                                     f"horizon_ns={fmt_dur(tun.horizon_ns)} (raise it, or set until "
-                                     f"to end the run and report them as cut off)", scenario.where)
-            eng.run(until=eng.now + tun.horizon_ns)
-            if res.stall is None:
-                res.stall = eng.stalls()
-    finally:
-        if was_enabled:
-            gc.enable()
+    if until is not None:
+        eng.run(until=until)
+        res.stall = None          # ops still running at `until` are cut off, not stalled
+    else:
+        eng.run(until=cap, stop=lambda: live[0] == 0)
+        if live[0]:
+            res.stall = eng.stalls()
+            if not eng.deadlocks and _out_of_time(eng):
+                unfinished = [r for r in res.ops if r.end_ns is None]
+                raise InputError(f"{len(unfinished)} op(s) (first: #{unfinished[0].index} "
+                                 f"{unfinished[0].op.text()}) cannot finish within "
+                                 f"horizon_ns={fmt_dur(tun.horizon_ns)} (raise it, or set until "
+                                 f"to end the run and report them as cut off)", scenario.where)
+        eng.run(until=eng.now + tun.horizon_ns)
+        if res.stall is None:
+            res.stall = eng.stalls()
     res.until_ns = until
     res.cut_off = [r.index for r in res.ops if r.end_ns is None] if until is not None else []
     res.end_ns = eng.now
@@ -364,7 +369,8 @@ def _do(fs, rec, op, inode, fds):
     elif k == "truncate":
         yield from fs.truncate(inode, op.size, n)
     elif k == "fallocate":
-        yield from fs.fallocate(inode, op.off, op.len, op.mode, n)
+        yield from fs.fallocate(inode, op.off, op.len, op.mode, n,
+                                o_sync=_osync(fds.get(op.file)) is not None)
     elif k in ("fsync", "fdatasync"):
         rec.sync_tid = yield from fs.fsync(inode, k == "fdatasync")
     elif k == "sync_file_range":

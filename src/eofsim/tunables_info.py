@@ -14,6 +14,8 @@ KNOBS = {
     "folio_size": ("PAGE_SIZE (large folios: mapping_set_large_folios)", ">= block_size, power of two, <= 2 MiB"),
     "delalloc": ("mount -o delalloc / nodelalloc", "true | false"),
     "dioread_nolock": ("mount -o dioread_nolock (ext4_should_dioread_nolock)", "true | false"),
+    "ioend_merge": ("iomap end-I/O merges adjacent completed ioends (xfs_end_io: "
+                    "iomap_ioend_try_merge; assumed for the ext4 series)", "true | false"),
     "commit_interval_ns": ("mount -o commit=N (JBD2_DEFAULT_MAX_COMMIT_AGE = 5 s)", "> 0"),
     "commit_timer": ("round_jiffies_up in jbd2_get_transaction (exact: the model before issue 10)",
                      "round_jiffies_up | exact"),
@@ -21,8 +23,10 @@ KNOBS = {
     "flusher_timing": ("wb_wakeup_delayed + requeue_inode (kernel) or a fixed grid", "kernel | grid"),
     "xfs_syncd_ns": ("/proc/sys/fs/xfs/xfssyncd_centisecs (xfs_log_worker period; designs "
                      "with xfs_log_timing)", "> 0"),
-    "max_batch_ns": ("mount -o max_batch_time (EXT4_DEF_MAX_BATCH_TIME; not modelled)", ">= 0"),
-    "min_batch_ns": ("mount -o min_batch_time (EXT4_DEF_MIN_BATCH_TIME; not modelled)", ">= 0"),
+    "max_batch_ns": ("mount -o max_batch_time (EXT4_DEF_MAX_BATCH_TIME; jbd2_journal_stop's "
+                     "sync-handle batching: O_SYNC zero range only)", ">= 0; 0 = off"),
+    "min_batch_ns": ("mount -o min_batch_time (EXT4_DEF_MIN_BATCH_TIME; jbd2_journal_stop's "
+                     "sync-handle batching)", ">= 0"),
     "dirty_writeback_ns": ("/proc/sys/vm/dirty_writeback_centisecs", "> 0"),
     "dirty_expire_ns": ("/proc/sys/vm/dirty_expire_centisecs", ">= 0"),
     "device": ("device preset (block.PRESETS; figures cited in block.py)",

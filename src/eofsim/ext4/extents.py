@@ -232,15 +232,17 @@ class Ext4Extents:
                 out.append((a, b, k))
         return out
 
-    def fallocate(self, inode, off, length, mode, op):
-        """ext4_fallocate: file_modified, then the mode's own path."""
+    def fallocate(self, inode, off, length, mode, op, o_sync=False):
+        """ext4_fallocate: file_modified, then the mode's own path. `o_sync`: the file was
+        opened O_SYNC or O_DSYNC (`file->f_flags & O_SYNC` is true for both, O_SYNC being
+        __O_SYNC | O_DSYNC)."""
         yield from inode.i_rwsem.lock()
         try:
             yield from self.file_update_time(inode)
             if mode == "punch_hole":
                 yield from self.punch_hole(inode, off, length)
             elif mode.startswith("zero_range"):
-                yield from self.zero_range(inode, off, length, "keep_size" in mode, op)
+                yield from self.zero_range(inode, off, length, "keep_size" in mode, op, o_sync)
             else:
                 yield from self.do_fallocate(inode, off, length, mode == "keep_size", op)
         finally:
@@ -424,14 +426,18 @@ class Ext4Extents:
         inode.i_datasync_tid = handle.tx.tid
         self.journal.stop(handle)
 
-    def zero_range(self, inode, off, length, keep_size, op):
+    def zero_range(self, inode, off, length, keep_size, op, o_sync=False):
         """ext4_zero_range (extents.c, 6.12.117), in its order: the size rule; with unaligned
         edges, ext4_alloc_file_blocks over the whole range (unwritten, raising the sizes and
         zeroing [old_size, epos) in each chunk's handle); ext4_update_disksize_before_punch;
         the cache dropped without write-back (ext4_truncate_page_cache_block_range); the
         aligned middle converted to unwritten (ext4_alloc_file_blocks with
         CONVERT_UNWRITTEN, new_size again); and, with unaligned edges, a last handle that
-        zeroes them (ext4_zero_partial_blocks) and runs ext4_update_inode_size(new_size)."""
+        zeroes them (ext4_zero_partial_blocks) and runs ext4_update_inode_size(new_size);
+        on an O_SYNC / O_DSYNC file that handle is synchronous (ext4_handle_sync: stopping it
+        commits and waits, with jbd2's sync batching), the only synchronous handle a
+        modelled operation reaches (fsync and O_SYNC writes commit through
+        jbd2_complete_transaction, not a sync handle)."""
         end = off + length
         bs, bshift = self.bs, self.bshift
         new_size = self.fallocate_new_size(inode, end, keep_size)
@@ -451,4 +457,7 @@ class Ext4Extents:
             self.update_inode_size(handle, inode, new_size, op)
         self.mark_inode_dirty(handle, inode)
         inode.i_datasync_tid = handle.tx.tid
-        self.journal.stop(handle)
+        if o_sync:
+            yield from self.journal.stop_sync(handle)
+        else:
+            self.journal.stop(handle)

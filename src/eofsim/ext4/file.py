@@ -16,7 +16,8 @@ class Ext4File:
 
     def write(self, inode, off, length, op):
         """ext4_buffered_write_iter -> generic_perform_write / iomap_file_buffered_write."""
-        yield from inode.i_rwsem.lock()
+        if not inode.i_rwsem.trylock():       # inode_lock: down_write's fast path
+            yield from inode.i_rwsem.lock()
         try:
             yield from self.file_update_time(inode)
             old_size = inode.i_size

@@ -113,12 +113,14 @@ class Ext4Inode:
         if size != inode.i_size:
             inode.i_size = size
             inode.size_history.append((self.engine.now, op, size))
-            self.event("size", f"{inode.name}: i_size={size}")
+            if self.trace:
+                self.event("size", f"{inode.name}: i_size={size}")
 
     def set_disksize(self, inode, size):
         if size != inode.i_disksize:
             inode.i_disksize = size
-            self.event("size", f"{inode.name}: i_disksize={size}")
+            if self.trace:
+                self.event("size", f"{inode.name}: i_disksize={size}")
 
     def grow_disksize(self, handle, inode, new, reason: GrowReason):
         """ext4_update_i_disksize: raise i_disksize toward `new` as far as the design allows."""
@@ -128,14 +130,23 @@ class Ext4Inode:
 
     def mark_inode_dirty(self, handle, inode):
         """ext4_mark_inode_dirty -> ext4_do_update_inode: copy the current raw inode into the
-        handle's transaction; a changed size or block map moves i_datasync_tid too."""
-        raw = inode.raw()
-        tid = handle.tx.tid
-        self.journal.log_raw(handle, raw)
+        handle's transaction; a changed size or block map moves i_datasync_tid too.
+        Re-logging an unchanged raw inode into the transaction that already holds it copies
+        nothing new (the same buffer is dirtied again), so the record is kept as it is."""
+        tx = handle.tx
+        tid = tx.tid
         inode.i_sync_tid = tid
         last = inode.last_raw
-        if last is None or last.size != raw.size or last.extents != raw.extents:
+        if last is None:
             inode.i_datasync_tid = tid
+        else:
+            ext = inode.extents()
+            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):
+                inode.i_datasync_tid = tid
+            elif last.nlink == inode.nlink and tx.raw.get(inode.ino) is last:
+                return
+        raw = inode.raw()
+        self.journal.log_raw(handle, raw)
         inode.last_raw = raw
 
     def add_ordered(self, handle, inode, start, length, wait_only=False):
@@ -218,7 +229,8 @@ class Ext4Inode:
                 if e is None or e[0] == UNWRITTEN:
                     return False, False
             elif cached is None or not (cached.bh_mapped >> b) & 1:
-                self.event("cache", f"{inode.name}: block {lblk} unwritten, buffer unmapped: not zeroed")
+                if self.trace:
+                    self.event("cache", f"{inode.name}: block {lblk} unwritten, buffer unmapped: not zeroed")
                 return False, False
         folio = yield from filemap_get_folio(m, start >> self.fshift)
         b = lblk - folio.index * self.bpf
@@ -230,8 +242,9 @@ class Ext4Inode:
         m.unlock(folio)
         if eof:
             self.zeroed.add((inode.ino, lblk))
-        self.event("cache", f"{inode.name}: zeroed [{start}, {start + length}) in block {lblk} "
-                            f"({STATE_NAMES[e[0]]})")
+        if self.trace:
+            self.event("cache", f"{inode.name}: zeroed [{start}, {start + length}) in block {lblk} "
+                                f"({STATE_NAMES[e[0]]})")
         return True, e[0] == WRITTEN
 
     def dax_zero_range(self, inode, start, length):
@@ -302,7 +315,8 @@ class Ext4Inode:
         ext4_truncate without a key (not modelled)."""
         if inode.encrypted_nokey:
             raise OpError("ENOKEY")
-        yield from inode.i_rwsem.lock()
+        if not inode.i_rwsem.trylock():       # inode_lock: down_write's fast path
+            yield from inode.i_rwsem.lock()
         try:
             yield from self.setattr_size(inode, size, op)
         finally:

@@ -41,7 +41,6 @@ class Ext4IomapAops(Ext4Aops):
         design wants moved (needs_end_io, after xfs_prepare_ioend), go to the end-I/O
         worker; anything else ends writeback at once."""
         sb = self.sb
-        sb.bio_done(ioend)
         if ioend.unwritten or sb.policy.needs_end_io(sb.ctx, ioend.inode, sb.ctx.ioend_view(ioend)):
             sb.queue_end_io(ioend)
         else:

@@ -44,6 +44,11 @@ class Ext4Namei:
     def lookup_parent(self, path):
         """The directory holding the last component of `path`, and that component:
         ENOENT for a missing directory on the way, ENOTDIR for a file used as one."""
+        if "/" not in path:
+            # a name in the root (UTF-8 takes at most 4 bytes a character)
+            if len(path) * 4 > NAME_MAX and len(path.encode()) > NAME_MAX:
+                raise OpError("ENAMETOOLONG")
+            return self.dirs[ROOT_INO], path
         parts = path.split("/")
         d = self.dirs[ROOT_INO]
         for c in parts[:-1]:
@@ -121,7 +126,8 @@ class Ext4Namei:
         self.dir_dirty(handle, d)
         self.name_event(path, inode.ino, op)
         self.journal.stop(handle)
-        self.event("op", f"created {path} (ino {inode.ino}) in tid {handle.tx.tid}")
+        if self.trace:
+            self.event("op", f"created {path} (ino {inode.ino}) in tid {handle.tx.tid}")
         return inode
 
     def mkdir(self, path, op):
@@ -269,7 +275,8 @@ class Ext4Namei:
         them and starts the I/O, without waiting for it."""
         if not any(e[0] == DELAYED for e in inode.map.values()):
             return
-        self.event("op", f"{inode.name}: ext4_alloc_da_blocks (auto_da_alloc)")
+        if self.trace:
+            self.event("op", f"{inode.name}: ext4_alloc_da_blocks (auto_da_alloc)")
         yield from filemap_flush(inode.mapping, reason=WbReason.FLUSH)
 
     def release_file(self, inode, op):
@@ -300,7 +307,8 @@ class Ext4Namei:
         self.journal.stop(handle)
         inode.evicted = True
         self.by_ino.pop(inode.ino, None)
-        self.event("op", f"ino {inode.ino} freed (ext4_evict_inode) in tid {handle.tx.tid}")
+        if self.trace:
+            self.event("op", f"ino {inode.ino} freed (ext4_evict_inode) in tid {handle.tx.tid}")
 
     # --- directory fsync ---------------------------------------------------------------------
     def fsync_dir(self, d):

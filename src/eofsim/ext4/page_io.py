@@ -4,10 +4,14 @@ completion (ext4_end_bio -> ext4_put_io_end_defer) and the end-I/O worker that c
 unwritten extents (ext4_end_io_rsv_work) — which the iomap series also uses to journal the
 new i_disksize at completion."""
 
-from ..iomap.buffered_io import IoEndBuilder
+from ..iomap.buffered_io import IoEndBuilder, iomap_sort_and_merge
 from ..mm.page_writeback import WB_SYNC_ALL, WbReason, WritebackControl, write_cache_pages
 from ..policies.base import GrowReason
 from .extents import DELAYED, UNWRITTEN, WRITTEN
+
+MAX_WRITEPAGES_EXTENT_LEN = 2048
+"""Blocks one mapping pass of ext4_do_writepages maps at most (inode.c: "Don't go larger
+than mballoc is willing to allocate"): an extent, and with it an io_end, ends there."""
 
 
 class Ext4Aops:
@@ -43,17 +47,33 @@ class Ext4PageIo:
         (mpage_map_and_submit_extent)."""
         inode = mapping.host
         self.count_writeback(wbc)
+        if not mapping.dirty:
+            # ext4_do_writepages (inode.c, 6.12.117): !mapping_tagged(PAGECACHE_TAG_DIRTY)
+            # goes straight to out_writepages (no handle, no I/O)
+            return
         bs, bpf = self.bs, self.bpf
-        st = {"handle": None, "extent_end": None, "needs_map": False}
-        io = IoEndBuilder(self, inode, wbc.reason, self.ext4_end_bio)
+        st = {"handle": None, "extent_end": None, "extent_len": 0, "needs_map": False}
+        io = IoEndBuilder(self, inode, wbc.reason, self.ext4_io_end_done)
 
-        def before_lock(folio):
-            first = folio.index * bpf
-            st["needs_map"] = wbc.can_map and any(
-                (inode.map.get(first + b) or (WRITTEN,))[0] in (DELAYED, UNWRITTEN) for b in range(bpf))
-            if st["needs_map"] and st["handle"] is None:
-                # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
-                st["handle"] = yield from self.journal.start(credits=8)
+        def prepare(folio):
+            # Before the folio lock: does mapping it need the handle started now?
+            needs_map = False
+            if wbc.can_map:
+                first = folio.index * bpf
+                get = inode.map.get
+                for b in range(bpf):
+                    e = get(first + b)
+                    if e is not None and (e[0] == DELAYED or e[0] == UNWRITTEN):
+                        needs_map = True
+                        break
+            st["needs_map"] = needs_map
+            if needs_map and st["handle"] is None:
+                return before_lock()
+            return None
+
+        def before_lock():
+            # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
+            st["handle"] = yield from self.journal.start(credits=8)
 
         def write_folio(folio, inside):
             handle = st["handle"]
@@ -93,30 +113,42 @@ class Ext4PageIo:
             folio.dirty_mask = keep
             if keep:
                 mapping.redirty(folio, keep)
+            extends = st["needs_map"] and submitted and handle is not None
+            if submitted and st["extent_end"] is not None and (
+                    not extends or idx != st["extent_end"] or st["extent_len"] >= MAX_WRITEPAGES_EXTENT_LEN):
+                # mpage_prepare_extent_to_map / mpage_add_bh_to_extent: the extent (and its
+                # io_end) ends before a folio that is not its continuation, or that needs no
+                # mapping, or once it holds MAX_WRITEPAGES_EXTENT_LEN blocks; that folio goes
+                # in the next pass's io_end.
+                self.extent_submitted(io, handle, inode, st["extent_end"])
+                st["extent_end"] = None
             if submitted:
                 mapping.start_writeback(folio)
                 for b in submitted:
                     io.add(folio, b)
             mapping.unlock(folio)
-            if st["needs_map"] and submitted and handle is not None:
-                if st["extent_end"] is not None and idx != st["extent_end"]:
-                    self.extent_submitted(io, handle, inode, st["extent_end"])
+            if extends:
+                if st["extent_end"] is None:
+                    st["extent_len"] = 0
                 st["extent_end"] = idx + 1
+                st["extent_len"] += bpf
             return bool(submitted)
 
         try:
-            yield from write_cache_pages(mapping, wbc, write_folio, before_lock)
+            yield from write_cache_pages(mapping, wbc, write_folio, prepare)
         finally:
             if st["extent_end"] is not None and st["handle"] is not None:
                 self.extent_submitted(io, st["handle"], inode, st["extent_end"])
-            io.submit()
+            io.cut()
             if st["handle"] is not None:
                 self.journal.stop(st["handle"])
 
     def extent_submitted(self, io, handle, inode, next_index):
         """mpage_map_and_submit_extent's tail: once a mapped extent's I/O is submitted,
-        i_disksize moves to the start of the next folio (capped at i_size)."""
-        io.submit()
+        i_disksize moves to the start of the next folio (capped at i_size). The extent's
+        io_end ends here (ext4_io_submit, then ext4_put_io_end_defer): the next extent gets a
+        new one (ext4_init_io_end per mpage_map_and_submit_extent pass)."""
+        io.cut()
         disksize = min(inode.i_size, next_index << self.fshift)
         if disksize > inode.i_disksize:
             self.grow_disksize(handle, inode, disksize, GrowReason.WRITEBACK)
@@ -135,15 +167,20 @@ class Ext4PageIo:
                     bio.racing = bio.racing + ((e[1], folio.blocks[b], self.engine.now),)
 
     # --- I/O completion ---------------------------------------------------------------------
-    def bio_done(self, ioend):
-        for key in ioend.keys:
-            if self.inflight.get(key) is ioend.bio:
+    def bio_done(self, part):
+        """A data bio completed: its blocks are no longer in flight."""
+        for key in part.keys:
+            if self.inflight.get(key) is part.bio:
                 del self.inflight[key]
 
-    def ext4_end_bio(self, ioend):
-        """ext4_end_bio -> ext4_put_io_end_defer: end writeback at once, or defer to the
-        end-I/O worker when unwritten extents must be converted."""
-        self.bio_done(ioend)
+    def ext4_io_end_done(self, ioend):
+        """ext4_put_io_end_defer's last reference (every bio of the io_end completed and
+        ext4_do_writepages dropped its own): an unwritten io_end goes to the conversion
+        worker (ext4_add_complete_io); a written one is released, its bios having ended
+        writeback on their folios as each completed (ext4_end_bio -> ext4_finish_bio).
+        Assumption: ext4_do_writepages holds its handle over the whole pass in the model, so
+        the submitter's drop is always the deferring one (ext4_put_io_end_defer), never
+        ext4_put_io_end's inline conversion."""
         if ioend.unwritten:
             self.queue_end_io(ioend)
         else:
@@ -155,7 +192,7 @@ class Ext4PageIo:
             f.wb_owner = self.endio_worker
             if f.wb_owner is not None and f.wb_wq is not None and f.wb_wq.waiters:
                 self.engine.owner_changed(f.wb_wq)
-        ioend.hb = self.engine.current.hb
+        ioend.hb |= self.engine.current.hb
         self.endio_queue.append(ioend)
         self.endio_kick.wake_all()
 
@@ -163,31 +200,51 @@ class Ext4PageIo:
         """The end-I/O workqueue (ext4-rsv-conversion; max_active 1): converts unwritten
         extents (bh: in the handle reserved at submission, which may join a locked
         transaction) and, on the iomap path, journals the new i_disksize, then ends
-        writeback on the folios (iomap_finish_ioends)."""
-        pol, ctx = self.policy, self.ctx
+        writeback on the folios (iomap_finish_ioends). An iomap ioend is taken with every
+        other completed iomap ioend of its inode, sorted and merged (xfs_end_io:
+        list_replace_init of i_ioend_list, iomap_sort_ioends, iomap_ioend_try_merge), so one
+        size update covers adjacent ioends (bios) that completed before the worker ran.
+        Assumption: the series' ext4 iomap completion merges as xfs_end_io does; ext4's own
+        io_ends (ext4_do_flush_completed_IO) are converted one at a time."""
         while True:
             while not self.endio_queue:
                 yield self.endio_kick
             ioend = self.endio_queue.pop(0)
-            me = self.engine.current
-            me.hb |= ioend.hb
-            for f in ioend.folios:
-                if f.wb_owner is not me:
-                    f.wb_owner = me
-                    if f.wb_wq is not None and f.wb_wq.waiters:
-                        self.engine.owner_changed(f.wb_wq)
-            inode = ioend.inode
-            if ioend.iomap:
-                yield from pol.before_end_io(ctx, inode, ctx.ioend_view(ioend))
-            handle = yield from self.journal.start(credits=4, reserved=not ioend.iomap)
-            for lblk in ioend.lblks:
-                e = inode.map.get(lblk)
-                if e is not None and e[0] == UNWRITTEN and e[1] == ioend.pblk_of[lblk]:
-                    self.set_state(inode, lblk, WRITTEN)
-            if ioend.iomap:
-                target = pol.end_io_disksize(ctx, inode, ctx.ioend_view(ioend))
-                if target > inode.i_disksize:
-                    self.set_disksize(inode, min(target, inode.i_size))
-            self.mark_inode_dirty(handle, inode)
-            self.journal.stop(handle)
-            ioend.finish(self)
+            if ioend.iomap and self.tun.ioend_merge:
+                same = [x for x in self.endio_queue if x.iomap and x.inode is ioend.inode]
+                if same:
+                    self.endio_queue = [x for x in self.endio_queue if not (x.iomap and x.inode is ioend.inode)]
+                batch = iomap_sort_and_merge([ioend] + same)
+            else:
+                batch = (ioend,)
+            for ioend in batch:
+                yield from self.end_io_one(ioend)
+
+    def end_io_one(self, ioend):
+        """ext4_end_io_end (the iomap designs: as xfs_end_ioend): one (merged) ioend's
+        end-I/O in the worker:
+        convert its unwritten blocks, move the size (iomap), then end writeback on every
+        folio of its bios."""
+        pol, ctx = self.policy, self.ctx
+        me = self.engine.current
+        me.hb |= ioend.hb
+        for f in ioend.folios:
+            if f.wb_owner is not me:
+                f.wb_owner = me
+                if f.wb_wq is not None and f.wb_wq.waiters:
+                    self.engine.owner_changed(f.wb_wq)
+        inode = ioend.inode
+        if ioend.iomap:
+            yield from pol.before_end_io(ctx, inode, ctx.ioend_view(ioend))
+        handle = yield from self.journal.start(credits=4, reserved=not ioend.iomap)
+        for lblk in ioend.lblks:
+            e = inode.map.get(lblk)
+            if e is not None and e[0] == UNWRITTEN and e[1] == ioend.pblk_of[lblk]:
+                self.set_state(inode, lblk, WRITTEN)
+        if ioend.iomap:
+            target = pol.end_io_disksize(ctx, inode, ctx.ioend_view(ioend))
+            if target > inode.i_disksize:
+                self.set_disksize(inode, min(target, inode.i_size))
+        self.mark_inode_dirty(handle, inode)
+        self.journal.stop(handle)
+        ioend.finish(self)

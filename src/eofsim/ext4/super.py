@@ -57,6 +57,7 @@ class Ext4Super:
         self.ctx = DesignContext(self)
         self.journal = Journal(engine, dev, tun, self.submit_inode_data, self.event,
                                tun.xfs_syncd_ns if policy.xfs_log_timing else None)
+        self.journal.trace = trace
         self.wb = BdiWriteback(engine, tun)
         """The bdi's writeback state (the flusher's delayed work and dirty list)."""
         self.endio_queue = []

@@ -91,6 +91,13 @@ class AddressSpace:
         self.folios[index] = f
         return f
 
+    def trylock(self, folio) -> bool:
+        """folio_trylock: take the lock if nobody holds it (folio_lock's fast path)."""
+        if folio.locker is None:
+            folio.locker = self.engine.current
+            return True
+        return False
+
     def lock(self, folio):
         """folio_lock."""
         task = self.engine.current
@@ -186,13 +193,13 @@ class AddressSpace:
         lo, hi = start >> self.shift, end >> self.shift
         if hi - lo < len(self.folios):
             return [i for i in range(lo, hi + 1) if i in self.folios]
-        return sorted(i for i in self.folios if lo <= i <= hi)
+        return sorted([i for i in self.folios if lo <= i <= hi])
 
     def dirty_indices(self, start, end, order="index", rng=None):
         """The writeback walk (writeback_iter): dirty folios in ascending index order.
         `order` is a what-if knob: reverse or seeded random."""
         lo, hi = start >> self.shift, end >> self.shift
-        idx = sorted(i for i in self.dirty if lo <= i <= hi)
+        idx = sorted([i for i in self.dirty if lo <= i <= hi])
         if order == "reverse":
             idx.reverse()
         elif order == "random" and rng is not None:
@@ -237,7 +244,7 @@ def filemap_get_folio(mapping, index, lock=True):
     if f is None:
         f = mapping.create(index)
         f.uptodate = 0
-    if lock:
+    if lock and not mapping.trylock(f):
         yield from mapping.lock(f)
     return f
 
@@ -274,8 +281,17 @@ def filemap_read(mapping, start, end):
 def filemap_fdatawait_range(mapping, start, end):
     """filemap_fdatawait_range: wait for writeback of every folio in [start, end]."""
     cur = mapping.engine.current
+    folios = mapping.folios
+    if not mapping.nr_writeback:
+        # No folio is under writeback (__filemap_fdatawait_range's PAGECACHE_TAG_WRITEBACK
+        # lookup finds none): nothing to wait for, only what the folios' ended writeback
+        # made known, taken in the same order (hb.Knowledge re-bases as it combines).
+        if cur is not None:
+            for i in mapping.indices(start, end):
+                cur.hb |= folios[i].wb_hb
+        return
     for i in mapping.indices(start, end):
-        f = mapping.folios.get(i)
+        f = folios.get(i)
         if f is None:
             continue
         if f.writeback:

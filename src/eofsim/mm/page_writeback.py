@@ -32,8 +32,7 @@ class WbReason(str, Enum):
     WRITE_AND_WAIT = "write_and_wait"
     FLUSH = "flush"
 
-    def __str__(self):
-        return self.value
+    __str__ = str.__str__      # the value (what reports print), without a Python-level call
 
 
 @dataclass(slots=True)
@@ -78,19 +77,23 @@ def writeback_done_index(mapping, wbc, last_idx):
 def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
     """The loop every ->writepages runs (writeback_iter / write_cache_pages): take each
     dirty folio in walk order until nr_to_write folios were written; `before_lock(folio)`
-    runs before the folio is locked (ext4 starts its handle there), `write_folio(folio,
+    runs before the folio is locked (ext4 starts its handle there: it returns a generator to
+    run when it must block, else None), `write_folio(folio,
     inside)` gets it locked, must unlock it, and returns (or, as a generator, returns)
     whether it started writeback."""
     written = 0
     last_idx = None
+    lookup = mapping.folios.get       # mapping.lookup
     for idx in writeback_iter(mapping, wbc):
         if wbc.nr_to_write <= 0:
             break
-        folio = mapping.lookup(idx)
+        folio = lookup(idx)
         if folio is None or not folio.dirty:
             continue
         if before_lock is not None:
-            yield from before_lock(folio)
+            blocking = before_lock(folio)
+            if blocking is not None:
+                yield from blocking
         inside = yield from writeback_take_folio(mapping, folio, wbc)
         if not inside:
             continue
@@ -107,7 +110,8 @@ def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
 def folio_prepare_writeback(mapping, folio, wbc):
     """folio_prepare_writeback after folio_lock: skip clean folios; under writeback, skip
     (WB_SYNC_NONE) or wait (WB_SYNC_ALL). Returns True with the folio locked."""
-    yield from mapping.lock(folio)
+    if not mapping.trylock(folio):
+        yield from mapping.lock(folio)
     if folio.index not in mapping.folios or not folio.dirty:
         mapping.unlock(folio)
         return False
@@ -127,9 +131,12 @@ def writeback_take_folio(mapping, folio, wbc):
     folio_clear_dirty_for_io, and zeroing the EOF folio past i_size in memory before it goes
     to disk (ext4_bio_write_folio, iomap_writepage_handle_eof). Returns the bytes of the
     folio inside EOF with the folio locked, or 0 (nothing to write; the folio is unlocked)."""
-    ok = yield from folio_prepare_writeback(mapping, folio, wbc)
-    if not ok:
-        return 0
+    if folio.locker is None and folio.dirty and not folio.writeback and folio.index in mapping.folios:
+        folio.locker = mapping.engine.current   # folio_prepare_writeback's uncontended path
+    else:
+        ok = yield from folio_prepare_writeback(mapping, folio, wbc)
+        if not ok:
+            return 0
     mapping.clear_dirty_for_io(folio)
     i_size = mapping.host.i_size
     base = folio.index << mapping.shift

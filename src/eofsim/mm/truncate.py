@@ -7,9 +7,11 @@ def truncate_pagecache(mapping, size):
     zero the partial folio's tail in memory without dirtying it."""
     fsize = mapping.fsize
     first = (size + fsize - 1) >> mapping.shift
-    for idx in sorted(i for i in mapping.folios if i >= first):
+    for idx in sorted([i for i in mapping.folios if i >= first]):
         f = mapping.folios.get(idx)
         if f is None:
+            continue
+        if folio_idle(mapping, f):
             continue
         yield from mapping.lock(f)
         yield from mapping.wait_writeback(f)
@@ -30,8 +32,9 @@ def truncate_pagecache_range(mapping, start, end):
         f = mapping.folios.get(idx)
         if f is None:
             continue
-        yield from mapping.lock(f)
-        yield from mapping.wait_writeback(f)
+        if not folio_idle(mapping, f):      # (its unlock below is then a no-op)
+            yield from mapping.lock(f)
+            yield from mapping.wait_writeback(f)
         base = idx << mapping.shift
         if start <= base and base + fsize <= end:
             mapping.delete(f)
@@ -40,6 +43,20 @@ def truncate_pagecache_range(mapping, start, end):
             mapping.unlock(f)
             mapping.zero_range_cached(max(start, base), min(end, base + fsize))
             discard_buffers(mapping, f, start, end)
+
+
+def folio_idle(mapping, folio):
+    """folio_lock + folio_wait_writeback + folio_unlock on a folio nobody holds, under no
+    writeback and with nobody waiting for its lock: nothing blocks and nobody is woken, so
+    of the three only the wait's effect remains (the caller learns what the folio's ended
+    writeback made known). Returns False, doing nothing, for any other folio."""
+    if folio.locker is not None or folio.writeback or (folio.lock_wq is not None
+                                                       and folio.lock_wq.waiters):
+        return False
+    cur = mapping.engine.current
+    if cur is not None:
+        cur.hb |= folio.wb_hb
+    return True
 
 
 def discard_buffers(mapping, folio, start, end):

@@ -20,7 +20,9 @@
   commits 5 s after it began) for comparing the size rules alone with ext4.
 Assumptions: the CIL and its checkpoints are modelled by jbd2 transactions (one running,
 one committing; a checkpoint is one commit with PREFLUSH|FUA, as an iclog write is);
-fsync's jbd2 batching delay (max_batch_ns) stays; log space pressure is max_txn_buffers.
+jbd2's sync-handle batching (max_batch_ns, reached only by an O_SYNC zero range; XFS's
+XFS_PREALLOC_SYNC forces the log without such a sleep) stays; log space pressure is
+max_txn_buffers.
 Speculative post-EOF preallocation (xfs_iomap_prealloc_size) is not modelled: delalloc
 conversion makes data-fork extents unwritten (xfs_bmapi_convert_one_delalloc sets
 XFS_BMAPI_PREALLOC), so preallocated blocks past EOF read as zeros and are never written
