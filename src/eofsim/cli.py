@@ -420,6 +420,11 @@ def run(scenario, policy, sets, device, perturb_seed, delay_bio, as_json):
     sys.exit(1 if h["verdict"] else 0)
 
 
+_max_violations_option = click.option(
+    "--max-violations", type=click.IntRange(1), default=10000, show_default=True,
+    help="Stop checking after this many violations (the report's notes say where it stopped).")
+
+
 @main.command()
 @click.argument("scenario")
 @click.option("--policy", "-p", default="bh-ordered", show_default=True, help="Design to check.")
@@ -447,9 +452,11 @@ def run(scenario, policy, sets, device, perturb_seed, delay_bio, as_json):
               help="Seconds CMD may take on one tree.")
 @click.option("--app-keep", default=None, metavar="DIR",
               help="Copy the minimal rejected tree here.")
+@_max_violations_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay_bio, torn,
-          save_ce, no_witness, device, app_cmd, app_states, app_timeout, app_keep, as_json):
+          save_ce, no_witness, device, app_cmd, app_states, app_timeout, app_keep, max_violations,
+          as_json):
     """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation,
     a deadlock or a stall (or, with --app-check, on a crash state the application rejects)."""
     from .verdict import check_command
@@ -469,7 +476,7 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
                              schedules=schedules, perturb_seed=perturb_seed,
                              delays=_delays(delay_bio), torn=torn, save_ce=save_ce,
                              witness=not no_witness, as_json=as_json, echo=click.echo,
-                             progress=tick)
+                             progress=tick, max_violations=max_violations)
     sys.exit(code)
 
 
@@ -802,9 +809,10 @@ def _report_text(rep, name, policy, samples, timed=False, minimal=None, no_viola
 @click.option("--save-counterexample", "save_ce", default=None, metavar="OUT.yaml",
               help="Write the minimised counterexample scenario here.")
 @click.option("--no-minimise", is_flag=True, help="Do not shrink the log to a minimal counterexample.")
+@_max_violations_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def fsx(opsfile, policy, sets, samples, lenient, op_interval, timed, save_ce, no_minimise,
-        as_json):
+        max_violations, as_json):
     """Crash-check an fstests fsx op log (`fsx --record-ops`) on one file 'f'. Ops are
     numbered by their log line. Exit 1 on a violation, a deadlock or a stall, 2 on bad
     input (naming file:line)."""
@@ -833,6 +841,7 @@ def fsx(opsfile, policy, sets, samples, lenient, op_interval, timed, save_ce, no
         code = check_command(sc, str(opsfile), policy, ov, samples=samples, timed=timed,
                              save_ce=save_ce, as_json=as_json, echo=click.echo,
                              minimise=not no_minimise, labels=line_labels(sc),
+                             max_violations=max_violations,
                              extra_json={"opsfile": str(opsfile), "ops": len(ops),
                                          "op_interval_ns": interval, "warning": warn},
                              header=f"fsx log {opsfile}: {len({o.where for o in ops})} log lines, "

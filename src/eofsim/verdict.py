@@ -88,9 +88,10 @@ def _witness_lines(ws, viols, scenario_arg, policy, echo, labels=None):
 def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=False, schedules=0,
                   perturb_seed=None, delays=None, torn=False, save_ce=None, witness=True,
                   as_json=False, echo=print, minimise=True, extra_json=None, header=None,
-                  labels=None, progress=None) -> int:
+                  labels=None, progress=None, max_violations=10000) -> int:
     """Run, crash-check and report; returns the exit status (1 on any failure).
-    `progress(done, total)` follows the crash points of the main check."""
+    `progress(done, total)` follows the crash points of the main check; the check stops (and
+    says so in its notes) past `max_violations`."""
     from .counterexample import save, standalone
     from .counterexample import text as ce_text
     from .crash.explore import check as crash_check
@@ -111,7 +112,8 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
     sim = partial(simulate, perturb_seed=perturb_seed)
     res = sim(sc, policy, overrides, bio_delays=delays)
     h = analyse(res)
-    rep = crash_check(res, timed=timed, samples=samples, torn=torn, progress=progress)
+    rep = crash_check(res, timed=timed, samples=samples, torn=torn, progress=progress,
+                      max_violations=max_violations)
     ws = [None] * len(rep.violations)
     if witness and not timed and rep.violations:
         from .crash.witness import witnesses

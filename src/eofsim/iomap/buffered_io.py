@@ -265,10 +265,11 @@ class IoEndBuilder:
         sb.dev.submit(bio)
         if zero_io:
             sb.dev.stats.zero_block_writes += 1
-        sb.event("io", f"{inode.name}: submit bio {bio.id} ({why}) blocks "
-                       f"{part.lblks[0]}-{part.lblks[-1]} -> pblk {part.blocks[0][0]}"
-                       f"{' unwritten' if cur.unwritten else ''}"
-                       f"{f' (ioend of {len(cur.parts)} bios)' if len(cur.parts) > 1 else ''}")
+        if sb.trace:
+            sb.event("io", f"{inode.name}: submit bio {bio.id} ({why}) blocks "
+                           f"{part.lblks[0]}-{part.lblks[-1]} -> pblk {part.blocks[0][0]}"
+                           f"{' unwritten' if cur.unwritten else ''}"
+                           f"{f' (ioend of {len(cur.parts)} bios)' if len(cur.parts) > 1 else ''}")
 
     def cut(self):
         """End the ioend under construction: submit its last bio and drop the submitter's
