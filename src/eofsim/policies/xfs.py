@@ -23,9 +23,10 @@
   Assumption: the rest of 6.12.117's xfs_falloc_zero_range (unmap the whole blocks,
   xfs_zero_range on the edges inside i_size, xfs_alloc_file_space unwritten over the
   block-rounded range, then the size) runs as ext4_zero_range's steps in the model: the
-  same extent states, zeroes and sizes, the size change in the allocation's transaction
-  rather than a later one (all of them reach the CIL together under i_rwsem; no log force
-  falls between them without an fsync, which the lock excludes).
+  same extent states, zeroes and sizes once the call returns, but the size is raised in the
+  allocation's transaction instead of a last one of its own. All of them go to the CIL
+  under the inode's locks; only a log force in between (another file's fsync, log space
+  pressure) could make the order visible, which no example reaches.
 - The log reaches disk at XFS's times (Policy.xfs_log_timing): the periodic log worker
   (xfs_log_worker, every xfs_syncd_ns = fs.xfs.xfssyncd_centisecs, 30 s) pushes the CIL
   whenever it holds anything; fsync forces it (xfs_file_fsync -> xfs_log_force_seq), sync
