@@ -180,8 +180,9 @@ def test_xfs_punch_writes_back_the_range_before_dropping_it():
     """punch-hole-over-dirty-data (write [0, 16384), punch [4096, 8192)): xfs_free_file_space
     -> xfs_flush_unmap_range writes block 1 back and waits before the unmap, and its ioend
     (xfs_end_ioend -> xfs_setfilesize) logs i_disk_size 8192; ext4's punch writes nothing
-    back. Real XFS (6.18, xfs_io pwrite + fpunch, fsync of another file, shutdown without a
-    log flush) recovers size 8192 reading zeroes."""
+    back. Real XFS (6.18, examples/xfs-punch-flush-unmap/repro.sh: 4 KiB writes, so order-0
+    folios as in the model; fpunch, fsync of another file, shutdown without a log flush)
+    recovers size 8192 reading zeroes."""
     base = ex("punch-hole-over-dirty-data")
     r = simulate(Scenario(base.name, files=base.files + (FileSpec("g"),), threads=(ThreadSpec(
         "t0", base.threads[0].ops[:2] + tuple(parse_op(x) for x in ("write g 0 100", "fsync g"))),)),

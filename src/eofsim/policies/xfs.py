@@ -20,6 +20,11 @@
   xfs_falloc_setsize -> xfs_setattr_size) then writes and waits only from that raised
   i_disk_size, leaving delalloc data below it to the flusher
   (zero-range-grow-ordering on real XFS: size 10000 over a hole where [0, 4096) was).
+  Assumption (the model's order-0 folios): XFS maps large folios and a write of len >= 8 KiB
+  gets a folio of that order (iomap_write_begin -> fgf_set_order), which the flush then
+  writes back whole; on punch-hole-over-dirty-data (one 16 KiB write) real XFS writes
+  [0, 16384) during the punch, the model only [4096, 8192)
+  (examples/xfs-punch-flush-unmap/repro.sh shows both folio sizes).
   Assumption: the rest of 6.12.117's xfs_falloc_zero_range (unmap the whole blocks,
   xfs_zero_range on the edges inside i_size, xfs_alloc_file_space unwritten over the
   block-rounded range, then the size) runs as ext4_zero_range's steps in the model: the
