@@ -251,6 +251,9 @@ MUTANTS = [
       "        pass"),
     M("xfs-falloc-newsize", "xfs_falloc_newsize: XFS grows only when offset + len > i_size",
       "policies/xfs.py", "    falloc_grows_inside_size = False\n", ""),
+    M("xfs-flush-unmap-range", "xfs_free_file_space -> xfs_flush_unmap_range: write back and wait "
+      "the page-rounded range before punch hole / zero range", "policies/xfs.py",
+      "        yield from ctx.write_and_wait_range(inode, s, e - 1, WbReason.XFS_FLUSH_UNMAP)\n", ""),
     M("kernel-check-final-syncfs", "kernel-check's final syncfs(2) (run_scenario) run in the model",
       "cli.py", "    if final_syncfs_after_ns is None:\n        return scenario", "    return scenario"),
 ]

@@ -198,6 +198,19 @@ def test_punch_past_disksize_on_real_xfs_agrees():
     assert rep["verdict"] == "agree", check.text(rep)
 
 
+@pytest.mark.kernel
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_zero_range_grow_ordering_on_real_xfs_agrees():
+    from pathlib import Path
+
+    from eofsim.cli import model_outcomes
+    from eofsim.scenario_file import load_scenario
+    sc = load_scenario(str(Path(__file__).resolve().parent.parent / "examples"
+                           / "zero-range-grow-ordering.yaml"))
+    rep = check.kernel_check(sc, "xfs", model=model_outcomes, runs=3, until_agree=True)
+    assert rep["verdict"] == "agree", check.text(rep)
+
+
 # ------------------------------------------------------------------ XFS log timing (model)
 
 def _commit_times(policy, lines, overrides=None):

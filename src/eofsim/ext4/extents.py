@@ -410,6 +410,7 @@ class Ext4Extents:
         (ext4_update_disksize_before_punch), drop the cache without writing it back
         (ext4_truncate_page_cache_block_range), then in one handle zero the partial blocks
         (ordered) and remove the whole ones. i_size never changes."""
+        yield from self.policy.before_free_range(self.ctx, inode, off, off + length)
         if off >= inode.i_size:
             return
         if off + length > inode.i_size:
@@ -445,6 +446,7 @@ class Ext4Extents:
         end = off + length
         bs, bshift = self.bs, self.bshift
         new_size = self.fallocate_new_size(inode, end, keep_size)
+        yield from self.policy.before_free_range(self.ctx, inode, off, end)
         aligned = not (off | end) & (bs - 1)
         if not aligned:
             yield from self.alloc_file_blocks(inode, off >> bshift, (end + bs - 1) >> bshift, new_size, op)

@@ -28,6 +28,7 @@ class WbReason(str, Enum):
     PUNCH = "punch"
     ZERO_RANGE = "zero_range"
     XFS_SETATTR = "xfs setattr"
+    XFS_FLUSH_UNMAP = "xfs flush_unmap"
     FDATAWRITE = "fdatawrite"
     WRITE_AND_WAIT = "write_and_wait"
     FLUSH = "flush"

@@ -11,6 +11,7 @@ locks, folio writeback, journal handles and commits, like the kernel code it sta
 | hook | called from (task) | may block | kernel place |
 |---|---|---|---|
 | zeroed_eof | ext4_block_zero_eof after zeroing the EOF block's tail in the page cache (the syscall's task; bh: inside the size's handle; iomap: before any handle) | yes | ext4_jbd2_inode_add_write (data=ordered); v4 17/23 ext4_iomap_submit_zero_block; v5+ setting DISKSIZE_GROW_PENDING |
+| before_free_range | punch hole and zero range, first, before the size rule's effects, the unmapping and any cache drop (syscall task, i_rwsem held) | yes | xfs_free_file_space -> xfs_flush_unmap_range (fs/xfs/xfs_bmap_util.c): write back, wait and drop the page-rounded range |
 | before_grow | iomap truncate up / fallocate / zero range, after the zeroing, before the handle that grows i_disksize (syscall task, i_rwsem held) | yes | v4 18/23's wait; xfs_setattr_size's write-and-wait; v5+ fallocate submit-and-wait |
 | disksize_target | every ext4_update_i_disksize caller: setattr, write_end, fallocate, bh writeback (any task, inside a handle) | no | "defer i_disksize update while DISKSIZE_GROW_PENDING is set" |
 | begin_truncate | ext4_setattr shrinking, before its handle (syscall task) | yes | ext4_begin_ordered_truncate -> jbd2_journal_begin_ordered_truncate |
@@ -87,6 +88,11 @@ class Policy:
     offset + len > i_size."""
 
     def zeroed_eof(self, ctx, handle, inode, start: int, length: int, written: bool):
+        return ()
+
+    def before_free_range(self, ctx, inode, start: int, end: int):
+        """Punch hole / zero range of bytes [start, end), before the core drops or zeroes
+        anything in it. ext4 (ext4_punch_hole, ext4_zero_range) writes nothing back here."""
         return ()
 
     def before_grow(self, ctx, inode, new_size: int, reason: GrowReason, zeroed: bool):

@@ -7,6 +7,7 @@ Every generator method blocks like the kernel function it names.
 from ..iomap import WRITTEN
 from ..mm.filemap import filemap_fdatawait_range, filemap_fdatawrite_range, filemap_write_and_wait_range
 from ..mm.page_writeback import LLONG_MAX, WbReason
+from ..mm.truncate import truncate_pagecache_range
 from .base import IoEndView
 
 
@@ -86,6 +87,12 @@ class DesignContext:
     def write_and_wait_range(inode, start: int, end: int, reason: WbReason):
         """filemap_write_and_wait_range(start, end inclusive)."""
         yield from filemap_write_and_wait_range(inode.mapping, start, end, reason)
+
+    @staticmethod
+    def drop_cache_range(inode, start: int, end: int):
+        """truncate_pagecache_range over bytes [start, end): whole folios go (after their
+        writeback), partial ones are zeroed in memory; nothing is written back."""
+        yield from truncate_pagecache_range(inode.mapping, start, end)
 
     # --- journal ----------------------------------------------------------------------------
     def add_ordered(self, handle, inode, start: int, length: int):

@@ -13,6 +13,25 @@
   ext4_update_disksize_before_punch), so a size waiting for delalloc writeback stays
   unlogged until that writeback's ioend (punch-past-disksize on real XFS: sizes 0 and
   224881 only).
+- Punch hole and zero range first write back, wait for and drop the page-rounded range
+  (before_free_range: xfs_free_file_space -> xfs_flush_unmap_range), so a dirty folio
+  straddling the range's edge reaches disk and its ioend logs the size it covers before
+  the range changes; zero range's later size change (xfs_falloc_zero_range ->
+  xfs_falloc_setsize -> xfs_setattr_size) then writes and waits only from that raised
+  i_disk_size, leaving delalloc data below it to the flusher
+  (zero-range-grow-ordering on real XFS: size 10000 over a hole where [0, 4096) was).
+  Assumption (the model's order-0 folios): XFS maps large folios and a write of len >= 8 KiB
+  gets a folio of that order (iomap_write_begin -> fgf_set_order), which the flush then
+  writes back whole; on punch-hole-over-dirty-data (one 16 KiB write) real XFS writes
+  [0, 16384) during the punch, the model only [4096, 8192)
+  (examples/xfs-punch-flush-unmap/repro.sh shows both folio sizes).
+  Assumption: the rest of 6.12.117's xfs_falloc_zero_range (unmap the whole blocks,
+  xfs_zero_range on the edges inside i_size, xfs_alloc_file_space unwritten over the
+  block-rounded range, then the size) runs as ext4_zero_range's steps in the model: the
+  same extent states, zeroes and sizes once the call returns, but the size is raised in the
+  allocation's transaction instead of a last one of its own. All of them go to the CIL
+  under the inode's locks; only a log force in between (another file's fsync, log space
+  pressure) could make the order visible, which no example reaches.
 - The log reaches disk at XFS's times (Policy.xfs_log_timing): the periodic log worker
   (xfs_log_worker, every xfs_syncd_ns = fs.xfs.xfssyncd_centisecs, 30 s) pushes the CIL
   whenever it holds anything; fsync forces it (xfs_file_fsync -> xfs_log_force_seq), sync
@@ -43,6 +62,18 @@ class Xfs(IomapBase):
     """xfs_falloc_newsize (xfs_file.c, 6.12.117): a new size only when offset + len >
     i_size, set through xfs_vn_setattr_size; xfs_alloc_file_space logs no size."""
     xfs_log_timing = True
+
+    def before_free_range(self, ctx, inode, start, end):
+        """xfs_flush_unmap_range (xfs_bmap_util.c, 6.12.117), called first by
+        xfs_free_file_space (punch hole, and zero range's first step): round [start, end) out
+        to max(xfs_inode_alloc_unitsize, PAGE_SIZE) (the folio size: block size <= folio
+        size, no realtime or forcealign), filemap_write_and_wait_range over it, then
+        truncate_pagecache_range."""
+        r = ctx.folio_size
+        s = start & ~(r - 1)
+        e = (end + r - 1) & ~(r - 1)
+        yield from ctx.write_and_wait_range(inode, s, e - 1, WbReason.XFS_FLUSH_UNMAP)
+        yield from ctx.drop_cache_range(inode, s, e)
 
     def before_grow(self, ctx, inode, new_size, reason, zeroed):
         old = inode.i_size
