@@ -325,6 +325,28 @@ def test_sigterm_during_a_campaign_is_143_and_one_line(tmp_path):
     assert len(err.splitlines()) == 1 and "SIGTERM" in err and "resume" in err, err
 
 
+def test_sigterm_storm_until_exit_is_still_143(tmp_path):
+    """SIGTERM every 2 ms until the process is gone: none may land on a restored default
+    handler between the clean-up and the exit (that was a -15 under load)."""
+    db = tmp_path / "c.db"
+    p = subprocess.Popen(EOFSIM + ["campaign", "--policies", "bh-ordered", "--seeds",
+                                   "0..100000", "--db", str(db), "--workers", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not db.exists():
+        time.sleep(0.1)
+    time.sleep(1.0)
+    while p.poll() is None:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            break
+        time.sleep(0.002)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 143, err
+
+
 def test_sigint_during_compare_is_130_and_one_line(tmp_path):
     code, err = _interrupt(["compare"], signal.SIGINT, tmp_path, lambda: True)
     assert code == 130, err

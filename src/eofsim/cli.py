@@ -83,11 +83,14 @@ class _Group(click.Group):
     def _main(self, args, prog_name, complete_var, **extra):
         import threading
         old = None
+        terminated = []
         if threading.current_thread() is threading.main_thread():
             def on_term(signum, frame):
                 # One orderly stop: a second SIGTERM must not break off the clean-up the
-                # first one started (unmounting, detaching loop devices, storing rows).
+                # first one started (unmounting, detaching loop devices, storing rows), nor
+                # the exit with 143 after it: SIGTERM stays ignored from here on.
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                terminated.append(signum)
                 raise Interrupted(signum)
             old = signal.signal(signal.SIGTERM, on_term)
         try:
@@ -124,7 +127,7 @@ class _Group(click.Group):
                 code = 2
             return code
         finally:
-            if old is not None:
+            if old is not None and not terminated:
                 signal.signal(signal.SIGTERM, old)
 
     def parse_args(self, ctx, args):
