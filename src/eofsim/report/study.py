@@ -69,43 +69,43 @@ def print_tables(data, console=None):
 
 
 def _plots(data, out_dir):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    names = []
+    """The study's two figures, drawn and saved the way every report figure is
+    (report.html: default style, no backend state, no timestamps in the PNG)."""
+    from .html import _figure, _save, _style
     wl = data["workloads"]
     pols = data["policies"]
     if not wl:
-        return names
+        return []
     first = pols[0]
-    fig, ax = plt.subplots(figsize=(8, 3.2))
     x = range(len(wl))
-    grows = [data["rows"][w][first]["grow_unaligned_per_gib"] for w in wl]
-    zeroed = [data["rows"][w][first]["eof_zeroings_written"] * (1 << 30) / max(1, data["rows"][w][first]["bytes_written"])
-              for w in wl]
-    ax.bar([i - 0.2 for i in x], grows, 0.4, label="grows past an unaligned EOF")
-    ax.bar([i + 0.2 for i in x], zeroed, 0.4, label="…finding a written EOF block")
-    ax.set_xticks(list(x), wl, rotation=30, ha="right", fontsize=8)
-    ax.set_yscale("symlog")
-    ax.set_ylabel("events per GiB written")
-    ax.legend(fontsize=8)
+    with _style():
+        fig = _figure(8, 3.2)
+        ax = fig.subplots()
+        grows = [data["rows"][w][first]["grow_unaligned_per_gib"] for w in wl]
+        zeroed = [data["rows"][w][first]["eof_zeroings_written"] * (1 << 30)
+                  / max(1, data["rows"][w][first]["bytes_written"]) for w in wl]
+        ax.bar([i - 0.2 for i in x], grows, 0.4, label="grows past an unaligned EOF")
+        ax.bar([i + 0.2 for i in x], zeroed, 0.4, label="…finding a written EOF block")
+        ax.set_yscale("symlog")
+        ax.set_ylabel("events per GiB written")
+        events = _finish(fig, ax, wl, 8, out_dir, "study-events.png")
+        fig = _figure(8, 3.2)
+        ax = fig.subplots()
+        width = 0.8 / len(pols)
+        for j, p in enumerate(pols):
+            vals = [(data["rows"][w][p]["size_durable_ns"] or {}).get("p99", 0) / 1e9 for w in wl]
+            ax.bar([i + j * width - 0.4 + width / 2 for i in x], vals, width, label=p)
+        ax.set_ylabel("size durable, p99 (s)")
+        latency = _finish(fig, ax, wl, 7, out_dir, "study-latency.png")
+    return [events, latency]
+
+
+def _finish(fig, ax, wl, legend_size, out_dir, name):
+    from .html import _save
+    ax.set_xticks(list(range(len(wl))), wl, rotation=30, ha="right", fontsize=8)
+    ax.legend(fontsize=legend_size)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "study-events.png"), dpi=96, metadata={"Software": None})
-    plt.close(fig)
-    names.append("study-events.png")
-    fig, ax = plt.subplots(figsize=(8, 3.2))
-    width = 0.8 / len(pols)
-    for j, p in enumerate(pols):
-        vals = [(data["rows"][w][p]["size_durable_ns"] or {}).get("p99", 0) / 1e9 for w in wl]
-        ax.bar([i + j * width - 0.4 + width / 2 for i in x], vals, width, label=p)
-    ax.set_xticks(list(x), wl, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("size durable, p99 (s)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "study-latency.png"), dpi=96, metadata={"Software": None})
-    plt.close(fig)
-    names.append("study-latency.png")
-    return names
+    return _save(fig, out_dir, name)
 
 
 def write_report(data, out_dir) -> str:
