@@ -16,18 +16,8 @@
 # Prints the recovered size and the first bytes; exit 1 when size is 8192 over zeroes.
 # Standalone: does not use eofsim.
 set -euo pipefail
-[ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
-for t in mkfs.xfs xfs_io losetup; do
-  command -v $t >/dev/null || { echo "$t missing (apt-get install xfsprogs util-linux)" >&2; exit 2; }
-done
-W=$(mktemp -d /tmp/xfs-punch-XXXXXX)
-DEV=
-cleanup() {
-  mountpoint -q "$W/m" && umount "$W/m" || true
-  [ -n "$DEV" ] && losetup -d "$DEV" || true
-  rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/../xfs-repro-lib.sh"
+xfs_repro_init xfs-punch mkfs.xfs xfs_io losetup
 mkdir "$W/m"
 truncate -s 300M "$W/img"
 DEV=$(losetup -f --show "$W/img")

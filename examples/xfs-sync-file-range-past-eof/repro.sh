@@ -17,18 +17,8 @@
 # Needs root, xfsprogs, util-linux (losetup). Exit 1 when the bytes are exposed.
 # Standalone: does not use eofsim.
 set -euo pipefail
-[ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
-for t in mkfs.xfs xfs_io xfs_bmap losetup; do
-  command -v $t >/dev/null || { echo "$t missing (apt-get install xfsprogs util-linux)" >&2; exit 2; }
-done
-W=$(mktemp -d /tmp/xfs-sfr-XXXXXX)
-DEV=
-cleanup() {
-  mountpoint -q "$W/m" && umount "$W/m" || true
-  [ -n "$DEV" ] && losetup -d "$DEV" || true
-  rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/../xfs-repro-lib.sh"
+xfs_repro_init xfs-sfr mkfs.xfs xfs_io xfs_bmap losetup
 truncate -s 512M "$W/img"
 mkfs.xfs -q -f "$W/img"
 DEV=$(losetup -f --show "$W/img")
