@@ -269,6 +269,8 @@ class FileHistory:
         changes cost, never results): last writers before done_by(t) and before the start
         of every covering op that may still oblige (in flight, or ending after the start
         of the latest-starting one completed by t); re-entries before c_low - 1."""
+        if len(self._lw) <= 2 and len(self._re) <= 2 and not self._Lmemo:
+            return  # nothing droppable (_drop keeps the first and the newest entry)
         nd = bisect_right(self._cov_ends, t)
         x = self._cov_best[nd - 1].start_ns if nd else -1
         i = bisect_right(self._cov_ends, x)
