@@ -126,7 +126,6 @@ class FileHistory:
         done = sorted((o for o in mine if o.end_ns is not None), key=lambda o: (o.end_ns, o.index))
         self.done = done
         self.done_ends = [o.end_ns for o in done]
-        self._lw = [Map(((0, BIG, None),))]
         # size entries by op index, each with the size before it
         self.entries_of = {}
         for j in range(1, len(hist)):
@@ -166,8 +165,7 @@ class FileHistory:
         self._sz = None
         # initial contents: [0, initial size) hold INITIAL
         s0 = hist[0][2]
-        if s0 > 0:
-            self._lw = [Map(overlay(((0, BIG, None),), 0, s0, INITIAL))]
+        self._lw = [Map(overlay(((0, BIG, None),), 0, s0, INITIAL) if s0 > 0 else ((0, BIG, None),))]
 
     # --- sizes ----------------------------------------------------------------------
     def size_at(self, t):
@@ -327,6 +325,9 @@ class FileHistory:
     def _index_zeroing(self):
         """Zeroing ops in flight at any t, as a step function (sweep over their starts and
         ends), and the zeroing ops sorted by start."""
+        if not self.zeroing:
+            self._za_times, self._za, self._zs, self._zs_starts = [], [], [], []
+            return
         ev = []
         for k, o in enumerate(self.zeroing):
             ev.append((o.start_ns, 1, k))
@@ -370,6 +371,10 @@ class FileHistory:
 
     def _index_covering(self):
         """Completed covering ops sorted by end; prefix argmax of (start, index)."""
+        if not self.covering:  # no fsync or sync: empty indexes
+            self._cov, self._cov_pos, self._cov_ends, self._cov_best = [], [], [], []
+            self._cov_idx, self._cov_sufmin, self._cov_never_min = {}, [BIG], BIG
+            return
         pos = {id(o): k for k, o in enumerate(self.covering)}
         done = sorted((o for o in self.covering if o.end_ns is not None),
                       key=lambda o: (o.end_ns, pos[id(o)]))
@@ -498,7 +503,8 @@ class Context:
         self.lw = fh.lastw(fh.done_by(t))
         self.re = fh.reentry(c)
         zer = fh.zeroing
-        self.inflight_zero = _union([_zero_range(zer[k]) for k in fh.zeroing_active(t)])
+        act = fh.zeroing_active(t)
+        self.inflight_zero = _union([_zero_range(zer[k]) for k in act]) if act else []
         # fsync obligations: the latest-starting covering op completed by t dominates every
         # one that ended before it started; keep it and those overlapping it.
         nd = bisect_right(fh._cov_ends, t)
