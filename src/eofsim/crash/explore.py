@@ -427,8 +427,9 @@ class FileState:
 
     def violations(self):
         """Slot violations in slot order: (kind, off, len, detail, okey, sector)."""
-        for i in sorted(self.viol_units):
-            yield from self.contrib[i][3]
+        if not self.viol_units:
+            return ()
+        return (v for i in sorted(self.viol_units) for v in self.contrib[i][3])
 
 
 _PLAIN = {(False, False)}
@@ -445,7 +446,8 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
     `progress(done, total)`, if given, is called every 256 crash points and at the end."""
     t0 = _time.perf_counter()
     ex = Explorer(result, timed=timed, torn=torn, files=files)
-    rep = CheckReport(scenario=getattr(result.scenario, "name", str(result.scenario)),
+    sc = result.scenario
+    rep = CheckReport(scenario=sc.name if hasattr(sc, "name") else str(sc),  # no repr unless needed
                       policy=str(result.policy), timed=timed, torn=torn, mode=mode)
     rep.notes.extend(ex.disk.notes)
     rep.notes.extend(ex.journal.notes)
