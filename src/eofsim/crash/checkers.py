@@ -267,8 +267,8 @@ class FileHistory:
         changes cost, never results): last writers before done_by(t) and before the start
         of every covering op that may still oblige (in flight, or ending after the start
         of the latest-starting one completed by t); re-entries before c_low - 1."""
-        if len(self._lw) <= 2 and len(self._re) <= 2 and not self._Lmemo:
-            return  # nothing droppable (_drop keeps the first and the newest entry)
+        if not self.prunable():
+            return
         nd = bisect_right(self._cov_ends, t)
         x = self._cov_best[nd - 1].start_ns if nd else -1
         i = bisect_right(self._cov_ends, x)
@@ -280,6 +280,10 @@ class FileHistory:
         _drop(self._re, max(c_low, 1) - 1)
         self._Lmemo = {k: v for k, v in self._Lmemo.items() if self.ops[k].end_ns is None
                        or self.ops[k].end_ns > x}
+
+    def prunable(self):
+        """Whether prune() may drop anything (_drop keeps the first and the newest entry)."""
+        return len(self._lw) > 2 or len(self._re) > 2 or bool(self._Lmemo)
 
     def reflected_count(self, t, boundary, last_tid):
         """How many leading size entries the recovered metadata reflects: those stamped by

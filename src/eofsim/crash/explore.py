@@ -468,9 +468,9 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
         jr.trim(pre[0])
         if mode == "exact":
             p0 = pre[0]
-            b0, l0 = jr.boundary(p0), (jr.tids[p0 - 1] if p0 else None)
             for fh in ex.histories():
-                fh.prune(t, fh.reflected_count(t, b0, l0))
+                if fh.prunable():
+                    fh.prune(t, fh.reflected_count(t, jr.boundary(p0), jr.tids[p0 - 1] if p0 else None))
             if len(ex._cut) > 200_000:
                 ex._cut.clear()  # a pure cache of sliced block versions
         for p in pre:
