@@ -60,7 +60,7 @@ def _br(seq, x, lo=0, hi=None):
     """bisect_right over a list or a seq.Seq (absolute positions)."""
     if seq.__class__ is Seq:
         return seq.bisect_right(x, lo or None, hi)
-    return bisect_right(seq, x, lo, len(seq) if hi is None else hi)
+    return bisect_right(seq, x, lo, hi)  # hi=None: the whole list
 
 
 def _starts(runs):

@@ -181,7 +181,7 @@ class Explorer:
                     if 0 <= vd[i] < NEVER:
                         ev.append((vd[i], pb))
             ev.sort()
-            self._chg = ([e[0] for e in ev], [e[1] for e in ev])
+            self._chg = tuple(map(list, zip(*ev))) if ev else ([], [])
         return self._chg
 
     def changed_blocks(self, t0, t1):
