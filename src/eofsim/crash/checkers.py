@@ -465,6 +465,13 @@ class FileHistory:
         if not self.zeroing:
             self._za_times, self._za, self._zs, self._zs_starts = [], [], [], []
             return
+        if len(self.zeroing) == 1:  # one truncate or punch: the sweep's two steps directly
+            s, e = self.zeroing[0].start_ns, self.zeroing[0].end_ns
+            if e is None or e >= s:
+                self._za_times, self._za = ([s], [(0,)]) if e is None else \
+                    ([s, e], [(0,), ()]) if e > s else ([s], [()])
+                self._zs, self._zs_starts = [0], [s]
+                return
         ev = []
         for k, o in enumerate(self.zeroing):
             ev.append((o.start_ns, 1, k))
