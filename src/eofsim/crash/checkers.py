@@ -752,6 +752,17 @@ class NameHistory:
         self.links = list(result.name_history.get(name, ()))
         """[(time_ns, op index, ino or None)] in time order."""
         self.times = [l[0] for l in self.links]
+        self.static = len(self.links) == 1 and self.links[0][1] == 0
+        """Named the same committed inode from before the scenario to the end: nothing to
+        check (the recovered directories can only hold that entry)."""
+        self._result = result
+        self._ends = None
+        """The durable points, indexed on first use (_index_durable): a static name whose
+        recovered inode is its own never needs them."""
+
+    def _index_durable(self):
+        """The durable points, and by completion time the latest-starting one so far."""
+        result, name = self._result, self.name
         born = {}
         for links in result.name_history.values():
             for t, op, ino in links:
@@ -780,9 +791,6 @@ class NameHistory:
                                                          or cur[1] == born.get(o.ino)):
                 self.durable.append((o.start_ns, o.end_ns, o))
         self.durable.sort(key=lambda d: (d[0], d[1]))
-        self.static = len(self.links) == 1 and self.links[0][1] == 0
-        """Named the same committed inode from before the scenario to the end: nothing to
-        check (the recovered directories can only hold that entry)."""
         # durable points by completion time, with the latest-starting one completed so far
         by_end = sorted(self.durable, key=lambda d: (d[1], d[0], d[2].index))
         self._ends = [d[1] for d in by_end]
@@ -801,6 +809,8 @@ class NameHistory:
     def allowed(self, t):
         """(inos the name may hold after a crash at t, whether absent is allowed, the
         durable-point op or None)."""
+        if self._ends is None:
+            self._index_durable()
         i = bisect_right(self._ends, t)
         if i:
             start, _, o = self._best[i - 1]
