@@ -40,7 +40,7 @@ points.
 import itertools
 import random
 import time as _time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from ..content import ZERO
@@ -264,7 +264,8 @@ class Explorer:
         for nh in self.nh.values():
             ts.update(nh.times)
         until = getattr(self.result, "until_ns", None)
-        return sorted(t for t in ts if t >= 0 and (until is None or t <= until))
+        ts = sorted(ts)  # then the run [0, until] of it, by bisection
+        return ts[bisect_left(ts, 0):len(ts) if until is None else bisect_right(ts, until)]
 
     # --- one slot's possible views ----------------------------------------------------
     def slot_options(self, a, b, pb, unw, t, forced=0):
