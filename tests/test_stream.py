@@ -137,3 +137,53 @@ def test_seq_reads_as_the_whole_list_above_what_was_dropped(steps, x):
     if base:
         with pytest.raises(IndexError):
             seq[base - 1]
+
+
+def _fsx(*args):
+    from click.testing import CliRunner
+
+    from eofsim.cli import main
+    return CliRunner().invoke(main, ["fsx", *map(str, args)])
+
+
+def _same_check(a, b):
+    """Equal but for the notes, the command line and the timing witnesses."""
+    skip = {"notes", "stamp", "witness"}
+
+    def strip(d):
+        d = {k: v for k, v in d.items() if k not in skip}
+        d["violations"] = [{k: v for k, v in x.items() if k != "witness"} for x in d["violations"]]
+        return d
+    return strip(a) == strip(b)
+
+
+def test_fsx_stream_gives_the_whole_log_check(tmp_path):
+    """`fsx --stream` reads the log as the run goes and reports what `fsx` reports (a
+    violation, its lines and counterexample timeline), without the minimised counterexample."""
+    import json
+    p = tmp_path / "resurrect.fsxops"
+    p.write_text("write 0x5be6 0x1001 0x0\n#eofsim sync\ntruncate 0x0 0x5b14 0x6be7\n"
+                 "zero_range 0x3f000 0x1000 0x5b14\n" + "read 0x0 0x100 0x0\n" * 40)
+    a = _fsx(p, "--policy", "zero-in-memory", "--json", "--no-minimise")
+    b = _fsx(p, "--policy", "zero-in-memory", "--json", "--stream")
+    assert a.exit_code == b.exit_code == 1, b.output
+    da, db = json.loads(a.output), json.loads(b.output)
+    assert {v["kind"] for v in db["violations"]} == {"resurrected"}
+    assert "line 1" in db["violations"][0]["detail"]
+    assert _same_check(da, db)
+    assert any("streamed" in n for n in db["notes"])
+    t = _fsx(p, "--policy", "zero-in-memory", "--stream")
+    assert t.exit_code == 1 and "counterexample:" in t.output and "line 1" in t.output
+
+
+def test_fsx_stream_bad_line_is_one_line_before_anything_runs(tmp_path):
+    p = tmp_path / "bad.fsxops"
+    p.write_text("write 0x0 0x10 0x0\n" * 500 + "frobnicate 0x0 0x10 0x10\n")
+    r = _fsx(p, "--stream")
+    assert r.exit_code == 2
+    assert r.output.strip() == f"eofsim: {p}:501: unknown fsx operation 'frobnicate'"
+    p.write_bytes(b"write 0x0 0x10 0x0\n" * 3 + b"wr\xffte 0x0 0x10 0x0\n")
+    r = _fsx(p, "--stream")
+    assert r.exit_code == 2 and r.output.startswith(f"eofsim: {p}:4: ") and "UTF-8" in r.output
+    r = _fsx(p, "--stream", "--timed")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
