@@ -240,3 +240,25 @@ def test_fsx_stream_bad_line_is_one_line_before_anything_runs(tmp_path):
     assert r.exit_code == 2 and r.output.startswith(f"eofsim: {p}:4: ") and "UTF-8" in r.output
     r = _fsx(p, "--stream", "--timed")
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+
+
+def test_check_stream_on_the_builtins_gives_check():
+    """Every built-in scenario under every design, a pause after every op: the streamed
+    report is check()'s."""
+    from eofsim.scenario_file import builtin_names, load_scenario
+    for name in builtin_names():
+        sc = load_scenario(name)
+        for pol in sorted(POLICIES):
+            rep, _ = check_stream(sc, pol, pause_every=1)
+            assert rep.as_dict() == check(simulate(sc, pol)).as_dict(), (name, pol)
+
+
+def test_check_stream_cli_refuses_what_it_cannot_do():
+    from click.testing import CliRunner
+
+    from eofsim.cli import main
+    r = CliRunner().invoke(main, ["check", "truncate-up", "--stream", "--timed", "--schedules", "2"])
+    assert r.exit_code == 2
+    assert r.output.strip() == "eofsim: --stream cannot be combined with --timed, --schedules"
+    r = CliRunner().invoke(main, ["check", "truncate-up", "--stream", "--json"])
+    assert r.exit_code == 0, r.output
