@@ -44,10 +44,11 @@ def _paced(sc, interval):
 @given(st.integers(1, 10 ** 6), st.integers(20, 400), st.integers(1, 3),
        st.sampled_from(sorted(POLICIES)), st.booleans(), st.integers(1, 80),
        st.sampled_from([None, 1, 5, 40]), st.sampled_from([None, "2s", "20s"]),
-       st.sampled_from(["4096", "1024"]), st.sampled_from([0, 0, 3_000_000, 50_000_000]))
+       st.sampled_from(["4096", "1024"]), st.sampled_from([0, 0, 3_000_000, 50_000_000]),
+       st.booleans())
 def test_stream_report_equals_whole_run_check(seed, n, threads, pol, torn, pause, maxv, until, bs,
-                                              interval):
-    kw = dict(seed=seed, n_ops=n, files=("a", "b", "c"), threads=threads)
+                                              interval, namespace):
+    kw = dict(seed=seed, n_ops=n, files=("a", "b", "c"), threads=threads, namespace=namespace)
     ov = {"block_size": bs}
     if until:
         ov["until"] = until
@@ -124,8 +125,15 @@ def _sizes(sc):
         "journal blocks": len(jr._jblocks),
         "forced masks": len(jr._forced_list.items),
         "device cache": len(run.dev.cache),
+        "file histories": len(ex._fh_ino) + len(ex.fh),
+        "simulated inodes": len(run.fs.all_inodes),
+        "replayed inode map": max(len(d) for d in jr._prefix_list.items),
+        "journal caches": len(jr._recovered) + len(jr._lookup),
+        "file states": sum(len(v) for v in ex._states.values()),
     }
-    for name, fh in ex.fh.items():
+    for name, nh in ex.nh.items():
+        out[f"{name} links"] = len(nh.links.items) + len(nh._ends.items)
+    for name, fh in enumerate(ex.histories()):
         out[f"{name} size entries"] = len(fh.hist.items)
         out[f"{name} done ops"] = len(fh.done.items)
         out[f"{name} last-writer snapshots"] = len(fh._lw.items)
@@ -136,15 +144,17 @@ def _sizes(sc):
     return out
 
 
-@pytest.mark.parametrize("pol", ["bh-ordered", "bh-writeback"])
-def test_stream_keeps_a_bounded_amount_whatever_the_length(pol):
+@pytest.mark.parametrize("pol,namespace", [("bh-ordered", False), ("bh-writeback", False),
+                                           ("bh-ordered", True)])
+def test_stream_keeps_a_bounded_amount_whatever_the_length(pol, namespace):
     """Every structure's size over the second half of a 12,000-op run stays within what it
     reached in the first half (a structure that keeps everything doubles). bh-ordered never
     reallocates a freed block (the stream drops them); bh-writeback does, so blocks live on
-    and are rewritten (the stream drops their old versions)."""
+    and are rewritten (the stream drops their old versions); with namespace ops files are
+    made, replaced and freed all the time (inodes and links are dropped)."""
     n = 12_000
-    sc = StreamCheck(generate(seed=1, n_ops=n, files=("a", "b", "c"), lazy=True), pol,
-                     max_violations=10 ** 9, pause_every=250)
+    sc = StreamCheck(generate(seed=1, n_ops=n, files=("a", "b", "c"), lazy=True,
+                              namespace=namespace), pol, max_violations=10 ** 9, pause_every=250)
     first, second = {}, {}
 
     def tick(done, total):
@@ -160,10 +170,14 @@ def test_stream_keeps_a_bounded_amount_whatever_the_length(pol):
     assert max(second.values()) < 4500     # op records: collected past max(4096, 2 x named)
 
 
-def test_stream_refuses_namespace_ops():
-    sc = generate(seed=2, n_ops=50, files=("a",), namespace=True)
-    with pytest.raises(InputError, match="namespace"):
-        check_stream(sc)
+def test_stream_names_files_made_and_replaced_as_the_run_goes():
+    """Files replaced by rename, unlinked and made again, truncated by O_TRUNC: names met
+    during the run, inodes made and freed; the report is check()'s."""
+    for seed, pol in ((3, "bh-ordered"), (4, "bh-writeback"), (5, "iomap-v4")):
+        kw = dict(seed=seed, n_ops=500, files=("a", "b"), threads=2, namespace=True)
+        rep, _ = check_stream(generate(lazy=True, **kw), pol, pause_every=3)
+        assert rep.as_dict() == check(simulate(generate(**kw), pol)).as_dict()
+        assert any(o.file.endswith(".tmp") for o in rep.outcomes)
 
 
 @settings(max_examples=60, deadline=None)
@@ -262,3 +276,23 @@ def test_check_stream_cli_refuses_what_it_cannot_do():
     assert r.output.strip() == "eofsim: --stream cannot be combined with --timed, --schedules"
     r = CliRunner().invoke(main, ["check", "truncate-up", "--stream", "--json"])
     assert r.exit_code == 0, r.output
+
+
+def test_check_stream_on_the_examples_gives_check():
+    """Every example scenario (files made during the run, renames, unlink of an open file,
+    syncfs, zero range, ...) under bh-ordered and iomap-v4, a pause after every op."""
+    from pathlib import Path
+
+    from eofsim.scenario_file import load_scenario
+    n = 0
+    for f in sorted((Path(__file__).parent.parent / "examples").glob("**/*.yaml")):
+        sc = load_scenario(f)
+        for pol in ("bh-ordered", "iomap-v4"):
+            try:
+                whole = check(simulate(sc, pol))
+            except InputError:
+                continue
+            rep, _ = check_stream(sc, pol, pause_every=1)
+            assert rep.as_dict() == whole.as_dict(), (f.name, pol)
+            n += 1
+    assert n > 20

@@ -457,8 +457,8 @@ _max_violations_option = click.option(
               help="Copy the minimal rejected tree here.")
 @_max_violations_option
 @click.option("--stream", is_flag=True,
-              help="Simulate and check together in bounded memory (a long scenario without "
-                   "namespace ops); no minimised counterexample, witness or schedules.")
+              help="Simulate and check together in bounded memory (a long scenario, a trace "
+                   "of a real program); no minimised counterexample, witness or schedules.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay_bio, torn,
           save_ce, no_witness, device, app_cmd, app_states, app_timeout, app_keep, max_violations,

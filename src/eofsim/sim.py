@@ -257,7 +257,7 @@ class Run:
             if ino is not None:
                 res.inos[path] = ino
         res.ino_history = {i.ino: list(i.size_history) for i in fs.all_inodes}
-        res.size_history = {name: res.ino_history[ino] for name, ino in res.inos.items()}
+        res.size_history = {name: res.ino_history.get(ino, []) for name, ino in res.inos.items()}
         res.dir_inos = {d.path: d.ino for d in fs.dirs.values()}
         res.engine = eng
         res.fs = fs

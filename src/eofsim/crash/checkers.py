@@ -764,11 +764,15 @@ class NameHistory:
     After the latest durable point d, the recovered name may hold what it named at d or
     anything it named later up to the crash (None only if it stopped existing then)."""
 
-    def __init__(self, result, name):
+    def __init__(self, result, name, stream=None):
         self.name = name
-        self.links = list(result.name_history.get(name, ()))
+        self.stream = stream
+        """crash/stream.py: the shared NameIndex; links (add_link) and durable points
+        (add_op) come in as the run goes, and prune keeps what later crash times read."""
+        links = list(result.name_history.get(name, ()))
+        self.links = Seq(links) if stream is not None else links
         """[(time_ns, op index, ino or None)] in time order."""
-        self.times = [l[0] for l in self.links]
+        self.times = Seq([l[0] for l in links]) if stream is not None else [l[0] for l in links]
         self.static = len(self.links) == 1 and self.links[0][1] == 0
         """Named the same committed inode from before the scenario to the end: nothing to
         check (the recovered directories can only hold that entry)."""
@@ -776,6 +780,58 @@ class NameHistory:
         self._ends = None
         """The durable points, indexed on first use (_index_durable): a static name whose
         recovered inode is its own never needs them."""
+        if stream is not None:
+            self._ends, self._best = Seq(), Seq()
+            self._first_op0 = bool(links) and links[0][1] == 0
+
+    # --- streaming ------------------------------------------------------------------------
+    def add_link(self, t, op, ino):
+        """stream: the path names `ino` (None: nothing) from t on."""
+        self.links.append((t, op, ino))
+        self.times.append(t)
+        self.static = False
+
+    def add_op(self, o, born, pino):
+        """stream: a finished op, in (end, index) order; kept if it is a durable point of
+        this name (the rule of _index_durable, with born and the parent's ino as of now)."""
+        if self._is_durable(o, born, pino):
+            d = (o.start_ns, o.end_ns, o)
+            best = self._best.items[-1] if self._best.items else None
+            if best is None or (d[0], o.index) > (best[0], best[2].index):
+                best = d
+            self._ends.append(o.end_ns)
+            self._best.append(best)
+
+    def prune(self, t):
+        """stream: forget durable points superseded by t's and links before the one in
+        force at its start (allowed() reads from there on)."""
+        i = self._ends.bisect_right(t)
+        if i - 1 > self._ends.base:
+            self._ends.drop_before(i - 1)
+            self._best.drop_before(i - 1)
+        if i:
+            lo = self.times.bisect_right(self._best[i - 1][0]) - 1
+            if lo > self.times.base:
+                self.links.drop_before(lo)
+                self.times.drop_before(lo)
+                self._first_op0 = False
+
+    def _is_durable(self, o, born, pino):
+        if o.error is not None or o.end_ns is None or o.start_ns is None:
+            return False
+        k = o.op.kind
+        if k in WHOLE_FS:
+            return True
+        synced = k in ("fsync", "fdatasync") or (k == "write" and o.sync_tid is not None)
+        if not synced or o.ino is None:
+            return False
+        name = self.name
+        parent = name.rsplit("/", 1)[0] if "/" in name else ""
+        if o.ino == pino and o.op.file == parent:
+            return True
+        cur = self.at(o.start_ns)
+        return cur is not None and cur[2] == o.ino and (k == "fsync" and o.op.file == name
+                                                         or cur[1] == born.get(o.ino))
 
     def _index_durable(self):
         """The durable points, and by completion time the latest-starting one so far."""
@@ -788,25 +844,8 @@ class NameHistory:
         born = {ino: op for ino, (t, op) in born.items()}
         parent = name.rsplit("/", 1)[0] if "/" in name else ""
         pino = (getattr(result, "dir_inos", None) or {}).get(parent)
-        self.durable = []
+        self.durable = [(o.start_ns, o.end_ns, o) for o in result.ops if self._is_durable(o, born, pino)]
         """[(start_ns, end_ns, op record)] ops that make the name durable as it is at start."""
-        for o in result.ops:
-            if o.error is not None or o.end_ns is None or o.start_ns is None:
-                continue
-            k = o.op.kind
-            if k in WHOLE_FS:
-                self.durable.append((o.start_ns, o.end_ns, o))
-                continue
-            synced = k in ("fsync", "fdatasync") or (k == "write" and o.sync_tid is not None)
-            if not synced or o.ino is None:
-                continue
-            if o.ino == pino and o.op.file == parent:
-                self.durable.append((o.start_ns, o.end_ns, o))
-                continue
-            cur = self.at(o.start_ns)
-            if cur is not None and cur[2] == o.ino and (k == "fsync" and o.op.file == name
-                                                         or cur[1] == born.get(o.ino)):
-                self.durable.append((o.start_ns, o.end_ns, o))
         self.durable.sort(key=lambda d: (d[0], d[1]))
         # durable points by completion time, with the latest-starting one completed so far
         by_end = sorted(self.durable, key=lambda d: (d[1], d[0], d[2].index))
@@ -820,7 +859,7 @@ class NameHistory:
 
     def at(self, t):
         """The link entry in force at t (None before the name first existed)."""
-        i = bisect_right(self.times, t) - 1
+        i = _br(self.times, t) - 1
         return self.links[i] if i >= 0 else None
 
     def allowed(self, t):
@@ -828,13 +867,13 @@ class NameHistory:
         durable-point op or None)."""
         if self._ends is None:
             self._index_durable()
-        i = bisect_right(self._ends, t)
+        i = _br(self._ends, t)
         if i:
             start, _, o = self._best[i - 1]
             cur = self.at(start)
             inos = {cur[2]} if cur is not None else {None}
-            lo = bisect_right(self.times, start)
-        elif self.links and self.links[0][1] == 0:
+            lo = _br(self.times, start)
+        elif (self._first_op0 if self.stream is not None else self.links and self.links[0][1] == 0):
             o = None            # a name that existed, committed, before the scenario
             inos = {self.links[0][2]}
             lo = 1

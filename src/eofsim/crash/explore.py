@@ -136,17 +136,10 @@ class Explorer:
         """op index -> OpRecord, one dict for every file's history."""
         self._fh_ino = {}
         if self.stream:
-            # names that never change (no namespace ops): the name checks pass as long as
-            # each holds its inode, and each inode's history starts from its first entry
-            self.nh = {n: NameHistory(result, n) for n in self.files} if self.namespace else {}
-            self.fh = {}
-            for n in self.files:
-                ino = result.inos[n]
-                fh = FileHistory(None, n, self.bs, ino=ino if self.namespace else None,
-                                 ops=self._ops, stream=stream[n])
-                self.fh[n] = fh
-                if self.namespace:
-                    self._fh_ino[ino] = fh
+            # names and inodes come in as the run makes them (add_name, add_inode); a run
+            # may start with none yet
+            self.namespace = self.journal.namespace
+            self.files, self.nh, self.fh = [], {}, {}
         elif self.namespace:
             self.nh = {n: NameHistory(result, n) for n in self.files}
             self.fh = {}
@@ -175,6 +168,32 @@ class Explorer:
         self._chg_stream = Seq()
         """stream: (time, pblk) every instant a block's possible versions change, sorted."""
         self._bio_pblks = None if not self.stream else {}
+
+    # --- streaming: names and inodes as the run makes them ------------------------------
+    def add_name(self, path):
+        """stream: a path the run names (checked from now on; before, it named nothing)."""
+        self.files.append(path)
+        if self.namespace:
+            self.nh[path] = NameHistory(self.result, path, stream=True)
+
+    def add_inode(self, ino, name, first):
+        """stream: a file inode, its history starting at size entry `first`."""
+        fh = FileHistory(None, name, self.bs, ino=ino if self.namespace else None,
+                         ops=self._ops, stream=first)
+        if self.namespace:
+            self._fh_ino[ino] = fh
+        else:
+            self.fh[name] = fh
+        return fh
+
+    def drop_inode(self, ino):
+        """stream: an inode no recoverable state can hold any more (freed and forgotten by
+        the journal): its history and file states go."""
+        self._fh_ino.pop(ino, None)
+        for key in [k for k in self._states if isinstance(k, tuple) and k[1] == ino]:
+            del self._states[key]
+            self._ep.pop(key, None)
+            self._res.pop(key, None)
 
     # --- what changed on the device between two crash times ---------------------------
     def _changes(self):

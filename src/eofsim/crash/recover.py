@@ -328,6 +328,11 @@ class Journal:
         pl = self._prefix_list
         if len(pl) > k:
             pl.drop_before(k)
+        if self._recovered:
+            live = {id(d) for d in pl.items}
+            self._recovered = {i: v for i, v in self._recovered.items() if i in live}
+            live_m = {id(v[1]) for v in self._recovered.values()}
+            self._lookup = {key: v for key, v in self._lookup.items() if key[0] in live_m}
         self.tids.drop_before(lo)
         self._ft.drop_before(lo)
         self._pm.drop_before(min(lo, len(self._pm) - 1))
@@ -342,6 +347,15 @@ class Journal:
             rec = self.record[self.tids[len(c) - 1]]
             if rec:
                 cur = {**cur, **rec}
+                if self.stream:
+                    # a freed inode (ext4_free_inode: no links, no blocks, off the orphan
+                    # list) no name reaches any more: a long run's creates do not pile up
+                    orph = cur.get(ORPHAN_KEY)
+                    on = orph.inos if orph is not None else ()
+                    for ino, ri in rec.items():
+                        if isinstance(ri, RawInode) and ri.nlink == 0 and not ri.extents \
+                                and not ri.size and ino not in on:
+                            del cur[ino]
             c.append(cur)
         return c[p]
 

@@ -18,16 +18,19 @@ still running can change, and both sides forget what no later crash point can as
   ops and size entries no later context reads (FileHistory.prune); op records are kept
   while a kept block version, snapshot or size entry names them.
 
+Names and inodes come and go too (create, rename, unlink, O_TRUNC): a path met for the
+first time is checked from then on (before, it named nothing), a new inode's history starts
+at its first size entry, and a freed inode no kept transaction's directories name is
+forgotten, with its history, its file states and its entry in the replayed inode maps.
+
 The report is the one check() gives for the same run (tests/test_stream.py compares them on
-random workloads), with one difference: no explorer is kept for minimise or witness.
-Namespace ops (create, rename, unlink, ...), --timed and the enumerating mode are not
-streamed (InputError).
+random workloads, namespace ones included), with one difference: no explorer is kept for
+minimise or witness. --timed and the enumerating mode are not streamed.
 """
 
 import heapq
 import time as _time
 
-from ..errors import InputError
 from ..ops import NAMESPACE
 from ..sim import Run
 from .explore import Checking, Explorer, _cover_text, _later_lines, _merge, describe_state
@@ -94,22 +97,37 @@ class StreamCheck:
 
     def __init__(self, scenario, policy="bh-ordered", overrides=None, torn=False,
                  max_violations=10000, pause_every=2000):
+        initial = {f.name for f in scenario.files}
+        names_change = False
         for th in scenario.threads:
             for op in th.ops:
-                if op.kind in NAMESPACE:
-                    raise InputError(f"the streaming check takes no namespace ops ({op.kind}): "
-                                     f"use check", op.where or scenario.where)
+                if op.kind in NAMESPACE or (op.file is not None and op.file not in initial):
+                    names_change = True
+                    break
         self.run = run = Run(scenario, policy, overrides, retain=False)
         self.pause_every = pause_every
         res = run.res
-        fs = run.fs
-        self.inodes = {n: fs.by_ino[i] for n, i in res.inos.items()}
-        first = {n: ino.size_history[0] for n, ino in self.inodes.items()}
+        self.fs = fs = run.fs
         for t, op, path, ino in fs.name_events:
             res.name_history.setdefault(path, []).append((t, op, ino))
-        self.ex = ex = Explorer(res, torn=torn, stream=first)
-        for ino in self.inodes.values():
-            del ino.size_history[:1]
+        self.ex = ex = Explorer(res, torn=torn, stream=True)
+        ex.journal.names_change = names_change and ex.journal.namespace
+        """The whole-run check asks whether some transaction changed a directory; a stream
+        cannot know in advance, so any op that may does (Journal.names_change: the dynamic
+        lookup then answers as the static one would)."""
+        self.born = {}
+        """ino -> op index of the first link that named it (NameHistory's born)"""
+        self._born_at = {}
+        for t, op, path, ino in fs.name_events:
+            if path not in ex.nh and path not in ex.files:
+                ex.add_name(path)
+            self._born(t, op, ino)
+        del fs.name_events[:]
+        self.inodes = {}
+        """ino -> (Inode, FileHistory) of the file inodes taken"""
+        self.n_inodes = 0
+        self._take_inodes()
+        self._dirs = (None, {})
         self.ck = Checking(ex, torn=torn, max_violations=max_violations)
         self.rep = self.ck.rep
         self.next_bio = 0
@@ -202,15 +220,56 @@ class StreamCheck:
             for tid in self.tid_of.pop(bid, ()):
                 jr.durable_known(tid, bid)
 
+    def _take_names(self):
+        """New links (fs.name_events): a path met for the first time is checked from now on
+        (before, it named nothing: the whole-run check found it absent at 0)."""
+        ex, ev = self.ex, self.fs.name_events
+        if not ev:
+            return
+        from ..outcome import Outcome
+        for t, op, path, ino in ev:
+            if path not in ex.nh:
+                ex.add_name(path)
+                self.rep.outcomes.add(Outcome(path, 0, False, False, absent=True))
+            ex.nh[path].add_link(t, op, ino)
+            self._time(t)
+            self._born(t, op, ino)
+        del ev[:]
+
+    def _born(self, t, op, ino):
+        if ino is not None and (ino not in self._born_at or (t, op) < self._born_at[ino]):
+            self._born_at[ino] = (t, op)
+            self.born[ino] = op
+
+    def _take_inodes(self):
+        """File inodes made since (fs.all_inodes): each one's history starts at its first size
+        entry (ext4 namei.create sets it as it makes the inode)."""
+        ex = self.ex
+        allino = self.fs.all_inodes
+        for inode in allino[self.n_inodes:]:
+            name = next((n for n in ex.files if n in ex.nh
+                         and any(l[2] == inode.ino for l in ex.nh[n].links)), f"ino {inode.ino}")
+            fh = ex.add_inode(inode.ino, name, inode.size_history[0])
+            del inode.size_history[:1]
+            self.inodes[inode.ino] = (inode, fh)
+        self.n_inodes = len(allino)
+
     def _take_sizes(self):
-        fh = self.ex.fh
-        for n, ino in self.inodes.items():
-            h = ino.size_history
+        for inode, fh in self.inodes.values():
+            h = inode.size_history
             if h:
                 for e in h:
-                    fh[n].add_size(e)
+                    fh.add_size(e)
                     self._time(e[0])
                 del h[:]
+
+    def _pino(self, name):
+        """The ino of `name`'s parent directory (NameHistory's durable points)."""
+        dirs = self.fs.dirs
+        if self._dirs[0] != len(dirs):
+            self._dirs = (len(dirs), {d.path: d.ino for d in dirs.values()})
+        parent = name.rsplit("/", 1)[0] if "/" in name else ""
+        return self._dirs[1].get(parent)
 
     def _take_ops(self, final=False):
         """Finished op records (all started ones at the end), in (end, index) order; returns
@@ -225,13 +284,16 @@ class StreamCheck:
                 keep.append(r)
         started[:] = keep
         done.sort(key=lambda r: (r.end_ns is None, r.end_ns or 0, r.index))
+        hists = [fh for _, fh in self.inodes.values()]
         for r in done:
             ex._ops[r.index] = r
             mine = False
-            for fh in ex.fh.values():
+            for fh in hists:
                 if fh.is_mine(r):
                     fh.add_op(r)
                     mine = True
+            for n, nh in ex.nh.items():
+                nh.add_op(r, self.born, self._pino(n))
             if mine:
                 self._time(r.start_ns)
                 if r.end_ns is not None:
@@ -312,6 +374,26 @@ class StreamCheck:
         dead_j = [pb for pb in disk.vbio if pb >= _journal_base() and pb not in keep]
         for pb in dead_j:
             disk.drop_block(pb)
+        # names: durable points and links before the latest one; inodes freed that no
+        # kept transaction's directories name (their histories and file states), and those
+        # the simulation keeps in its list of every inode made
+        for nh in ex.nh.values():
+            nh.prune(self.t_done)
+        if ex.namespace and any(i.evicted for i, _ in self.inodes.values()):
+            from ..jbd2 import RawDir
+            named = set()
+            for d in (*jr._prefix_list.items, *jr.record.values()):
+                for r in d.values():
+                    if isinstance(r, RawDir):
+                        named.update(i for _, i in r.entries)
+            for ino, (inode, _) in list(self.inodes.items()):
+                if inode.evicted and ino not in named:
+                    del self.inodes[ino]
+                    ex.drop_inode(ino)
+                    jr.dropped_src.pop(ino, None)
+            allino = self.fs.all_inodes
+            allino[:] = [i for i in allino if not i.evicted or i.ino in self.inodes]
+            self.n_inodes = len(allino)
         # bios: those a kept version, a kept transaction or the counterexample names
         live = set(self.pending)
         for vb in disk.vbio.values():
@@ -336,7 +418,7 @@ class StreamCheck:
                 for runs in rl:
                     for r in runs:
                         refs.add(r[2])
-            for fh in ex.fh.values():
+            for fh in ex.histories():
                 for m in fh._lw:
                     if m is not None:
                         refs.update(r[2] for r in m.runs)
@@ -357,6 +439,8 @@ class StreamCheck:
     def _step(self, final=False):
         hb = self._take_bios(final)
         self._take_durable()
+        self._take_names()
+        self._take_inodes()
         self._take_sizes()
         ho = self._take_ops(final)
         if final:
