@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 
 from .content import fill, garbage
 from .errors import InputError
-from .hb import Frontier, bits, one
+from .hb import Frontier, Knowledge, bits, one
 
 WRITE, FLUSH = "write", "flush"
 
@@ -815,20 +815,28 @@ class BlockDevice:
         if bio.op == WRITE and bio.fua and dur[bio.id] is None:
             dur[bio.id] = now
             st[bio.id] = 1
+        fr = self.frontier
+        f = fr.f
         if (bio.op == FLUSH or bio.preflush) and bio.hb:
             bios = self.bios
             hb = bio.hb
-            ids = hb.ids() if hasattr(hb, "ids") else bits(hb)
-            for i in ids:
-                if i >= len(bios) or st[i]:
+            base, m = (hb.base, hb.mask) if hb.__class__ is Knowledge else (0, hb)
+            if base < f:
+                # Every bio below the frontier is settled already: only the bits from f on
+                # can make a write durable (knowledge keeps up to hb.SLACK bits below it).
+                m >>= f - base
+                base = f
+            n = len(bios)
+            submit_ns = bio.submit_ns
+            for b in bits(m):
+                i = base + b
+                if i >= n or st[i]:
                     continue
                 w = bios[i]
-                if w.complete_ns is None or w.complete_ns > bio.submit_ns:
+                if w.complete_ns is None or w.complete_ns > submit_ns:
                     continue    # an inconsistent hb: states.durable_times notes it
                 dur[i] = now
                 st[i] = 1
-        fr = self.frontier
-        f = fr.f
         n = len(st)
         while f < n and st[f]:
             f += 1
