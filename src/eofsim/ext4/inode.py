@@ -65,17 +65,21 @@ class Inode:
     def extents(self):
         """Mapped blocks as the on-disk extent tree holds them (delayed blocks are not on disk)."""
         if self.extents_version != self.map_version:
-            ext = list(self.disk.values())
-            runs = getattr(self.map, "extent_runs", None)     # extents.ExtentMap
-            if runs is not None:
-                ext.extend(runs())
-            self.extents_cache = tuple(sorted(ext))
+            runs = getattr(self.map, "runs", None)     # extents.ExtentMap's unwritten runs
+            if runs:
+                ext = list(self.disk.values())
+                ext.extend(self.map.extent_runs())
+                self.extents_cache = tuple(sorted(ext))
+            else:
+                self.extents_cache = tuple(sorted(self.disk.values()))
             self.extents_version = self.map_version
         return self.extents_cache
 
-    def raw(self):
-        """ext4_fill_raw_inode: the current i_disksize and extent tree."""
-        return RawInode(self.ino, self.i_disksize, self.extents(), self.nlink)
+    def raw(self, ext=None):
+        """ext4_fill_raw_inode: the current i_disksize and extent tree (`ext`: the
+        caller's extents() of this moment, not asked for again)."""
+        return RawInode(self.ino, self.i_disksize, self.extents() if ext is None else ext,
+                        self.nlink)
 
 
 class Ext4Inode:
@@ -137,15 +141,14 @@ class Ext4Inode:
         tid = tx.tid
         inode.i_sync_tid = tid
         last = inode.last_raw
+        ext = inode.extents()
         if last is None:
             inode.i_datasync_tid = tid
-        else:
-            ext = inode.extents()
-            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):
-                inode.i_datasync_tid = tid
-            elif last.nlink == inode.nlink and tx.raw.get(inode.ino) is last:
-                return
-        raw = inode.raw()
+        elif last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):
+            inode.i_datasync_tid = tid
+        elif last.nlink == inode.nlink and tx.raw.get(inode.ino) is last:
+            return
+        raw = inode.raw(ext)
         self.journal.log_raw(handle, raw)
         inode.last_raw = raw
 
