@@ -256,6 +256,9 @@ MUTANTS = [
       "        yield from ctx.write_and_wait_range(inode, s, e - 1, WbReason.XFS_FLUSH_UNMAP)\n", ""),
     M("kernel-check-final-syncfs", "kernel-check's final syncfs(2) (run_scenario) run in the model",
       "cli.py", "    if final_syncfs_after_ns is None:\n        return scenario", "    return scenario"),
+    M("extents-changed-blocks", "ext4_fill_raw_inode's extent tree: Inode.extents patches the "
+      "blocks set_state changed (a speed representation; the raw inode must stay exact)",
+      "ext4/extents.py", "            inode.disk_changed.add(lblk)\n", ""),
 ]
 
 
