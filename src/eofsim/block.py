@@ -75,6 +75,7 @@ from dataclasses import dataclass, field
 from .content import fill, garbage
 from .errors import InputError
 from .hb import Frontier, Knowledge, bits, one
+from .seq import Seq
 
 WRITE, FLUSH = "write", "flush"
 
@@ -342,9 +343,20 @@ class _Req:
         self.left = 0
 
 
+class _NoLog:
+    """The I/O log of a run that does not keep one (retain=False)."""
+    __slots__ = ()
+
+    def append(self, _):
+        pass
+
+
 class BlockDevice:
-    def __init__(self, engine, tun, fill_byte: int = 0xE5):
+    def __init__(self, engine, tun, fill_byte: int = 0xE5, retain: bool = True):
         self.engine = engine
+        self.retain = retain
+        """False (crash/stream.py): bios are released once taken (release) and the I/O log
+        and the journal's blocks' contents are not kept; the events are the same."""
         self.bs = tun.block_size
         p = self.params = device_params(tun)
         self.device = tun.device
@@ -377,15 +389,15 @@ class BlockDevice:
         """pblk -> runs on the medium before the scenario (planted garbage, initial files)."""
         self.cache = {}
         """pblk -> runs of the latest completed write: what a read returns."""
-        self.bios = []
-        self.log = []
+        self.bios = [] if retain else Seq()
+        self.log = [] if retain else _NoLog()
         """[(time_ns, 'submit' | 'complete', bio id)] in the order things happened."""
         self.frontier = Frontier()
         """hb.Frontier: every bio id below frontier.f is settled (see _settle)."""
-        self.durable_ns = []
+        self.durable_ns = [] if retain else Seq()
         """Per bio id: when the write became durable under the guarantee semantics
         (crash/states.py), or None (not yet, or not a write)."""
-        self._settled = bytearray()
+        self._settled = bytearray() if retain else Seq(dropped=1)
         self.stats = IoStats()
         self._last_pblk = None
         # block layer
@@ -793,8 +805,9 @@ class BlockDevice:
         eng = self.engine
         bio.complete_ns = eng.now
         self.log.append((eng.now, "complete", bio.id))
-        for pblk, runs in bio.blocks:
-            self.cache[pblk] = runs
+        if self.retain or bio.kind not in ("journal", "commit"):
+            for pblk, runs in bio.blocks:
+                self.cache[pblk] = runs
         self._settle(bio)
         end_io = bio.end_io
         if end_io is not None:
@@ -841,6 +854,20 @@ class BlockDevice:
         while f < n and st[f]:
             f += 1
         fr.f = f
+
+    def release(self, upto):
+        """retain=False: forget the bios below id `upto` (settled ones only: _settle reads
+        no settled bio again)."""
+        upto = min(upto, self.frontier.f)
+        self.bios.drop_before(upto)
+        self.durable_ns.drop_before(upto)
+        self._settled.drop_before(upto)
+
+    def forget(self, pblk):
+        """retain=False: a freed block that is never allocated again (extents.alloc under
+        data=ordered) is never read again either: drop its cached contents."""
+        if not self.retain:
+            self.cache.pop(pblk, None)
 
     # ------------------------------------------------------------------ blk-flush
     def _flush_request(self, cb):

@@ -114,92 +114,155 @@ def simulate(scenario, policy: str = "bh-ordered", overrides: dict | None = None
 
 
 def _simulate(scenario, policy, overrides, trace, perturb_seed, bio_delays):
-    tun = make_tunables(scenario, overrides)
-    check_span(tun, scenario)
-    pol = get_policy(policy)
-    seed = tun.seed if perturb_seed is None else perturb_seed
-    eng = Engine(seed=seed, perturb=perturb_seed is not None)
-    dev = BlockDevice(eng, tun)
-    if bio_delays:
-        dev.extra_delay = dict(bio_delays)
-    fs = Ext4(eng, dev, tun, pol, trace=trace)
-    res = RunResult(scenario=scenario, policy=pol.name, tun=tun, dev=dev)
-    bs = tun.block_size
-    for spec in scenario.files:
-        d, leaf = fs.setup_path(spec.name)
-        inode = fs.new_inode(spec.name)
-        d.entries[leaf] = inode.ino
-        res.inos[spec.name] = inode.ino
-        if spec.dax is not None:
-            inode.dax = spec.dax
-        if spec.encrypted_nokey is not None:
-            inode.encrypted_nokey = spec.encrypted_nokey
-        _populate(fs, dev, inode, spec, bs)
-        res.initial_inodes[inode.ino] = inode.raw()
-        inode.last_raw = inode.raw()
-        inode.size_history[:] = [(0, 0, inode.i_size)]
-        fs.name_event(spec.name, inode.ino, 0)
-    for d in fs.dirs.values():
-        res.initial_inodes[d.ino] = d.raw()
+    run = Run(scenario, policy, overrides, trace, perturb_seed, bio_delays)
+    for _ in run.flow():
+        pass
+    return run.result()
 
-    if selfcheck.enabled(tun):
-        selfcheck.install(eng, fs)
-    eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.by_ino.values()], fs.wb),
-              kind="daemon")
-    index = 0
-    live = [0]
-    latest = 0
-    for th in scenario.threads:
-        recs = []
-        for op in th.ops:
-            index += 1
-            recs.append(OpRecord(index=index, thread=th.name, op=op))
-            latest += (op.at_ns or 0) + op.dur_ns
-        res.ops.extend(recs)
-        live[0] += 1
-        eng.spawn(th.name, _thread(eng, fs, recs, live, {}), kind="app")
-    cap = latest + 20 * tun.horizon_ns
-    until = tun.until
-    if until is not None:
-        late = [r for r in res.ops if r.op.at_ns is not None and r.op.at_ns > until]
-        if late:
-            r = late[0]
-            raise InputError(f"op #{r.index} ({r.op.text()}) is scheduled after until="
-                             f"{fmt_dur(until)}: it can never run", r.op.where or scenario.where)
-    if until is not None:
-        eng.run(until=until)
-        res.stall = None          # ops still running at `until` are cut off, not stalled
-    else:
-        eng.run(until=cap, stop=lambda: live[0] == 0)
-        if live[0]:
-            res.stall = eng.stalls()
-            if not eng.deadlocks and _out_of_time(eng):
-                unfinished = [r for r in res.ops if r.end_ns is None]
-                raise InputError(f"{len(unfinished)} op(s) (first: #{unfinished[0].index} "
-                                 f"{unfinished[0].op.text()}) cannot finish within "
-                                 f"horizon_ns={fmt_dur(tun.horizon_ns)} (raise it, or set until "
-                                 f"to end the run and report them as cut off)", scenario.where)
-        eng.run(until=eng.now + tun.horizon_ns)
-        if res.stall is None:
-            res.stall = eng.stalls()
-    res.until_ns = until
-    res.cut_off = [r.index for r in res.ops if r.end_ns is None] if until is not None else []
-    res.end_ns = eng.now
-    res.deadlocks = list(eng.deadlocks)
-    res.commits = list(fs.journal.commits)
-    res.events = fs.events
-    res.name_history = {}
-    for t, op, path, ino in fs.name_events:
-        res.name_history.setdefault(path, []).append((t, op, ino))
-        if ino is not None:
-            res.inos[path] = ino
-    res.ino_history = {i.ino: list(i.size_history) for i in fs.all_inodes}
-    res.size_history = {name: res.ino_history[ino] for name, ino in res.inos.items()}
-    res.dir_inos = {d.path: d.ino for d in fs.dirs.values()}
-    res.engine = eng
-    res.fs = fs
-    _size_durability(res, fs)
-    return res
+
+class Run:
+    """One simulation, advanced by `flow()`. With `retain=False` (crash/stream.py) the run
+    keeps only what is still in progress: each op record, bio, size change and commit is
+    handed over once (`take_*`) and dropped; `flow(pause_every=N)` then stops after every N
+    completed ops (between two instants) so the taker can keep up. Same events either way."""
+
+    def __init__(self, scenario, policy="bh-ordered", overrides=None, trace=False,
+                 perturb_seed=None, bio_delays=None, retain=True):
+        tun = make_tunables(scenario, overrides)
+        check_span(tun, scenario)
+        pol = get_policy(policy)
+        seed = tun.seed if perturb_seed is None else perturb_seed
+        eng = Engine(seed=seed, perturb=perturb_seed is not None)
+        dev = BlockDevice(eng, tun, retain=retain)
+        if bio_delays:
+            dev.extra_delay = dict(bio_delays)
+        fs = Ext4(eng, dev, tun, pol, trace=trace)
+        res = RunResult(scenario=scenario, policy=pol.name, tun=tun, dev=dev)
+        self.tun, self.eng, self.dev, self.fs, self.res = tun, eng, dev, fs, res
+        self.retain = retain
+        bs = tun.block_size
+        for spec in scenario.files:
+            d, leaf = fs.setup_path(spec.name)
+            inode = fs.new_inode(spec.name)
+            d.entries[leaf] = inode.ino
+            res.inos[spec.name] = inode.ino
+            if spec.dax is not None:
+                inode.dax = spec.dax
+            if spec.encrypted_nokey is not None:
+                inode.encrypted_nokey = spec.encrypted_nokey
+            _populate(fs, dev, inode, spec, bs)
+            res.initial_inodes[inode.ino] = inode.raw()
+            inode.last_raw = inode.raw()
+            inode.size_history[:] = [(0, 0, inode.i_size)]
+            fs.name_event(spec.name, inode.ino, 0)
+        for d in fs.dirs.values():
+            res.initial_inodes[d.ino] = d.raw()
+
+        if selfcheck.enabled(tun):
+            selfcheck.install(eng, fs)
+        eng.spawn("flusher", flusher(eng, tun, lambda: [i.mapping for i in fs.by_ino.values()], fs.wb),
+                  kind="daemon")
+        index = 0
+        self.live = live = [0]
+        self.ended = [0]
+        self.started = []
+        """retain=False: op records handed over by take_ops, oldest first."""
+        latest = 0
+        until = tun.until
+        for th in scenario.threads:
+            first = index + 1
+            for op in th.ops:
+                index += 1
+                latest += (op.at_ns or 0) + op.dur_ns
+                if until is not None and op.at_ns is not None and op.at_ns > until:
+                    raise InputError(f"op #{index} ({op.text()}) is scheduled after until="
+                                     f"{fmt_dur(until)}: it can never run", op.where or scenario.where)
+            if retain:
+                recs = [OpRecord(index=first + k, thread=th.name, op=op) for k, op in enumerate(th.ops)]
+                res.ops.extend(recs)
+            else:
+                recs = _records(th, first, self.started)
+            live[0] += 1
+            eng.spawn(th.name, _thread(eng, fs, recs, live, {}, self.ended), kind="app")
+        self.n_ops = index
+        self.cap = latest + 20 * tun.horizon_ns
+
+    def _phase(self, until, stop, pause_every):
+        """eng.run(until, stop), stopping after every `pause_every` completed ops at the end
+        of that instant (yield) and going on."""
+        eng = self.eng
+        if pause_every is None:
+            eng.run(until=until, stop=stop)
+            return
+        ended = self.ended
+        while True:
+            mark = ended[0] + pause_every
+            eng.run(until=until, stop=lambda: (stop is not None and stop()) or ended[0] >= mark)
+            if stop is not None and stop():
+                return
+            if ended[0] < mark:
+                return                       # reached `until`, or nothing left to run
+            eng.run(until=eng.now, stop=stop)    # the rest of this instant
+            if stop is not None and stop():
+                return
+            yield
+
+    def flow(self, pause_every=None):
+        """Run the scenario to its end: ops until the last finishes (or `until`), then one
+        horizon for the daemons (writeback, commits) to settle. Yields at each pause."""
+        eng, tun, res, live = self.eng, self.tun, self.res, self.live
+        until = tun.until
+        if until is not None:
+            yield from self._phase(until, None, pause_every)
+            res.stall = None          # ops still running at `until` are cut off, not stalled
+        else:
+            yield from self._phase(self.cap, lambda: live[0] == 0, pause_every)
+            if live[0]:
+                res.stall = eng.stalls()
+                if not eng.deadlocks and _out_of_time(eng):
+                    unfinished = [r for r in self._records() if r.end_ns is None]
+                    raise InputError(f"{len(unfinished)} op(s) (first: #{unfinished[0].index} "
+                                     f"{unfinished[0].op.text()}) cannot finish within "
+                                     f"horizon_ns={fmt_dur(tun.horizon_ns)} (raise it, or set until "
+                                     f"to end the run and report them as cut off)", self.res.scenario.where)
+            eng.run(until=eng.now + tun.horizon_ns)
+            if res.stall is None:
+                res.stall = eng.stalls()
+
+    def _records(self):
+        return self.res.ops if self.retain else self.started
+
+    def result(self) -> RunResult:
+        """The RunResult of the finished run (retain=False: without what was handed over)."""
+        eng, fs, res = self.eng, self.fs, self.res
+        until = self.tun.until
+        res.until_ns = until
+        res.cut_off = [r.index for r in self._records() if r.end_ns is None] if until is not None else []
+        res.end_ns = eng.now
+        res.deadlocks = list(eng.deadlocks)
+        res.commits = list(fs.journal.commits)
+        res.events = fs.events
+        res.name_history = {}
+        for t, op, path, ino in fs.name_events:
+            res.name_history.setdefault(path, []).append((t, op, ino))
+            if ino is not None:
+                res.inos[path] = ino
+        res.ino_history = {i.ino: list(i.size_history) for i in fs.all_inodes}
+        res.size_history = {name: res.ino_history[ino] for name, ino in res.inos.items()}
+        res.dir_inos = {d.path: d.ino for d in fs.dirs.values()}
+        res.engine = eng
+        res.fs = fs
+        if self.retain:
+            _size_durability(res, fs)
+        return res
+
+
+def _records(th, first, started):
+    """A thread's op records made as the thread reaches each op (retain=False)."""
+    for k, op in enumerate(th.ops):
+        rec = OpRecord(index=first + k, thread=th.name, op=op)
+        started.append(rec)
+        yield rec
 
 
 def _out_of_time(eng):
@@ -226,11 +289,13 @@ def _populate(fs, dev, inode, spec, bs):
     inode.i_size = inode.i_disksize = spec.size
 
 
-def _thread(eng, fs, recs, live, fds):
+def _thread(eng, fs, recs, live, fds, ended=None):
     """One application thread. `fds`: path -> [(Inode or Dir, open flags)], the thread's
     open files (newest last): an op on a path the thread has open acts on that file."""
     for rec in recs:
         yield from run_op(eng, fs, rec, fds)
+        if ended is not None:
+            ended[0] += 1
     live[0] -= 1
 
 

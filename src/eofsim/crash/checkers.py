@@ -27,6 +27,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from ..content import INITIAL, ZERO, describe, overlay
+from ..seq import Seq
 
 BIG = 1 << 62
 GARBAGE, RESURRECTED, FSYNC_DATA, FSYNC_SIZE, IMPOSSIBLE_SIZE = (
@@ -53,6 +54,13 @@ class Violation:
     def as_dict(self):
         return {"kind": self.kind, "crash_time_ns": self.crash_time_ns, "offset": self.offset,
                 "length": self.length, "file": self.file, "detail": self.detail}
+
+
+def _br(seq, x, lo=0, hi=None):
+    """bisect_right over a list or a seq.Seq (absolute positions)."""
+    if seq.__class__ is Seq:
+        return seq.bisect_right(x, lo or None, hi)
+    return bisect_right(seq, x, lo, len(seq) if hi is None else hi)
 
 
 def _starts(runs):
@@ -102,36 +110,59 @@ def _subtract(s, e, ranges):
 class FileHistory:
     """What the operations did to one file, as the checkers need it."""
 
-    def __init__(self, result, name, block_size, ino=None, ops=None):
+    def __init__(self, result, name, block_size, ino=None, ops=None, stream=None):
         self.name = name
         self.ino = ino
         """With namespace ops: the inode this history is about (ops are matched by the inode
         they acted on, whatever name they used); None: by name (results without inodes)."""
         self.bs = block_size
+        self.stream = stream is not None
+        """stream (crash/stream.py): start from the initial size entry `stream` and take
+        size changes (add_size) and finished ops (add_op) as the run goes, keeping only
+        what later crash times can ask for (prune)."""
         self.ops = ops if ops is not None else {o.index: o for o in result.ops}
         """op index -> OpRecord (`ops`: one such dict shared by every file's history)."""
-        hist = list(result.ino_history.get(ino, ()) if ino is not None
-                    else result.size_history.get(name, ()))
+        if self.stream:
+            hist = [stream]
+        else:
+            hist = list(result.ino_history.get(ino, ()) if ino is not None
+                        else result.size_history.get(name, ()))
         if not hist:
             hist = [(0, 0, 0)]
-        self.hist = hist
-        self.htimes = [h[0] for h in hist]
+        self.hist = Seq(hist) if self.stream else hist
+        self.htimes = Seq([h[0] for h in hist]) if self.stream else [h[0] for h in hist]
         self._tids_recorded = any(len(h) > 3 and h[3] is not None for h in hist)
-        # An mmap store that ran past the EOF page stored everything before it, then SIGBUS.
-        mine = [o for o in result.ops if o.start_ns is not None
-                and (o.error is None or (o.op.kind == "mwrite" and o.error == "SIGBUS"))
-                and ((o.op.file == name if ino is None else o.ino == ino) or (o.op.kind in WHOLE_FS))]
-        self.mine = mine
-        # completed ops in completion order, for the last-writer map
-        done = sorted((o for o in mine if o.end_ns is not None), key=lambda o: (o.end_ns, o.index))
-        self.done = done
-        self.done_ends = [o.end_ns for o in done]
         self._lw = [Map(((0, BIG, None),))]
         # size entries by op index, each with the size before it
         self.entries_of = {}
         for j in range(1, len(hist)):
             self.entries_of.setdefault(hist[j][1], []).append((hist[j - 1][2], hist[j][2]))
         self._re = [Map(((0, BIG, None),))]
+        self._Lmemo = {}
+        self._ctx = {}
+        self._before = {}
+        self._sz = None
+        # initial contents: [0, initial size) hold INITIAL
+        s0 = hist[0][2]
+        if s0 > 0:
+            self._lw = [Map(overlay(((0, BIG, None),), 0, s0, INITIAL))]
+        if self.stream:
+            self.done, self.done_ends = Seq(), Seq()
+            self._lw, self._re = Seq(self._lw), Seq(self._re)
+            self.covering, self.ranged, self.zeroing = [], [], []
+            self._cov, self._cov_pos, self._cov_ends, self._cov_best = Seq(), Seq(), Seq(), Seq()
+            self._cov_idx = {}
+            self._cov_never_min = BIG
+            self._index_zeroing()
+            self.ctx_times = Seq(list(self.htimes.items))
+            return
+        # An mmap store that ran past the EOF page stored everything before it, then SIGBUS.
+        mine = [o for o in result.ops if self.is_mine(o)]
+        self.mine = mine
+        # completed ops in completion order, for the last-writer map
+        done = sorted((o for o in mine if o.end_ns is not None), key=lambda o: (o.end_ns, o.index))
+        self.done = done
+        self.done_ends = [o.end_ns for o in done]
         self.covering = [o for o in mine if o.op.kind in COVERING]
         self.ranged = [o for o in mine if o.op.kind == "write" and o.sync_tid is not None]
         """O_DSYNC/O_SYNC and RWF_DSYNC/RWF_SYNC writes: generic_write_sync ->
@@ -140,7 +171,6 @@ class FileHistory:
         self.zeroing = [o for o in mine if _zero_range(o) is not None]
         self._index_zeroing()
         self._index_covering()
-        self._Lmemo = {}
         times = set(self.htimes)
         for o in mine:
             times.add(o.start_ns)
@@ -154,31 +184,124 @@ class FileHistory:
         # contexts (and the file states built on them) carry over such instants.
         ct = set(self.htimes)
         for o in mine:
-            if o.end_ns is not None and (o.op.kind in DATA_OPS or o.op.kind in COVERING
-                                         or o.index in self.entries_of
-                                         or _zero_range(o) is not None):
-                ct.add(o.end_ns)
+            t = self._ctx_time(o)
+            if t is not None:
+                ct.add(t)
         for o in self.zeroing:
             ct.add(o.start_ns)
         self.ctx_times = sorted(ct)
-        self._ctx = {}
-        self._before = {}
-        self._sz = None
-        # initial contents: [0, initial size) hold INITIAL
-        s0 = hist[0][2]
-        if s0 > 0:
-            self._lw = [Map(overlay(((0, BIG, None),), 0, s0, INITIAL))]
+
+    def is_mine(self, o):
+        """An op this history is about: started, not failed (an mmap store that ran past
+        the EOF page stored everything before it, then SIGBUS), on this file (or inode), or
+        a whole-filesystem sync."""
+        return o.start_ns is not None \
+            and (o.error is None or (o.op.kind == "mwrite" and o.error == "SIGBUS")) \
+            and ((o.op.file == self.name if self.ino is None else o.ino == self.ino)
+                 or (o.op.kind in WHOLE_FS))
+
+    def _ctx_time(self, o):
+        if o.end_ns is not None and (o.op.kind in DATA_OPS or o.op.kind in COVERING
+                                     or o.index in self.entries_of
+                                     or _zero_range(o) is not None):
+            return o.end_ns
+        return None
+
+    # --- streaming: the history as the run makes it ------------------------------------
+    def add_size(self, entry):
+        """stream: an i_size change (time, op index, size), in time order."""
+        prev = self.hist[len(self.hist) - 1][2]
+        self.hist.append(entry)
+        self.htimes.append(entry[0])
+        self.entries_of.setdefault(entry[1], []).append((prev, entry[2]))
+        self.ctx_times.insort(entry[0])
+
+    def add_op(self, o):
+        """stream: one of this history's ops (is_mine), once it finished (or the run ended
+        with it unfinished), ops in (end, index) order."""
+        k = o.op.kind
+        if o.end_ns is not None:
+            ends = self.done_ends
+            if len(ends) and o.end_ns < ends[len(ends) - 1]:
+                raise AssertionError("ops must come in completion order")
+            self.done.append(o)
+            ends.append(o.end_ns)
+        t = self._ctx_time(o)
+        if t is not None:
+            self.ctx_times.insort(t)
+        if k in COVERING:
+            if o.end_ns is None:
+                self._cov_never_min = min(self._cov_never_min, o.start_ns)
+            else:
+                i = len(self._cov)
+                b = self._cov_best[i - 1] if i else None
+                self._cov.append(o)
+                self._cov_pos.append(o.index)
+                self._cov_ends.append(o.end_ns)
+                self._cov_idx[id(o)] = i
+                if b is None or (o.start_ns, o.index) > (b.start_ns, b.index):
+                    b = o
+                self._cov_best.append(b)
+        if k == "write" and o.sync_tid is not None:
+            self.ranged.append(o)
+        if _zero_range(o) is not None:
+            self.zeroing.append(o)
+            self.ctx_times.insort(o.start_ns)
+            self._index_zeroing()
+
+    def _prune_stream(self, t, x, nd, low, c_low):
+        """stream: forget the entries prune() found no later crash time asks for."""
+        lw = self._lw
+        lw.drop_before(min(low, len(lw) - 1))
+        for o in self.done[:lw.base]:
+            self.entries_of.pop(o.index, None)
+        self.done.drop_before(lw.base)
+        self.done_ends.drop_before(lw.base)
+        re = self._re
+        re.drop_before(min(max(c_low, 1) - 1, len(re) - 1))
+        # covering ops that still oblige: those ending after the start of the latest-starting
+        # one completed by t (Context keeps them); the rest, and zeroing ops over before all
+        # of them (and t) began, are dropped
+        lo = min(self._cov_ends.bisect_right(x), max(nd - 1, 0))
+        for o in self._cov[:lo]:
+            self._cov_idx.pop(id(o), None)
+        for q in (self._cov, self._cov_pos, self._cov_ends, self._cov_best):
+            q.drop_before(lo)
+        m = t
+        for o in self._cov[self._cov.base:]:
+            m = min(m, o.start_ns)
+        m = min(m, self._cov_never_min)
+        keep_z = [o for o in self.zeroing if o.end_ns is None or o.end_ns > m]
+        if len(keep_z) != len(self.zeroing):
+            self.zeroing = keep_z
+            self._index_zeroing()
+        # size entries: the re-entry base, the admitted-size cursor and every kept obligation's
+        # start bound how far back the entries are read
+        keep = min(re.base, c_low - 1, (self._sz[0] - 1) if self._sz else 0)
+        for o in self._cov[self._cov.base:]:
+            keep = min(keep, self.htimes.bisect_right(o.start_ns) - 1)
+        if self.ranged:
+            keep = 0
+        for idx in list(self._Lmemo):
+            keep = min(keep, self._Lmemo[idx][0] - 1)
+        if keep > self.hist.base:
+            self.hist.drop_before(keep)
+            self.htimes.drop_before(keep)
+        ct = self.ctx_times
+        ct.drop_before(ct.bisect_right(t) - 1)
+        if len(self._before) > 4096:
+            self._before.clear()
 
     # --- sizes ----------------------------------------------------------------------
     def size_at(self, t):
-        i = bisect_right(self.htimes, t) - 1
+        i = _br(self.htimes, t) - 1
         return self.hist[max(i, 0)][2]
 
     def allowed_sizes(self, t):
         """Sizes the file had by t, plus the block-aligned sizes an extending write or
         fallocate passes through (write_end per folio; writeback's i_disksize at a page
         boundary; fallocate per chunk)."""
-        n = bisect_right(self.htimes, t)
+        n = _br(self.htimes, t)
         out = {self.hist[0][2]}
         partial = []
         for j in range(1, max(n, 1)):
@@ -195,7 +318,7 @@ class FileHistory:
         the merged integer ranges strictly inside an extending op's (prev, new) grow with
         the number n of entries stamped by t, and crash times come in increasing order (a
         smaller n rebuilds)."""
-        n = bisect_right(self.htimes, t)
+        n = _br(self.htimes, t)
         st = self._sz
         if st is None or st[0] > max(n, 1):
             st = self._sz = [1, {self.hist[0][2]}, []]
@@ -247,7 +370,7 @@ class FileHistory:
         return _snapshot(self._lw, k, self._lw_step)
 
     def done_by(self, t):
-        return bisect_right(self.done_ends, t)
+        return _br(self.done_ends, t)
 
     # --- re-entry -------------------------------------------------------------------
     def _re_step(self, runs, i):
@@ -269,10 +392,17 @@ class FileHistory:
         changes cost, never results): last writers before done_by(t) and before the start
         of every covering op that may still oblige (in flight, or ending after the start
         of the latest-starting one completed by t); re-entries before c_low - 1."""
-        nd = bisect_right(self._cov_ends, t)
+        ce = self._cov_ends
+        nd = ce.bisect_right(t) if self.stream else bisect_right(ce, t)
         x = self._cov_best[nd - 1].start_ns if nd else -1
-        i = bisect_right(self._cov_ends, x)
-        m = min(self._cov_sufmin[i], self._cov_never_min)
+        if self.stream:
+            i = ce.bisect_right(x)
+            m = self._cov_never_min
+            for o in self._cov[i:]:
+                m = min(m, o.start_ns)
+        else:
+            i = bisect_right(ce, x)
+            m = min(self._cov_sufmin[i], self._cov_never_min)
         low = self.done_by(t)
         if m < BIG:
             low = min(low, self.done_by(m))
@@ -280,6 +410,8 @@ class FileHistory:
         _drop(self._re, max(c_low, 1) - 1)
         self._Lmemo = {k: v for k, v in self._Lmemo.items() if self.ops[k].end_ns is None
                        or self.ops[k].end_ns > x}
+        if self.stream:
+            self._prune_stream(t, x, nd, low, c_low)
 
     def reflected_count(self, t, boundary, last_tid):
         """How many leading size entries the recovered metadata reflects: those stamped by
@@ -287,7 +419,7 @@ class FileHistory:
         records the tid of each size change, those in a replayed transaction)."""
         if not self._tids_recorded:
             # entries are time-sorted: the leading run stamped <= lim is a bisection
-            return max(bisect_right(self.htimes, min(t, boundary - 1)), 1)
+            return max(_br(self.htimes, min(t, boundary - 1)), 1)
         lim = min(t, boundary - 1)
         n = 0
         for h in self.hist:
@@ -391,8 +523,8 @@ class FileHistory:
     def min_size_between(self, f, t):
         """min(size_at(f.start_ns), sizes of the entries stamped in (f.start_ns, t]),
         extended incrementally per covering op as t grows."""
-        j = bisect_right(self.htimes, f.start_ns)
-        k = bisect_right(self.htimes, t)
+        j = _br(self.htimes, f.start_ns)
+        k = _br(self.htimes, t)
         m = self._Lmemo.get(f.index)
         if m is None or m[0] > k:
             m = (j, self.size_at(f.start_ns))
@@ -409,7 +541,7 @@ class FileHistory:
         self._ctx = {k: v for k, v in self._ctx.items() if k[0] >= ep}
 
     def context(self, t, c):
-        ep = bisect_right(self.ctx_times, t)
+        ep = _br(self.ctx_times, t)
         key = (ep, c)
         ctx = self._ctx.get(key)
         if ctx is None:
@@ -442,7 +574,7 @@ def _snapshot(lst, k, step):
 
 def _drop(lst, low):
     """Drop entries 1..low-1 of a snapshot list (entry 0 and the newest are kept)."""
-    for i in range(min(low, len(lst) - 1) - 1, 0, -1):
+    for i in range(min(low, len(lst) - 1) - 1, max(getattr(lst, "base", 0), 0), -1):
         if lst[i] is None:
             break
         lst[i] = None
@@ -499,11 +631,11 @@ class Context:
         self.inflight_zero = _union([_zero_range(zer[k]) for k in fh.zeroing_active(t)])
         # fsync obligations: the latest-starting covering op completed by t dominates every
         # one that ended before it started; keep it and those overlapping it.
-        nd = bisect_right(fh._cov_ends, t)
+        nd = _br(fh._cov_ends, t)
         self.fsyncs = []
         if nd:
             last = fh._cov_best[nd - 1]
-            lo = bisect_right(fh._cov_ends, last.start_ns, 0, nd)
+            lo = _br(fh._cov_ends, last.start_ns, 0, nd)
             keep = {id(o): (fh._cov_pos[i], o) for i, o in enumerate(fh._cov[lo:nd], lo)}
             keep.setdefault(id(last), (fh._cov_pos[fh._cov_idx[id(last)]], last))
             for _, f in sorted(keep.values(), key=lambda x: x[0]):
@@ -516,8 +648,8 @@ class Context:
                 continue
             lo, hi = w.op.off, w.op.off + w.op.len
             L = hi
-            j = bisect_right(fh.htimes, w.end_ns)
-            k = bisect_right(fh.htimes, t)
+            j = _br(fh.htimes, w.end_ns)
+            k = _br(fh.htimes, t)
             for h in fh.hist[j:k]:
                 L = min(L, h[2])
             P = fh.lastw(fh.done_by(w.end_ns))

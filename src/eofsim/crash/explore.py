@@ -47,6 +47,7 @@ from ..content import ZERO
 from ..outcome import Outcome
 from .checkers import FILE_LEVEL, FileHistory, NameHistory, Violation
 from .recover import Journal, cut_shift, slots
+from ..seq import Seq
 from .states import NEVER, SECTOR, DiskModel, bits
 
 
@@ -117,11 +118,16 @@ class CheckReport:
 
 
 class Explorer:
-    def __init__(self, result, timed=False, torn=False, files=None):
+    def __init__(self, result, timed=False, torn=False, files=None, stream=None):
+        """`stream` (crash/stream.py): a run in progress, result.dev without its bios yet;
+        the device log and the op history come in through the disk model's, the journal's
+        and the file histories' add methods instead of being read whole here."""
         self.result = result
         self.bs = result.dev.bs
-        self.disk = DiskModel(result.dev, timed=timed, torn=torn)
-        self.journal = Journal(result.dev, self.disk, result.initial_inodes, result.inos)
+        self.stream = stream is not None
+        self.disk = DiskModel(result.dev, timed=timed, torn=torn, stream=self.stream)
+        self.journal = Journal(result.dev, self.disk, result.initial_inodes, result.inos,
+                               stream=self.stream)
         names = getattr(result, "name_history", None) or {}
         self.namespace = self.journal.namespace and bool(names)
         """Names resolve through the recovered directories; histories are per inode."""
@@ -129,7 +135,11 @@ class Explorer:
         self._ops = {o.index: o for o in result.ops}
         """op index -> OpRecord, one dict for every file's history."""
         self._fh_ino = {}
-        if self.namespace:
+        if self.stream:
+            self.nh = {}
+            self.fh = {n: FileHistory(None, n, self.bs, ops=self._ops, stream=stream[n])
+                       for n in self.files}
+        elif self.namespace:
             self.nh = {n: NameHistory(result, n) for n in self.files}
             self.fh = {}
             first = {}
@@ -152,7 +162,9 @@ class Explorer:
         self._ep = {}
         self._slots = {}
         self._chg = None
-        self._bio_pblks = None
+        self._chg_stream = Seq()
+        """stream: (time, pblk) every instant a block's possible versions change, sorted."""
+        self._bio_pblks = None if not self.stream else {}
 
     # --- what changed on the device between two crash times ---------------------------
     def _changes(self):
@@ -174,6 +186,9 @@ class Explorer:
 
     def changed_blocks(self, t0, t1):
         """Blocks whose possible versions may differ between crash times t0 <= t1."""
+        if self.stream:
+            c = self._chg_stream
+            return [pb for _, pb in c[c.bisect_right((t0, NEVER)):c.bisect_right((t1, NEVER))]]
         times, pbs = self._changes()
         return pbs[bisect_right(times, t0):bisect_right(times, t1)]
 
@@ -445,21 +460,53 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
     `progress(done, total)`, if given, is called every 256 crash points and at the end."""
     t0 = _time.perf_counter()
     ex = Explorer(result, timed=timed, torn=torn, files=files)
-    rep = CheckReport(scenario=getattr(result.scenario, "name", str(result.scenario)),
-                      policy=str(result.policy), timed=timed, torn=torn, mode=mode)
+    ck = Checking(ex, timed=timed, torn=torn, mode=mode, samples=samples, seed=seed, raw=raw,
+                  max_violations=max_violations)
+    rep = ck.rep
     rep.notes.extend(ex.disk.notes)
     rep.notes.extend(ex.journal.notes)
-    rng = random.Random(seed)
-    viol = {}
-    jr = ex.journal
-    files = ex.files
-    fhs = ex.fh
     times = ex.crash_times()
     rep.crash_points = len(times)
     for ti, t in enumerate(times):
         if progress is not None and not ti & 255:
             progress(ti, len(times))
-        if raw:
+        if not ck.at(t):
+            break
+    if progress is not None:
+        progress(len(times), len(times))
+    ck.finish()
+    if rep.violations:
+        v = rep.violations[0]
+        rep.counterexample = describe_state(ex, rep.witness[(v.kind, v.crash_time_ns, v.file)], v)
+    rep.elapsed_s = _time.perf_counter() - t0
+    rep._explorer = ex
+    return rep
+
+
+class Checking:
+    """The checks of one run, crash time by crash time (increasing): the report and the
+    violations found so far (check() feeds it every crash time at once, crash/stream.py as
+    the run goes)."""
+
+    def __init__(self, ex, timed=False, torn=False, mode="exact", samples=20000, seed=0,
+                 raw=False, max_violations=10000):
+        self.ex = ex
+        result = ex.result
+        self.rep = CheckReport(scenario=getattr(result.scenario, "name", str(result.scenario)),
+                               policy=str(result.policy), timed=timed, torn=torn, mode=mode)
+        self.mode = mode
+        self.samples = samples
+        self.raw = raw
+        self.max_violations = max_violations
+        self.rng = random.Random(seed)
+        self.viol = {}
+
+    def at(self, t):
+        """Check every state of a crash at t; False once max_violations is passed."""
+        ex, rep, viol, mode = self.ex, self.rep, self.viol, self.mode
+        jr = ex.journal
+        files = ex.files
+        if self.raw:
             rep.raw_states += ex.disk.raw_state_count(t)
         groups = {}
         pre = jr.prefixes(t)
@@ -521,23 +568,19 @@ def check(result, timed=False, samples=20000, seed=0, torn=False, mode="exact", 
                         if k not in viol:
                             viol[k] = Witness(t, p, name)
                     per_file.append((name, fh, ri, R, ctx, ex.file_slots(ri, t, forced)))
-                _enumerate(ex, rep, viol, rng, samples, t, p, per_file)
-        if len(viol) > max_violations:
+                _enumerate(ex, rep, viol, self.rng, self.samples, t, p, per_file)
+        if len(viol) > self.max_violations:
             rep.notes.append(f"stopped after {len(viol)} violations (max_violations)")
-            break
-    if progress is not None:
-        progress(len(times), len(times))
-    # merge adjacent byte ranges of one kind/time/file/detail
-    rep.violations = _merge(viol)
-    rep.witness = {}
-    for (kind, t, name, off, ln, detail), w in viol.items():
-        rep.witness.setdefault((kind, t, name), w)
-    if rep.violations:
-        v = rep.violations[0]
-        rep.counterexample = describe_state(ex, rep.witness[(v.kind, v.crash_time_ns, v.file)], v)
-    rep.elapsed_s = _time.perf_counter() - t0
-    rep._explorer = ex
-    return rep
+            return False
+        return True
+
+    def finish(self):
+        """Merge adjacent byte ranges of one kind/time/file/detail into the report."""
+        rep = self.rep
+        rep.violations = _merge(self.viol)
+        rep.witness = {}
+        for (kind, t, name, off, ln, detail), w in self.viol.items():
+            rep.witness.setdefault((kind, t, name), w)
 
 
 def _absent(ex, rep, viol, t, p, name, ri):
@@ -627,19 +670,44 @@ def _bio_name(b):
     return f"bio #{b.id} {what}{where}"
 
 
-def _durable_text(ex, b, t):
+def _durable_text(ex, b, t, fut=None):
     d = ex.disk.dur[b.id]
     if d <= t:
         return f"durable at {_fmt_t(d)}"
     if b.complete_ns is not None and b.complete_ns <= t:
-        return f"completed at {_fmt_t(b.complete_ns)}, not durable" + (
-            f" (a flush would cover it at {_fmt_t(d)})" if d != NEVER else "")
+        head = f"completed at {_fmt_t(b.complete_ns)}, not durable"
+        if fut is not None:
+            return fut.cover(b.id, head)
+        return head + (f" (a flush would cover it at {_fmt_t(d)})" if d != NEVER else "")
     return "in flight, not durable"
 
 
-def describe_state(ex, w, v=None):
+def _commit_line(ex, tid, c, rec, t, fut):
+    sz = f" with i_disksize={rec.size}" if rec is not None else ""
+    st = _durable_text(ex, c, t, fut) if ex.disk.dur[c.id] <= t else \
+        f"submitted at {_fmt_t(c.submit_ns)}, on disk but not yet durable"
+    return f"commit of tid {tid}{sz} {st}"
+
+
+def _cover_text(head, d):
+    return head + (f" (a flush would cover it at {_fmt_t(d)})" if d != NEVER else "")
+
+
+def _later_lines(b, vi):
+    """The line naming block pb's next write after the crash (b: that bio or None)."""
+    if vi == 0 and b is None:
+        return "  no write of it was ever submitted"
+    if b is not None:
+        return (f"  next write of it, {_bio_name(b)}, submitted only at "
+                f"{_fmt_t(b.submit_ns)}")
+    return None
+
+
+def describe_state(ex, w, v=None, fut=None):
     """A short timeline of the failing state: the recovered commits and the block versions
-    that make the violation, naming the I/O that was (or was not) on disk."""
+    that make the violation, naming the I/O that was (or was not) on disk. `fut`
+    (crash/stream.py) stands in for what only the rest of the run tells (when a write
+    becomes durable, a block's next write): the text then has its markers."""
     t, p = w.t, w.p
     jr = ex.journal
     lines = []
@@ -651,20 +719,24 @@ def describe_state(ex, w, v=None):
     ino_now = ri.ino if ri is not None else jr.inos.get(w.file)
     # which commit gave the size
     src_tid = None
-    for k in range(p, 0, -1):
+    src = None
+    for k in range(p, getattr(jr.tids, "base", 0), -1):
         ino = ino_now
         if ino in jr.record[jr.tids[k - 1]]:
             src_tid = jr.tids[k - 1]
+            src = (jr.commit.get(src_tid), jr.record[src_tid].get(ino_now))
             break
-    for k in range(p):
+    else:
+        got = getattr(jr, "dropped_src", {}).get(ino_now)
+        if got is not None:
+            src_tid, src = got[0], got[1:]
+    for k in range(max(p - 1, getattr(jr.tids, "base", 0)) if fut is not None else 0, p):
         tid = jr.tids[k]
-        c = jr.commit[tid]
-        rec = jr.record[tid].get(ino_now)
-        sz = f" with i_disksize={rec.size}" if rec is not None else ""
         if tid == src_tid or k == p - 1:
-            st = _durable_text(ex, c, t) if ex.disk.dur[c.id] <= t else \
-                f"submitted at {_fmt_t(c.submit_ns)}, on disk but not yet durable"
-            lines.append(f"commit of tid {tid}{sz} {st}")
+            lines.append(_commit_line(ex, tid, jr.commit[tid], jr.record[tid].get(ino_now), t, fut))
+    if fut is not None and src_tid is not None and src_tid != (jr.tids[p - 1] if p else None):
+        # the size's commit is older than the kept log: named first, as the full walk does
+        lines.insert(1, _commit_line(ex, src_tid, src[0], src[1], t, fut))
     if p < len(jr.tids):
         tid = jr.tids[p]
         c = jr.commit.get(tid)
@@ -682,8 +754,7 @@ def describe_state(ex, w, v=None):
         picks.append((w.pblk, w.version))
     elif w.choice:
         for (pb, _), vi in sorted(w.choice.items()):
-            if v is None or True:
-                picks.append((pb, vi))
+            picks.append((pb, vi))
     emap = {e[1]: e[0] for e in (ri.extents if ri is not None else ()) if len(e) == 3}
     shown = set()
     for pb, vi in picks:
@@ -700,21 +771,22 @@ def describe_state(ex, w, v=None):
         if vi == 0:
             lines.append(f"{name} (pblk {pb}) holds its pre-scenario contents")
         else:
-            b = ex.result.dev.bios[ex.disk.bio_of(pb, vi)]
+            b = ex.disk.bio(ex.disk.bio_of(pb, vi))
             lines.append(f"{name} (pblk {pb}) holds {_bio_name(b)} submitted at "
-                         f"{_fmt_t(b.submit_ns)}, {_durable_text(ex, b, t)}")
+                         f"{_fmt_t(b.submit_ns)}, {_durable_text(ex, b, t, fut)}")
         if vi == hi:
-            later = [b for b in ex.result.dev.bios if b.op == "write" and b.submit_ns > t
-                     and any(q == pb for q, _ in b.blocks)]
-            if vi == 0 and not later:
-                lines.append("  no write of it was ever submitted")
-            elif later:
-                lines.append(f"  next write of it, {_bio_name(later[0])}, submitted only at "
-                             f"{_fmt_t(later[0].submit_ns)}")
+            if fut is not None:
+                lines.append(fut.later(pb, t, vi))
+            else:
+                later = next((b for b in ex.result.dev.bios if b.op == "write" and b.submit_ns > t
+                              and any(q == pb for q, _ in b.blocks)), None)
+                line = _later_lines(later, vi)
+                if line is not None:
+                    lines.append(line)
         for vj in range(vi + 1, hi + 1):
-            b = ex.result.dev.bios[ex.disk.bio_of(pb, vj)]
+            b = ex.disk.bio(ex.disk.bio_of(pb, vj))
             lines.append(f"  newer {_bio_name(b)} submitted at {_fmt_t(b.submit_ns)} not on disk: "
-                         f"{_durable_text(ex, b, t)}")
+                         f"{_durable_text(ex, b, t, fut)}")
     return "\n".join(lines)
 
 

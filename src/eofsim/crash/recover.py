@@ -14,6 +14,8 @@ from bisect import bisect_right
 from ..content import ZERO
 from ..hb import as_int
 from ..jbd2 import ORPHAN_KEY, RawDir, RawInode
+from ..seq import Seq
+from .states import log_positions
 
 ROOT_INO = 2
 
@@ -23,75 +25,21 @@ ZERO_BLOCK = None  # marker: a slot that reads zero whatever the disk holds
 
 
 class Journal:
-    def __init__(self, dev, disk, initial_inodes: dict, inos: dict):
+    def __init__(self, dev, disk, initial_inodes: dict, inos: dict, stream: bool = False):
         self.disk = disk
-        bios = dev.bios
-        recs = {}
-        logs = {}
-        commits = {}
-        first = {}
-        for b in bios:
-            if b.op != "write":
-                continue
-            if b.kind == "journal" and b.payload is not None:
-                tid = b.payload.tid
-                recs.setdefault(tid, []).append(b.payload)
-                logs.setdefault(tid, []).append(b)
-                first.setdefault(tid, b.submit_ns)
-            elif b.kind == "commit":
-                tid = b.payload
-                if tid in commits:
-                    continue
-                commits[tid] = b
-                first.setdefault(tid, b.submit_ns)
-        self.tids = sorted(set(recs) | set(commits))
-        self.commit = commits
-        self.logs = logs
-        self.first_submit = first
+        self.stream = stream
+        self.tids = Seq() if stream else []
+        self.commit = {}
+        self.logs = {}
+        self.first_submit = {}
         """tid -> when its first log/commit block was submitted (the commit had begun)."""
-        self.notes = []
-        # merged record per tid: later records of one tid override earlier ones per ino
         self.record = {}
-        for tid in self.tids:
-            m = {}
-            for r in recs.get(tid, ()):
-                for ri in r.inodes:
-                    m[ri.ino] = ri
-            self.record[tid] = m
-        # journal blocks must not be rewritten (no log wrap in the model)
-        jblocks = {}
-        for b in bios:
-            if b.op == "write" and b.kind in ("journal", "commit"):
-                for pblk, _ in b.blocks:
-                    if pblk in jblocks:
-                        self.notes.append(f"journal block {pblk} written twice (bio #{jblocks[pblk]} "
-                                          f"and #{b.id}): log wrap is not modelled")
-                    jblocks[pblk] = b.id
-        # collapse log blocks into their commit where the protocol guarantees it
+        """tid -> merged record: later records of one tid override earlier ones per ino"""
+        self._jblocks = {}
+        self._twice_notes = []
+        self._exact_notes = []
+        self._preflush_note = []
         self.exact_logs = {}
-        timed = disk.timed
-        if timed:
-            from .states import log_positions
-            sub, com = log_positions(dev)
-        for tid, c in commits.items():
-            bad = []
-            for j in logs.get(tid, ()):
-                if c.preflush:
-                    # in the commit thread's knowledge, or durable already when the commit
-                    # was issued (hb.py drops the bits of such settled writes)
-                    if not timed and ((as_int(c.hb) >> j.id) & 1
-                                      or disk.dur[j.id] <= c.submit_ns):
-                        continue
-                    if timed and com[j.id] is not None and com[j.id] < sub[c.id]:
-                        continue
-                bad.append(j)
-            if bad:
-                self.exact_logs[tid] = bad
-                self.notes.append(
-                    f"tid {tid}: log block bio(s) {', '.join('#' + str(j.id) for j in bad)} not "
-                    f"guaranteed on disk before commit block bio #{c.id}"
-                    + ("" if c.preflush else " (commit without PREFLUSH)")
-                    + "; modelled exactly (real jbd2 without checksums could replay stale log blocks)")
         # initial inodes: accept ino -> RawInode or name -> RawInode
         init = {}
         for k, ri in (initial_inodes or {}).items():
@@ -100,23 +48,106 @@ class Journal:
         self.inos = dict(inos)
         self.namespace = isinstance(init.get(ROOT_INO), RawDir)
         """Names resolve through the replayed directories (else through `inos`)."""
+        self._recovered = {}
+        self._lookup = {}
+        self._static = {}
+        self._prefix_list = Seq([init]) if stream else [init]
+        self._forced_list = Seq([0]) if stream else [0]
+        self._trimmed = 1
+        self._ft = Seq() if stream else []
+        """Per tid (t_maybe, t_sure), or None (see _fast_times)."""
+        self._pm = Seq() if stream else []
+        self._ft_pending = {}
+        """stream: tid -> its bios whose durability is not known yet"""
+        self.dropped_src = {}
+        """stream: ino -> (tid, commit bio, record) of the newest dropped transaction that
+        carried it (describe_state names the commit a size came from)."""
+        if stream:
+            self.names_change = False
+            return
+        self._timed_pos = log_positions(dev) if disk.timed else None
+        for b in dev.bios:
+            if b.op == "write":
+                self.add(b)
         self.names_change = self.namespace and any(
             isinstance(r, RawDir) for rec in self.record.values() for r in rec.values())
         """Some transaction changed a directory. If none did, every name holds its initial
         inode whatever is replayed, and orphan cleanup can only trim blocks past a linked
         file's size (invisible): names resolve as they did before the scenario."""
-        self._recovered = {}
-        self._lookup = {}
-        self._static = {}
-        self._prefix_list = [init]
-        self._forced_list = [0]
-        self._trimmed = 1
-        for b in bios:
-            if b.op == "write" and b.preflush and b.kind != "commit":
-                self.notes.append(f"bio #{b.id} ({b.why or b.kind}) is a PREFLUSH write that is not a "
-                                  f"commit block: its data reaching disk is not tied to what its flush "
-                                  f"covers (states may be a superset)")
-                break
+        for tid in self.tids:
+            self._ft.append(self._fast(tid))
+        self._extend_pm(final=True)
+
+    @property
+    def notes(self):
+        return self._twice_notes + self._exact_notes + self._preflush_note
+
+    def add(self, b):
+        """One write bio of the log, in id order: journal log blocks (their LogRecord),
+        commit blocks (a transaction is replayed while its commit is on disk)."""
+        if b.kind == "journal" and b.payload is not None:
+            tid = b.payload.tid
+            self._tid(tid, b)
+            self.logs.setdefault(tid, []).append(b)
+            m = self.record[tid]
+            for ri in b.payload.inodes:
+                m[ri.ino] = ri
+        elif b.kind == "commit":
+            tid = b.payload
+            if tid not in self.commit:
+                self._tid(tid, b)
+                self.commit[tid] = b
+                self._exact(tid, b)
+        if b.kind in ("journal", "commit"):
+            # journal blocks must not be rewritten (no log wrap in the model)
+            jb = self._jblocks
+            for pblk, _ in b.blocks:
+                if pblk in jb:
+                    self._twice_notes.append(f"journal block {pblk} written twice (bio #{jb[pblk]} "
+                                             f"and #{b.id}): log wrap is not modelled")
+                jb[pblk] = b.id
+        if b.preflush and b.kind != "commit" and not self._preflush_note:
+            self._preflush_note.append(
+                f"bio #{b.id} ({b.why or b.kind}) is a PREFLUSH write that is not a "
+                f"commit block: its data reaching disk is not tied to what its flush "
+                f"covers (states may be a superset)")
+
+    def _tid(self, tid, b):
+        if tid not in self.record:
+            if self.tids and tid < self.tids[-1]:
+                self.tids.append(tid)
+                self.tids.sort()   # batch only: a log's tids are in order in practice
+            else:
+                self.tids.append(tid)
+            self.record[tid] = {}
+            self.first_submit[tid] = b.submit_ns
+            if self.stream:
+                self._ft.append((NEVER_T, NEVER_T))
+
+    def _exact(self, tid, c):
+        """Collapse the log blocks into their commit where the protocol guarantees it;
+        where not, the transaction needs every log block on disk (exact_logs)."""
+        disk = self.disk
+        bad = []
+        for j in self.logs.get(tid, ()):
+            if c.preflush:
+                # in the commit thread's knowledge, or durable already when the commit
+                # was issued (hb.py drops the bits of such settled writes)
+                if not disk.timed and ((as_int(c.hb) >> j.id) & 1
+                                       or disk.dur[j.id] <= c.submit_ns):
+                    continue
+                if disk.timed:
+                    sub, com = self._timed_pos
+                    if com[j.id] is not None and com[j.id] < sub[c.id]:
+                        continue
+            bad.append(j)
+        if bad:
+            self.exact_logs[tid] = bad
+            self._exact_notes.append(
+                f"tid {tid}: log block bio(s) {', '.join('#' + str(j.id) for j in bad)} not "
+                f"guaranteed on disk before commit block bio #{c.id}"
+                + ("" if c.preflush else " (commit without PREFLUSH)")
+                + "; modelled exactly (real jbd2 without checksums could replay stale log blocks)")
 
     # --- which prefixes of the transaction sequence can be recovered at t -------------
     def _state(self, pblk, vidx, t):
@@ -150,44 +181,65 @@ class Journal:
                     break
         return st
 
-    def _fast_times(self):
-        """Per tid (t_maybe, t_sure) when its state is a step function of t: 0 before the
+    def _fast(self, tid):
+        """(t_maybe, t_sure) for tid when its state is a step function of t: 0 before the
         last of its bios (commit, exactly-modelled log blocks) was submitted, 2 from the
         time the last of them is durable, 1 in between. That holds when each of those bios'
         blocks has exactly one version on the device (journal blocks are never rewritten;
         the log-wrap note covers the exception), so options() of such a block is
         (0, 0) before the submit, (0, 1) until durable and (1, 1) after. None for a tid
         whose bios do not qualify: it is evaluated by tid_state."""
-        ft = getattr(self, "_ft", None)
-        if ft is not None:
-            return ft
+        c = self.commit.get(tid)
+        if c is None:
+            return (NEVER_T, NEVER_T)
         disk = self.disk
-        out = []
-        for tid in self.tids:
-            c = self.commit.get(tid)
-            if c is None:
-                out.append((NEVER_T, NEVER_T))
-                continue
-            tm = ts = -1
-            ok = True
-            for b in (c, *self.exact_logs.get(tid, ())):
-                for pblk, _ in b.blocks:
-                    if len(disk.vbio.get(pblk, ())) != 2:
-                        ok = False
-                tm = max(tm, b.submit_ns)
-                ts = max(ts, max(disk.dur[b.id], b.submit_ns))
-            out.append((tm, ts) if ok else None)
-        # leading certain run: prefix maximum of t_sure over the leading fast tids
-        pm = []
-        m = -1
-        for x in out:
+        tm = ts = -1
+        ok = True
+        for b in (c, *self.exact_logs.get(tid, ())):
+            for pblk, _ in b.blocks:
+                if len(disk.vbio.get(pblk, ())) != 2:
+                    ok = False
+            tm = max(tm, b.submit_ns)
+            ts = max(ts, max(disk.dur[b.id], b.submit_ns))
+        return (tm, ts) if ok else None
+
+    def _extend_pm(self, final=False):
+        """The leading certain run: prefix maximum of t_sure over the leading fast tids
+        (stream: over those whose durability is known, or `final`)."""
+        pm, ft = self._pm, self._ft
+        m = pm[len(pm) - 1] if len(pm) else -1
+        while len(pm) < len(ft):
+            x = ft[len(pm)]
             if x is None:
+                break
+            if self.stream and not final and (self.tids[len(pm)] in self._ft_pending
+                                              or self.tids[len(pm)] not in self.commit):
                 break
             m = max(m, x[1])
             pm.append(m)
-        self._ft = out
-        self._pm = pm
-        return out
+
+    def commit_added(self, tid, pending):
+        """stream: tid's commit bio was added; `pending`: those of its bios (commit, exact
+        log blocks) not durable yet."""
+        i = self.tids.bisect_right(tid) - 1
+        self._ft[i] = self._fast(tid)
+        if pending:
+            self._ft_pending[tid] = set(pending)
+
+    def durable_known(self, tid, bid):
+        """stream: bio bid of tid's commit became durable: its step function is final once
+        all are."""
+        p = self._ft_pending.get(tid)
+        if p is None:
+            return
+        p.discard(bid)
+        i = self.tids.bisect_right(tid) - 1
+        self._ft[i] = self._fast(tid)
+        if not p:
+            del self._ft_pending[tid]
+
+    def _fast_times(self):
+        return self._ft
 
     def _state_at(self, i, t):
         x = self._ft[i]
@@ -202,9 +254,10 @@ class Journal:
         recovered: p is possible iff tids[:p] may all be recovered and tids[p] may be absent.
         The leading run of tids certainly on disk at t is found by bisection (their
         certainty is monotone in t), then the scan walks only the in-flight tail."""
-        self._fast_times()
+        if self.stream:
+            self._extend_pm()
         n = len(self.tids)
-        k = bisect_right(self._pm, t)
+        k = self._pm.bisect_right(t) if self.stream else bisect_right(self._pm, t)
         out = []
         for p in range(k, n + 1):
             if p == n:
@@ -244,9 +297,33 @@ class Journal:
         certain prefix only grows): drop the forced masks of prefixes below k (each is as
         large as the device log; kept, they grow quadratically over a long run)."""
         fl = self._forced_list
-        for i in range(max(1, self._trimmed), min(k, len(fl) - 1)):
+        for i in range(max(1, self._trimmed, fl.base if self.stream else 1), min(k, len(fl) - 1)):
             fl[i] = None
         self._trimmed = max(self._trimmed, min(k, len(fl) - 1))
+        if self.stream and k > 1:
+            self._forget(k)
+
+    def _forget(self, k):
+        """stream: no recovered prefix is below k from now on: drop what only those asked
+        for (transactions before tid k - 1, their replayed inode maps and fast times)."""
+        fl = self._forced_list
+        fl.drop_before(min(k, len(fl) - 1))
+        lo = k - 1
+        if lo <= self.tids.base:
+            return
+        for i in range(self.tids.base, min(lo, len(self.tids))):
+            tid = self.tids[i]
+            c = self.commit.get(tid)
+            for ino, r in self.record.get(tid, {}).items():
+                self.dropped_src[ino] = (tid, c, r)
+            for d in (self.commit, self.logs, self.first_submit, self.record, self.exact_logs):
+                d.pop(tid, None)
+        pl = self._prefix_list
+        if len(pl) > k:
+            pl.drop_before(k)
+        self.tids.drop_before(lo)
+        self._ft.drop_before(lo)
+        self._pm.drop_before(min(lo, len(self._pm) - 1))
 
     def inodes(self, p):
         """ino -> RawInode after replaying the first p transactions (built cumulatively; a

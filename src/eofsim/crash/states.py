@@ -95,12 +95,11 @@ class DiskModel:
     """Per block: its versions in submission order (index 0 = the medium before the
     scenario), with submit and durable times; answers "which versions may block b hold at t"."""
 
-    def __init__(self, dev, timed: bool = False, torn: bool = False):
+    def __init__(self, dev, timed: bool = False, torn: bool = False, stream: bool = False):
         self.dev = dev
         self.bs = dev.bs
         self.timed = timed
         self.torn = torn
-        self.dur, self.notes = durable_times(dev, timed)
         self.vbio = {}
         """pblk -> [bio id or None (initial)]"""
         self.vruns = {}
@@ -111,36 +110,84 @@ class DiskModel:
         """pblk -> [durable_ns] (index 0: -1)"""
         self.vindex = {}
         """(bio id, pblk) -> version index"""
+        self.vbase = {}
+        """pblk -> version index of the first entry kept (stream: older versions dropped); absent: 0"""
+        self.bios = {}
+        """stream: bio id -> Bio for the versions kept (describe_state names them)"""
         self._covers = {}
         self._pos = None
-        init = dev.initial
-        fillr = dev.fill
+        if stream:
+            self.dur, self.notes = {}, []
+            return
+        self.dur, self.notes = durable_times(dev, timed)
         for b in dev.bios:
-            if b.op != "write":
-                continue
-            d = self.dur[b.id]
-            for pblk, runs in b.blocks:
-                vb = self.vbio.get(pblk)
-                if vb is None:
-                    vb = self.vbio[pblk] = [None]
-                    self.vruns[pblk] = [init.get(pblk, fillr)]
-                    self.vsub[pblk] = [-1]
-                    self.vdur[pblk] = [-1]
-                self.vindex[(b.id, pblk)] = len(vb)
-                vb.append(b.id)
-                self.vruns[pblk].append(runs)
-                self.vsub[pblk].append(b.submit_ns)
-                self.vdur[pblk].append(d)
-            # Stores into the folio while this write was in flight (no stable pages): the
-            # device may have taken any of them instead. Each is another version of the same
-            # write, possible from the store on; never durable by itself, so the write's own
-            # durability keeps the range open over all of them.
-            for pblk, runs, t_store in b.racing:
-                vb = self.vbio[pblk]
-                vb.append(b.id)
-                self.vruns[pblk].append(runs)
-                self.vsub[pblk].append(max(t_store, b.submit_ns))
-                self.vdur[pblk].append(NEVER)
+            if b.op == "write":
+                self.add(b, self.dur[b.id])
+
+    def add(self, b, d):
+        """Write bio b's versions, durable at d (NEVER: not, or not yet)."""
+        init = self.dev.initial
+        fillr = self.dev.fill
+        for pblk, runs in b.blocks:
+            vb = self.vbio.get(pblk)
+            if vb is None:
+                vb = self.vbio[pblk] = [None]
+                self.vruns[pblk] = [init.get(pblk, fillr)]
+                self.vsub[pblk] = [-1]
+                self.vdur[pblk] = [-1]
+            self.vindex[(b.id, pblk)] = len(vb) + self.vbase.get(pblk, 0)
+            vb.append(b.id)
+            self.vruns[pblk].append(runs)
+            self.vsub[pblk].append(b.submit_ns)
+            self.vdur[pblk].append(d)
+        # Stores into the folio while this write was in flight (no stable pages): the
+        # device may have taken any of them instead. Each is another version of the same
+        # write, possible from the store on; never durable by itself, so the write's own
+        # durability keeps the range open over all of them.
+        for pblk, runs, t_store in b.racing:
+            vb = self.vbio[pblk]
+            vb.append(b.id)
+            self.vruns[pblk].append(runs)
+            self.vsub[pblk].append(max(t_store, b.submit_ns))
+            self.vdur[pblk].append(NEVER)
+
+    def set_durable(self, b, d):
+        """stream: write bio b (added while not yet durable) became durable at d."""
+        self.dur[b.id] = d
+        vd, vi, vb = self.vdur, self.vindex, self.vbase
+        for pblk, _ in b.blocks:
+            i = vi.get((b.id, pblk))
+            if i is not None:
+                vd[pblk][i - vb.get(pblk, 0)] = d
+
+    def drop_before(self, pblk, t):
+        """stream: drop block pblk's versions older than the one durable at crash time t:
+        crash times only increase and durability only grows, so no later state holds them."""
+        vs = self.vsub.get(pblk)
+        if vs is None:
+            return
+        base = self.vbase.get(pblk, 0)
+        lo, _ = self.options(pblk, t)
+        k = lo - base
+        if k <= 0:
+            return
+        vb = self.vbio[pblk]
+        for bid in vb[:k]:
+            if bid is not None:
+                self.vindex.pop((bid, pblk), None)
+        del vb[:k], self.vruns[pblk][:k], vs[:k], self.vdur[pblk][:k]
+        self.vbase[pblk] = lo
+
+    def drop_block(self, pblk):
+        """stream: forget a block no later crash state can map (freed, never reused)."""
+        vb = self.vbio.pop(pblk, None)
+        if vb is None:
+            return
+        for bid in vb:
+            if bid is not None:
+                self.vindex.pop((bid, pblk), None)
+        del self.vruns[pblk], self.vsub[pblk], self.vdur[pblk]
+        self.vbase.pop(pblk, None)
 
     def cover_mask(self, f) -> int:
         """Writes the flush half of bio f covers: f.hb (guarantee) or, under timed, every
@@ -180,18 +227,29 @@ class DiskModel:
         else:
             while lo > 0 and vd[lo] > t:
                 lo -= 1
-        # lo is the newest version <= hi that is durable at t (0 = initial contents)
+        # lo is the newest version <= hi that is durable at t (0 = initial contents; with
+        # older versions dropped, the oldest kept is durable by every t still asked about)
+        if self.vbase:
+            b = self.vbase.get(pblk, 0)
+            return lo + b, hi + b
         return lo, hi
 
     def runs(self, pblk, i):
         r = self.vruns.get(pblk)
         if r is None:
             return self.initial(pblk)
-        return r[i]
+        return r[i - self.vbase.get(pblk, 0)] if self.vbase else r[i]
 
     def bio_of(self, pblk, i):
         vb = self.vbio.get(pblk)
-        return None if vb is None else vb[i]
+        if vb is None:
+            return None
+        return vb[i - self.vbase.get(pblk, 0)] if self.vbase else vb[i]
+
+    def bio(self, bid):
+        """The Bio of id bid (stream: one whose versions are kept)."""
+        got = self.bios.get(bid)
+        return got if got is not None else self.dev.bios[bid]
 
     def event_times(self):
         """Instants at which some block's possible versions change: submits and durable times."""

@@ -115,7 +115,7 @@ def _check_mix(mix, namespace=False):
 
 def generate(seed: int, n_ops: int, files=("f",), threads: int = 1,
              max_size: int = 256 * 1024, mix: dict | None = None,
-             block_size: int = 4096, namespace: bool = False) -> Scenario:
+             block_size: int = 4096, namespace: bool = False, lazy: bool = False) -> Scenario:
     """A random workload of `n_ops` ops over `threads` threads; same arguments, same workload.
 
     Files start existing and empty (as fsx's, opened O_TRUNC). `mix` overrides weights of
@@ -125,6 +125,9 @@ def generate(seed: int, n_ops: int, files=("f",), threads: int = 1,
     truncated by O_TRUNC; only the file's owner does these, so another thread's read or
     fsync may meet ENOENT between the unlink and the create, as on a real system); without
     it the workload is the single-name one of before, op for op. A replace counts as one op of n_ops though it emits four or five.
+
+    `lazy`: each thread's ops are an OpStream that generates them again on each pass
+    instead of a tuple (constant memory for a 1,000,000-op workload; the same ops).
     """
     files = tuple(files)
     if not files or len(set(files)) != len(files):
@@ -140,6 +143,27 @@ def generate(seed: int, n_ops: int, files=("f",), threads: int = 1,
         _check_mix(mix, namespace)
         weights.update(mix)
 
+    args = (seed, n_ops, files, threads, max_size, weights, block_size)
+    if lazy:
+        ths = tuple(ThreadSpec(f"t{t}", OpStream(args, t)) for t in range(threads))
+    else:
+        out = [[] for _ in range(threads)]
+        for t, op in _emit(*args):
+            out[t].append(op)
+        ths = tuple(ThreadSpec(f"t{t}", tuple(ops)) for t, ops in enumerate(out))
+
+    return Scenario(
+        name=f"random-{seed}",
+        description=f"fsx-style random workload: seed {seed}, {n_ops} ops, "
+                    f"{threads} thread(s), files {', '.join(files)}",
+        files=tuple(FileSpec(f) for f in files),
+        threads=ths,
+    )
+
+
+def _emit(seed, n_ops, files, threads, max_size, weights, block_size):
+    """(thread, op) in generation order: the one random stream every form of the workload
+    is cut from."""
     r = random.Random(seed)
     g = _Gen(r, max_size, block_size)
     size = {f: 0 for f in files}
@@ -150,7 +174,6 @@ def generate(seed: int, n_ops: int, files=("f",), threads: int = 1,
         if not keys:  # a thread owning nothing whose mix only mutates: let it read
             keys = ["read"]
         choices.append((keys, [weights.get(k, 1) or 1 for k in keys]))
-    out = [[] for _ in range(threads)]
 
     for i in range(n_ops):
         t = i % threads
@@ -168,55 +191,77 @@ def generate(seed: int, n_ops: int, files=("f",), threads: int = 1,
                 kind = "write"
             else:
                 off = g.offset(sz, end)
-                out[t].append(Op(kind, f, off, g.length(end - off)))
+                yield t, Op(kind, f, off, g.length(end - off))
                 continue
         if kind == "write":
             off = g.offset(sz, max_size)
             n = g.length(max_size - off)
             size[f] = max(sz, off + n)
-            out[t].append(Op("write", f, off, n))
+            yield t, Op("write", f, off, n)
         elif kind == "read":
             off = g.offset(sz, max_size)
-            out[t].append(Op("read", f, off, g.length(max_size - off)))
+            yield t, Op("read", f, off, g.length(max_size - off))
         elif kind == "truncate":
             size[f] = g.new_size(sz)
-            out[t].append(Op("truncate", f, size=size[f]))
+            yield t, Op("truncate", f, size=size[f])
         elif kind == "fallocate":
             off = g.offset(sz, max_size)
             n = g.length(max_size - off)
             if mode in ("", "zero_range"):
                 size[f] = max(sz, off + n)
-            out[t].append(Op("fallocate", f, off, n, mode=mode))
+            yield t, Op("fallocate", f, off, n, mode=mode)
         elif kind in ("fsync", "fdatasync"):
-            out[t].append(Op(kind, f))
+            yield t, Op(kind, f)
         elif kind == "sync_file_range":
             flags = tuple(x for x in SFR_FLAGS if r.random() < 0.6) or ("write",)
             off = g.offset(sz, max_size)
             n = 0 if r.random() < 0.2 else g.length(max_size - off)  # 0: to end of file
-            out[t].append(Op("sync_file_range", f, off, n, flags=flags))
+            yield t, Op("sync_file_range", f, off, n, flags=flags)
         elif kind == "sync":
-            out[t].append(Op("sync"))
+            yield t, Op("sync")
         elif kind == "replace":
             tmp = f"{f}.tmp"
             n = g.length(max_size)
-            out[t] += [Op("create", tmp), Op("write", tmp, 0, n)]
+            yield t, Op("create", tmp)
+            yield t, Op("write", tmp, 0, n)
             if mode == "fsync":
-                out[t].append(Op("fsync", tmp))
-            out[t] += [Op("close", tmp), Op("rename", tmp, new=f)]
+                yield t, Op("fsync", tmp)
+            yield t, Op("close", tmp)
+            yield t, Op("rename", tmp, new=f)
             size[f] = n
         elif kind == "unlink":
-            out[t] += [Op("unlink", f), Op("create", f), Op("close", f)]
+            yield t, Op("unlink", f)
+            yield t, Op("create", f)
+            yield t, Op("close", f)
             size[f] = 0
         elif kind == "open_trunc":
-            out[t] += [Op("open", f, flags=("trunc",)), Op("close", f)]
+            yield t, Op("open", f, flags=("trunc",))
+            yield t, Op("close", f)
             size[f] = 0
         else:
-            out[t].append(Op("sleep", dur_ns=g.sleep_ns()))
+            yield t, Op("sleep", dur_ns=g.sleep_ns())
 
-    return Scenario(
-        name=f"random-{seed}",
-        description=f"fsx-style random workload: seed {seed}, {n_ops} ops, "
-                    f"{threads} thread(s), files {', '.join(files)}",
-        files=tuple(FileSpec(f) for f in files),
-        threads=tuple(ThreadSpec(f"t{t}", tuple(ops)) for t, ops in enumerate(out)),
-    )
+
+class OpStream:
+    """One thread's ops of a generated workload, generated again on each pass (iteration
+    and len() only): memory stays constant whatever n_ops."""
+
+    def __init__(self, args, thread):
+        self.args = args
+        self.thread = thread
+        self._n = None
+
+    def __iter__(self):
+        t0 = self.thread
+        for t, op in _emit(*self.args):
+            if t == t0:
+                yield op
+
+    def __len__(self):
+        if self._n is None:
+            threads, weights = self.args[3], self.args[5]
+            if threads == 1 and not any(weights.get(k) for k in NAMESPACE_MIX):
+                self._n = self.args[1]
+            else:
+                self._n = sum(1 for _ in self)
+        return self._n
