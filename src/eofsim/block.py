@@ -520,7 +520,7 @@ class BlockDevice:
                 st.preflush += 1
             if bio.fua:
                 st.fua += 1
-        t = self._throttle(bio, cur)
+        t = self._throttle(bio, cur) if (self.wiops or self.wbps) else 0
         if t > eng.now:
             st.throttled_ns += t - eng.now
             eng.call_at(t, self._enter, bio)
@@ -676,7 +676,8 @@ class BlockDevice:
             self._to_medium(req)
             if not (req.fua and self.fua_native):
                 for bio in req.bios:
-                    self._finish(bio, self._latency(self.write_ns), req)
+                    self._finish(bio, self._latency(self.write_ns) if eng.perturb else self.write_ns,
+                                 req)
 
     def _room_again(self, _=None):
         self._room_retry = False
@@ -703,7 +704,11 @@ class BlockDevice:
         transfer and positioning), so no event is needed per request; FUA writes take their
         turn too. Room in the cache is given back when the end has passed."""
         eng = self.engine
-        occ = self.service_ns + self._transfer_ns(req.nblocks) + self.position_ns(req.first)
+        occ = self.service_ns
+        if self.bandwidth:
+            occ += self._transfer_ns(req.nblocks)
+        if self._head is not None and req.first != self._head:
+            occ += self.position_ns(req.first)
         self._head = req.last + 1
         end = max(eng.now, self._media_free) + occ
         self._media_free = end
