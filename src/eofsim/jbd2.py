@@ -217,7 +217,7 @@ class Journal:
             return
         self.current_handles.pop(cur, None)
         tx.updates -= 1
-        if tx.updates == 0:
+        if tx.updates == 0 and tx.updates_wq.waiters:
             tx.updates_wq.wake_all()
         if self.engine.now >= tx.expires_ns:
             self.log_start_commit(tx.tid)
