@@ -240,12 +240,15 @@ class AddressSpace:
 
 def filemap_get_folio(mapping, index, lock=True):
     """__filemap_get_folio(FGP_LOCK|FGP_CREAT): a new folio starts with no block uptodate."""
-    f = mapping.lookup(index)
+    f = mapping.folios.get(index)           # mapping.lookup
     if f is None:
         f = mapping.create(index)
         f.uptodate = 0
-    if lock and not mapping.trylock(f):
-        yield from mapping.lock(f)
+    if lock:
+        if f.locker is None:                # mapping.trylock
+            f.locker = mapping.engine.current
+        else:
+            yield from mapping.lock(f)
     return f
 
 
