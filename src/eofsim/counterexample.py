@@ -51,13 +51,16 @@ def relabel(text: str, labels: dict | None) -> str:
     return _OPREF.sub(lambda m: labels.get(int(m.group(1)), m.group(0)), text)
 
 
-def line_labels(scenario) -> dict:
-    """op index -> 'line L' for ops whose `where` is file:line (an fsx log's line)."""
+def line_labels(scenario, only=None) -> dict:
+    """op index -> 'line L' for ops whose `where` is file:line (an fsx log's line); `only`:
+    just those op indices."""
     out = {}
     i = 0
     for th in scenario.threads:
         for op in th.ops:
             i += 1
+            if only is not None and i not in only:
+                continue
             if op.where and ":" in op.where and op.where.rsplit(":", 1)[1].isdigit():
                 out[i] = f"line {op.where.rsplit(':', 1)[1]}"
     return out

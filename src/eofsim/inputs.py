@@ -95,12 +95,46 @@ def read_bounded(path, what: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def decode_utf8(data: bytes, what: str, name: str) -> str:
+def iter_lines(path, what: str):
+    """The lines of regular file `path` (ending at '\n', kept), read a chunk at a time
+    whatever its size (a streamed op log); InputError at file:line for bytes that are
+    not UTF-8, as read_text."""
+    name = check_path(path, what)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise InputError(f"cannot read {what}: {os_message(e)}", name) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"cannot read {what}: {_kind(st.st_mode)}, not a regular file",
+                             name)
+        lineno = 0
+        rest = b""
+        while True:
+            try:
+                b = os.read(fd, 1 << 20)
+            except OSError as e:
+                raise InputError(f"cannot read {what}: {os_message(e)}", name) from None
+            if not b:
+                break
+            parts = (rest + b).split(b"\n")
+            rest = parts.pop()
+            for raw in parts:
+                lineno += 1
+                yield decode_utf8(raw, what, name, lineno) + "\n"
+        if rest:
+            yield decode_utf8(rest, what, name, lineno + 1)
+    finally:
+        os.close(fd)
+
+
+def decode_utf8(data: bytes, what: str, name: str, first_line: int = 1) -> str:
     """UTF-8 text, or InputError at file:line of the first byte that is not."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
+        line = data[:e.start].count(b"\n") + first_line
         raise InputError(f"not a text {what}: byte 0x{data[e.start]:02x} is not UTF-8 "
                          "(corrupt or binary file?)", f"{name}:{line}") from None
 

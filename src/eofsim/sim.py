@@ -229,6 +229,15 @@ class Run:
             if res.stall is None:
                 res.stall = eng.stalls()
 
+    def forget(self):
+        """retain=False: drop the committed transactions (a wait for one returns at once:
+        jbd2_log_wait_commit finds tid <= j_commit_sequence) and the commit list."""
+        j = self.fs.journal
+        seq = j.commit_sequence
+        for tid in [tid for tid in j.tx_by_tid if tid <= seq]:
+            del j.tx_by_tid[tid]
+        del j.commits[:]
+
     def _records(self):
         return self.res.ops if self.retain else self.started
 

@@ -85,13 +85,25 @@ def _witness_lines(ws, viols, scenario_arg, policy, echo, labels=None):
             echo(line)
 
 
+def _named_ops(rep):
+    """The op numbers a report's violations and counterexample name ('#N')."""
+    import re
+    text = "\n".join(v.detail for v in rep.violations)
+    if isinstance(rep.counterexample, str):
+        text += "\n" + rep.counterexample
+    return {int(m) for m in re.findall(r"#(\d+)", text)}
+
+
 def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=False, schedules=0,
                   perturb_seed=None, delays=None, torn=False, save_ce=None, witness=True,
                   as_json=False, echo=print, minimise=True, extra_json=None, header=None,
-                  labels=None, progress=None, max_violations=10000) -> int:
+                  labels=None, progress=None, max_violations=10000, stream=False) -> int:
     """Run, crash-check and report; returns the exit status (1 on any failure).
-    `progress(done, total)` follows the crash points of the main check; the check stops (and
-    says so in its notes) past `max_violations`."""
+    `progress(done, total)` follows the crash points of the main check (`stream`: the ops
+    run); the check stops (and says so in its notes) past `max_violations`. `stream`
+    simulates and checks together in bounded memory (crash/stream.py): no minimised
+    counterexample, timing witness or schedules; `labels` is then a function of the op
+    numbers the report names, giving their labels."""
     from .counterexample import save, standalone
     from .counterexample import text as ce_text
     from .crash.explore import check as crash_check
@@ -110,10 +122,19 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
         if not os.path.isdir(d) or not os.access(d, os.W_OK) or os.path.isdir(save_ce):
             raise InputError(f"--save-counterexample {save_ce}: not a writable file location")
     sim = partial(simulate, perturb_seed=perturb_seed)
-    res = sim(sc, policy, overrides, bio_delays=delays)
+    if stream:
+        from .crash.stream import check_stream
+        rep, res = check_stream(sc, policy, overrides, torn=torn, max_violations=max_violations,
+                                progress=progress)
+        witness = minimise = False
+        schedules = 0
+        if callable(labels):
+            labels = labels(_named_ops(rep))
+    else:
+        res = sim(sc, policy, overrides, bio_delays=delays)
+        rep = crash_check(res, timed=timed, samples=samples, torn=torn, progress=progress,
+                          max_violations=max_violations)
     h = analyse(res)
-    rep = crash_check(res, timed=timed, samples=samples, torn=torn, progress=progress,
-                      max_violations=max_violations)
     ws = [None] * len(rep.violations)
     if witness and not timed and rep.violations:
         from .crash.witness import witnesses
@@ -122,6 +143,9 @@ def check_command(sc, scenario_arg, policy, overrides, samples=20000, timed=Fals
     minimal = None
     ce = None
     notes = list(rep.notes)
+    if stream:
+        notes.append("streamed (simulated and checked together in bounded memory): the "
+                     "counterexample is not minimised and has no timing witness")
     total_ops = sum(len(t.ops) for t in sc.threads)
     if rep.violations and minimise:
         if delays:

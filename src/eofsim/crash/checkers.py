@@ -139,6 +139,7 @@ class FileHistory:
             self.entries_of.setdefault(hist[j][1], []).append((hist[j - 1][2], hist[j][2]))
         self._re = [Map(((0, BIG, None),))]
         self._Lmemo = {}
+        self._z_dirty = False
         self._ctx = {}
         self._before = {}
         self._sz = None
@@ -152,6 +153,10 @@ class FileHistory:
             self.covering, self.ranged, self.zeroing = [], [], []
             self._cov, self._cov_pos, self._cov_ends, self._cov_best = Seq(), Seq(), Seq(), Seq()
             self._cov_idx = {}
+            self._np = 0
+            self._cov_min = []
+            """stream: [(position in _cov, start)] with starts increasing: the least start
+            over _cov[i:] is that of the first entry at or after i."""
             self._cov_never_min = BIG
             self._index_zeroing()
             self.ctx_times = Seq(list(self.htimes.items))
@@ -222,7 +227,7 @@ class FileHistory:
         k = o.op.kind
         if o.end_ns is not None:
             ends = self.done_ends
-            if len(ends) and o.end_ns < ends[len(ends) - 1]:
+            if ends.items and o.end_ns < ends.items[-1]:
                 raise AssertionError("ops must come in completion order")
             self.done.append(o)
             ends.append(o.end_ns)
@@ -242,12 +247,22 @@ class FileHistory:
                 if b is None or (o.start_ns, o.index) > (b.start_ns, b.index):
                     b = o
                 self._cov_best.append(b)
+                cm = self._cov_min
+                while cm and cm[-1][1] >= o.start_ns:
+                    cm.pop()
+                cm.append((i, o.start_ns))
         if k == "write" and o.sync_tid is not None:
             self.ranged.append(o)
         if _zero_range(o) is not None:
             self.zeroing.append(o)
             self.ctx_times.insort(o.start_ns)
-            self._index_zeroing()
+            self._z_dirty = True
+
+    def _cov_start_from(self, i):
+        """stream: the least start of the completed covering ops from position i on."""
+        cm = self._cov_min
+        j = bisect_right(cm, (i, -1))
+        return cm[j][1] if j < len(cm) else BIG
 
     def _prune_stream(self, t, x, nd, low, c_low):
         """stream: forget the entries prune() found no later crash time asks for."""
@@ -267,19 +282,19 @@ class FileHistory:
             self._cov_idx.pop(id(o), None)
         for q in (self._cov, self._cov_pos, self._cov_ends, self._cov_best):
             q.drop_before(lo)
-        m = t
-        for o in self._cov[self._cov.base:]:
-            m = min(m, o.start_ns)
-        m = min(m, self._cov_never_min)
+        cm = self._cov_min
+        del cm[:bisect_right(cm, (lo, -1))]
+        m0 = self._cov_start_from(self._cov.base)
+        m = min(t, m0, self._cov_never_min)
         keep_z = [o for o in self.zeroing if o.end_ns is None or o.end_ns > m]
         if len(keep_z) != len(self.zeroing):
             self.zeroing = keep_z
-            self._index_zeroing()
+            self._z_dirty = True
         # size entries: the re-entry base, the admitted-size cursor and every kept obligation's
         # start bound how far back the entries are read
         keep = min(re.base, c_low - 1, (self._sz[0] - 1) if self._sz else 0)
-        for o in self._cov[self._cov.base:]:
-            keep = min(keep, self.htimes.bisect_right(o.start_ns) - 1)
+        if m0 < BIG:
+            keep = min(keep, self.htimes.bisect_right(m0) - 1)
         if self.ranged:
             keep = 0
         for idx in list(self._Lmemo):
@@ -396,10 +411,7 @@ class FileHistory:
         nd = ce.bisect_right(t) if self.stream else bisect_right(ce, t)
         x = self._cov_best[nd - 1].start_ns if nd else -1
         if self.stream:
-            i = ce.bisect_right(x)
-            m = self._cov_never_min
-            for o in self._cov[i:]:
-                m = min(m, o.start_ns)
+            m = min(self._cov_start_from(ce.bisect_right(x)), self._cov_never_min)
         else:
             i = bisect_right(ce, x)
             m = min(self._cov_sufmin[i], self._cov_never_min)
@@ -411,7 +423,9 @@ class FileHistory:
         self._Lmemo = {k: v for k, v in self._Lmemo.items() if self.ops[k].end_ns is None
                        or self.ops[k].end_ns > x}
         if self.stream:
-            self._prune_stream(t, x, nd, low, c_low)
+            self._np += 1
+            if not self._np & 15:
+                self._prune_stream(t, x, nd, low, c_low)
 
     def reflected_count(self, t, boundary, last_tid):
         """How many leading size entries the recovered metadata reflects: those stamped by
@@ -457,6 +471,7 @@ class FileHistory:
     def _index_zeroing(self):
         """Zeroing ops in flight at any t, as a step function (sweep over their starts and
         ends), and the zeroing ops sorted by start."""
+        self._z_dirty = False
         ev = []
         for k, o in enumerate(self.zeroing):
             ev.append((o.start_ns, 1, k))
@@ -487,6 +502,8 @@ class FileHistory:
 
     def zeroing_active(self, t):
         """Indices (into self.zeroing) of zeroing ops with start <= t < end (or no end)."""
+        if self._z_dirty:
+            self._index_zeroing()
         i = bisect_right(self._za_times, t) - 1
         return self._za[i] if i >= 0 else ()
 

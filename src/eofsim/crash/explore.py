@@ -136,9 +136,17 @@ class Explorer:
         """op index -> OpRecord, one dict for every file's history."""
         self._fh_ino = {}
         if self.stream:
-            self.nh = {}
-            self.fh = {n: FileHistory(None, n, self.bs, ops=self._ops, stream=stream[n])
-                       for n in self.files}
+            # names that never change (no namespace ops): the name checks pass as long as
+            # each holds its inode, and each inode's history starts from its first entry
+            self.nh = {n: NameHistory(result, n) for n in self.files} if self.namespace else {}
+            self.fh = {}
+            for n in self.files:
+                ino = result.inos[n]
+                fh = FileHistory(None, n, self.bs, ino=ino if self.namespace else None,
+                                 ops=self._ops, stream=stream[n])
+                self.fh[n] = fh
+                if self.namespace:
+                    self._fh_ino[ino] = fh
         elif self.namespace:
             self.nh = {n: NameHistory(result, n) for n in self.files}
             self.fh = {}
@@ -162,6 +170,8 @@ class Explorer:
         self._ep = {}
         self._slots = {}
         self._chg = None
+        self.cut_cap = 20_000 if self.stream else 200_000
+        """Entries of the _cut cache before it is emptied (a stream keeps memory small)."""
         self._chg_stream = Seq()
         """stream: (time, pblk) every instant a block's possible versions change, sorted."""
         self._bio_pblks = None if not self.stream else {}
@@ -516,7 +526,7 @@ class Checking:
             b0, l0 = jr.boundary(p0), (jr.tids[p0 - 1] if p0 else None)
             for fh in ex.histories():
                 fh.prune(t, fh.reflected_count(t, b0, l0))
-            if len(ex._cut) > 200_000:
+            if len(ex._cut) > ex.cut_cap:
                 ex._cut.clear()  # a pure cache of sliced block versions
         for p in pre:
             key = tuple(id(jr.raw_inode(p, n)) for n in files)
@@ -776,7 +786,7 @@ def describe_state(ex, w, v=None, fut=None):
                          f"{_fmt_t(b.submit_ns)}, {_durable_text(ex, b, t, fut)}")
         if vi == hi:
             if fut is not None:
-                lines.append(fut.later(pb, t, vi))
+                lines.append(fut.later(pb, t, vi, ex.disk))
             else:
                 later = next((b for b in ex.result.dev.bios if b.op == "write" and b.submit_ns > t
                               and any(q == pb for q, _ in b.blocks)), None)

@@ -316,6 +316,11 @@ class Journal:
             c = self.commit.get(tid)
             for ino, r in self.record.get(tid, {}).items():
                 self.dropped_src[ino] = (tid, c, r)
+            # journal blocks only move forward (no log wrap): a dropped one is not met again
+            for b in (c, *self.logs.get(tid, ())):
+                if b is not None:
+                    for pblk, _ in b.blocks:
+                        self._jblocks.pop(pblk, None)
             for d in (self.commit, self.logs, self.first_submit, self.record, self.exact_logs):
                 d.pop(tid, None)
         pl = self._prefix_list

@@ -53,8 +53,10 @@ class _Future:
         self.items.append(("cover", bid, head))
         return f"{_MARK}{len(self.items) - 1}{_MARK}"
 
-    def later(self, pb, t, vi):
-        self.blocks.setdefault(pb, []).append([t, None])
+    def later(self, pb, t, vi, disk):
+        first = next((disk.bio(bid) for bid in disk.vbio.get(pb, ()) if bid is not None
+                      and disk.bio(bid).submit_ns > t), None)
+        self.blocks.setdefault(pb, []).append([t, first])
         self.items.append(("later", pb, (t, vi, len(self.blocks[pb]) - 1)))
         return f"{_MARK}{len(self.items) - 1}{_MARK}"
 
@@ -101,6 +103,8 @@ class StreamCheck:
         fs = run.fs
         self.inodes = {n: fs.by_ino[i] for n, i in res.inos.items()}
         first = {n: ino.size_history[0] for n, ino in self.inodes.items()}
+        for t, op, path, ino in fs.name_events:
+            res.name_history.setdefault(path, []).append((t, op, ino))
         self.ex = ex = Explorer(res, torn=torn, stream=first)
         for ino in self.inodes.values():
             del ino.size_history[:1]
@@ -262,6 +266,7 @@ class StreamCheck:
         ex = self.ex
         disk, jr = ex.disk, ex.journal
         self.run.dev.release(self.next_bio)
+        self.run.forget()
         # the change log: from the oldest crash time a kept file state was brought up to
         low = self.t_done
         for st in ex._states.values():

@@ -89,6 +89,13 @@ def _trim(off: int, length: int, size: int) -> tuple[int, int]:
 
 def parse_fsxops(text: str, source: str = "<fsxops>", file_name: str = "f", *,
                  strict: bool = True, extensions: bool = True) -> list[Op]:
+    """The ops of `.fsxops` text, in order (see iter_fsxops)."""
+    return list(iter_fsxops(io.StringIO(text, newline="\n"), source, file_name, strict=strict,
+                            extensions=extensions))
+
+
+def iter_fsxops(lines, source: str = "<fsxops>", file_name: str = "f", *,
+                strict: bool = True, extensions: bool = True):
     """Parse `.fsxops` text into the eofsim ops `fsx --replay-ops` would run, in order.
 
     Replay starts from an empty file (fsx opens with O_TRUNC) and trims read, mapread and
@@ -100,13 +107,12 @@ def parse_fsxops(text: str, source: str = "<fsxops>", file_name: str = "f", *,
     back on ext4 (auto_da_alloc's flush-on-close after truncate-to-0 is not modelled).
     Writes are taken as written: fsx would trim them at its `-l` maximum file length.
     """
-    ops: list[Op] = []
     size = 0
     pending_at = None
     pending_where = None
     # Lines end at '\n' only, as fsx's fgets and an editor's line numbers count them, and
     # are read one at a time (no list of every line of a large log).
-    for lineno, line in enumerate(io.StringIO(text, newline="\n"), 1):
+    for lineno, line in enumerate(lines, 1):
         line = line.rstrip("\n")
         where = f"{source}:{lineno}"
         toks = line.replace("\r", " ").split()  # '\r' tolerated; fsx splits on ' \t\n'
@@ -120,7 +126,7 @@ def parse_fsxops(text: str, source: str = "<fsxops>", file_name: str = "f", *,
                 if pending_at is not None:
                     raise InputError(f"{EXT_AT} line is followed by a {EXT} op that has its "
                                      "own '@' time", where)
-                ops.append(op)
+                yield op
             elif extensions and toks[0] == EXT_AT:
                 if len(toks) != 2:
                     raise InputError(f"{EXT_AT} takes one start time", where)
@@ -163,10 +169,33 @@ def parse_fsxops(text: str, source: str = "<fsxops>", file_name: str = "f", *,
         if new and pending_at is not None:
             new[0] = _replace(new[0], at_ns=pending_at)
             pending_at = None
-        ops.extend(new)
+        yield from new
     if pending_at is not None:
         raise InputError(f"{EXT_AT} is not followed by an operation", pending_where)
-    return ops
+
+
+class FsxLogOps:
+    """The ops of an fsx log file, paced (pacing.pace_iter), read again on each pass
+    (iteration and len() only): a 1,000,000-line log is never held in memory."""
+
+    def __init__(self, path, file_name="f", *, strict=True, interval_ns=0):
+        from ..inputs import iter_lines
+        self._lines = lambda: iter_lines(path, "op log")
+        self.path = str(path)
+        self.file_name = file_name
+        self.strict = strict
+        self.interval_ns = interval_ns
+        self._n = None
+
+    def __iter__(self):
+        from .pacing import pace_iter
+        return pace_iter(iter_fsxops(self._lines(), self.path, self.file_name,
+                                     strict=self.strict), self.interval_ns)
+
+    def __len__(self):
+        if self._n is None:
+            self._n = sum(1 for _ in self)
+        return self._n
 
 
 def _convert(name, args, flags, size, f, strict, where):

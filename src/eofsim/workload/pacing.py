@@ -17,31 +17,40 @@ from dataclasses import replace
 
 def pace(ops, interval_ns: int) -> list:
     """The ops with start times on an `interval_ns` grid (unchanged when it is 0)."""
+    return list(pace_iter(ops, interval_ns))
+
+
+def pace_iter(ops, interval_ns: int):
+    """pace, one op at a time."""
     if not interval_ns:
-        return list(ops)
-    out = []
+        yield from ops
+        return
     t = 0
     for op in ops:
         if op.at_ns is not None:
             t = op.at_ns
-            out.append(op)
+            yield op
         else:
-            out.append(replace(op, at_ns=t))
+            yield replace(op, at_ns=t)
         t += interval_ns
-    return out
 
 
 def span_warning(ops, tun, interval_ns: int) -> str | None:
     """A warning when the whole log runs inside one commit interval (no commit can fall
     between two of its ops), else None."""
-    if not ops:
+    n, lo, hi = 0, None, None
+    for op in ops:
+        n += 1
+        if op.at_ns is not None:
+            lo = op.at_ns if lo is None else min(lo, op.at_ns)
+            hi = op.at_ns if hi is None else max(hi, op.at_ns)
+    if not n:
         return None
-    starts = [op.at_ns for op in ops if op.at_ns is not None]
-    span = (max(starts) - min(starts)) if starts else 0
+    span = (hi - lo) if lo is not None else 0
     if span >= tun.commit_interval_ns:
         return None
     from ..units import fmt_dur
-    return (f"the {len(ops)} ops span {fmt_dur(span) if span else '0s'}, inside one "
+    return (f"the {n} ops span {fmt_dur(span) if span else '0s'}, inside one "
             f"{fmt_dur(tun.commit_interval_ns)} commit interval: no commit or writeback falls "
             "between them, so most crash states see nothing committed"
             + ("" if interval_ns else " (--op-interval 0)")
