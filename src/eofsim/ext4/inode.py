@@ -84,7 +84,7 @@ class Inode:
             if self.map.__class__ is dict and len(changed) <= _PATCH_MAX:
                 ext = list(self.extents_cache)
                 for lblk in changed:
-                    i = bisect_left(ext, lblk, key=_LBLK)
+                    i = len(ext) if not ext or ext[-1][0] < lblk else bisect_left(ext, lblk, key=_LBLK)
                     here = i < len(ext) and ext[i][0] == lblk
                     v = disk.get(lblk)
                     if v is None:
@@ -171,7 +171,7 @@ class Ext4Inode:
         tid = tx.tid
         inode.i_sync_tid = tid
         last = inode.last_raw
-        ext = inode.extents()
+        ext = inode.extents_cache if inode.extents_version == inode.map_version else inode.extents()
         if last is None:
             inode.i_datasync_tid = tid
         elif last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):
