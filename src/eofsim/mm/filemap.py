@@ -191,15 +191,16 @@ class AddressSpace:
     def indices(self, start, end):
         """Cached folio indices covering bytes [start, end] (inclusive), ascending."""
         lo, hi = start >> self.shift, end >> self.shift
-        if hi - lo < len(self.folios):
-            return [i for i in range(lo, hi + 1) if i in self.folios]
-        return sorted([i for i in self.folios if lo <= i <= hi])
+        folios = self.folios
+        if hi - lo < len(folios):
+            return [i for i in range(lo, hi + 1) if i in folios]
+        return _within(folios, lo, hi)
 
     def dirty_indices(self, start, end, order="index", rng=None):
         """The writeback walk (writeback_iter): dirty folios in ascending index order.
         `order` is a what-if knob: reverse or seeded random."""
         lo, hi = start >> self.shift, end >> self.shift
-        idx = sorted([i for i in self.dirty if lo <= i <= hi])
+        idx = _within(self.dirty, lo, hi)
         if order == "reverse":
             idx.reverse()
         elif order == "random" and rng is not None:
@@ -236,6 +237,14 @@ class AddressSpace:
         """Drop a folio from the cache (filemap_remove_folio)."""
         del self.folios[folio.index]
         self.dirty.discard(folio.index)
+
+
+def _within(indices, lo, hi):
+    """The folio indices in [lo, hi], ascending (a whole-file range sorts them all at once)."""
+    idx = sorted(indices)
+    if idx and (idx[0] < lo or idx[-1] > hi):
+        return [i for i in idx if lo <= i <= hi]
+    return idx
 
 
 def filemap_get_folio(mapping, index, lock=True):
