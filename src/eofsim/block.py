@@ -594,7 +594,8 @@ class BlockDevice:
         if not nomerge:
             self._by_first[req.first] = req
             self._by_last[req.last] = req
-        self._kick()
+        if not self._armed:
+            self._kick()
 
     def _merged(self, req, bio):
         self.stats.merged_bios += 1
@@ -627,7 +628,8 @@ class BlockDevice:
         while self._sched and self._inflight < self.qd:
             if self.flush_exclusive and (self._flush_cmd or (self._flush_running is not None)):
                 break           # ATA: nothing is issued while a flush waits or runs
-            req = self._pick()
+            s = self._sched
+            req = s.pop(0) if not self.deadline or len(s) == 1 else self._pick()   # _pick's FIFO case
             if not req.nomerge:
                 self._by_first.pop(req.first, None)
                 self._by_last.pop(req.last, None)
@@ -641,7 +643,8 @@ class BlockDevice:
             else:
                 st.req_random += 1
             self._last_dispatch_end = req.last
-            self._deadline_pos = self.where(req.last + 1)
+            p = req.last + 1
+            self._deadline_pos = p if p < self._journal_base else self.where(p)
             if self.cache_bytes == 0:
                 st.queued_ns += self.engine.now - req.queued_ns
                 self._to_medium(req)
