@@ -211,7 +211,10 @@ class Journal:
         tx = handle.tx
         cur = self.engine.current
         if cur is not None:
-            tx.hb |= cur.hb
+            h = cur.hb
+            x = tx.hb
+            if x is not h:          # (hb.py: the operator's answer without its dispatch)
+                tx.hb = h if x.__class__ is int and not x else x | h
         if handle.refs > 1:
             handle.refs -= 1
             return

@@ -98,9 +98,12 @@ class IoEnd:
         writeback ending means (happens-before)."""
         m = self.inode.mapping
         cur = sb.engine.current
+        h = cur.hb if cur is not None else None
         for f in part.folios:
             if cur is not None:
-                f.wb_hb |= cur.hb
+                x = f.wb_hb
+                if x is not h:      # (hb.py: the operator's answer without its dispatch)
+                    f.wb_hb = h if x.__class__ is int and not x else x | h
             f.wb_pending -= 1
             if f.wb_pending == 0 and f.writeback:
                 m.end_writeback(f)
@@ -119,7 +122,10 @@ class IoEnd:
         bio's reference goes."""
         cur = sb.engine.current
         if cur is not None:
-            self.hb |= cur.hb
+            h = cur.hb
+            x = self.hb
+            if x is not h:          # (hb.py: the operator's answer without its dispatch)
+                self.hb = h if x.__class__ is int and not x else x | h
         sb.bio_done(part)
         self.held.append(part)
         if not (self.iomap or self.unwritten):

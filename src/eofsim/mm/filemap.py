@@ -182,7 +182,10 @@ class AddressSpace:
         folio.wb_owner = None
         cur = self.engine.current
         if cur is not None:
-            folio.wb_hb |= cur.hb
+            h = cur.hb
+            x = folio.wb_hb
+            if x is not h:          # (hb.py: the operator's answer without its dispatch)
+                folio.wb_hb = h if x.__class__ is int and not x else x | h
         self.nr_writeback -= 1
         if folio.wb_wq is not None:
             folio.wb_wq.wake_all()
