@@ -30,6 +30,13 @@ long_{100k,300k,1m}_{sim_s,check_s,peak_mib}: generate + simulate + check of the
   model (every version of every block), journal index, file histories and change log are
   all kept whole; and under data=ordered freed blocks are never reallocated (extents.alloc),
   so even the per-block state grows with the run (about 0.9 new blocks per op here).
+stream_{100k,300k,1m}_s / _peak_mib: the same workloads generated lazily and simulated and
+  checked together (crash/stream.py, StreamCheck), every crash point, fresh interpreter
+  each; the RSS at 10 / 50 / 90 % of the ops beside the peak shows it flat. The report is
+  the one check() gives (tests/test_stream.py). fsx_stream_1m_*: `eofsim fsx --stream` of a
+  1,000,000-op fsx log (the single-file workload written with dump_fsxops), peak RSS of
+  that process (getrusage of the children). The whole-run long figures (long_*) are kept
+  at 100k for contrast.
 long_*_frontier_lag_max: the most bios at or above the durable frontier (hb.py) at any
   submission: what a streaming check must keep of the device log. Flat in the run length
   (51 at 100k, 50 at 20k) where the workload syncs periodically: bounded memory is possible.
@@ -149,6 +156,57 @@ def long_run(n):
     return json.loads(out.stdout), None
 
 
+_STREAM_CHILD = r"""
+import sys, time, json
+sys.path.insert(0, "src")
+from eofsim.crash.stream import StreamCheck
+from eofsim.workload.generate import generate
+n = int(sys.argv[1])
+def rss(key):
+    return [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith(key)][0] / 1024
+marks = {}
+t0 = time.perf_counter()
+sc = StreamCheck(generate(seed=1, n_ops=n, files=("a", "b", "c"), threads=1, lazy=True),
+                 "bh-ordered", max_violations=1 << 62)
+def tick(done, total):
+    for q in (10, 50, 90):
+        if q not in marks and done >= total * q // 100:
+            marks[q] = rss("VmRSS:")
+rep = sc.check(tick)
+dt = time.perf_counter() - t0
+print(json.dumps([dt, rss("VmHWM:"), marks, rep.crash_points, len(rep.violations)]))
+"""
+
+
+def stream_run(n):
+    """(seconds, peak MiB, {percent of ops: RSS MiB}, crash points, violations) of an n-op
+    workload simulated and checked together (crash/stream.py), or None."""
+    import json
+    out = subprocess.run([sys.executable, "-c", _STREAM_CHILD, str(n)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=7200)
+    if out.returncode:
+        return None, out.stderr.strip().splitlines()[-1:]
+    return json.loads(out.stdout), None
+
+
+def fsx_stream(n):
+    """(seconds, peak MiB of the eofsim process, exit status) of `eofsim fsx --stream` on an
+    n-op fsx log written from the generator's single-file workload."""
+    import tempfile
+    from eofsim.workload.fsxops import dump_fsxops
+    sc = generate(seed=1, n_ops=n, files=("f",), threads=1, lazy=True)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "long.fsxops")
+        with open(path, "w") as f:
+            f.write(dump_fsxops(list(sc.threads[0].ops), lossy=True))
+        cmd = [os.path.join(os.path.dirname(sys.executable), "eofsim"), "fsx", path, "--stream",
+               "--json", "--max-violations", str(1 << 62)]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+        dt = time.perf_counter() - t0
+    return dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.returncode
+
+
 def compare_wall(jobs=None):
     cmd = [os.path.join(os.path.dirname(sys.executable), "eofsim"), "compare",
            "--threads", "1,8,64,256", "--json"]
@@ -203,6 +261,21 @@ def main():
 
     if not QUICK:
         for n, label in ((100_000, "100k"), (300_000, "300k"), (1_000_000, "1m")):
+            got, err = stream_run(n)
+            if got is None:
+                print(f"stream_{label}: FAILED {err} {load()}")
+                continue
+            dt, mib, marks, points, nviol = got
+            print(f"stream_{label}_s: {dt:.1f} s (generate + simulate + check together, "
+                  f"{points} crash points, {nviol} violations) {load()}")
+            print(f"stream_{label}_peak_mib: {mib:.0f} MiB (RSS at 10/50/90 % of the ops: "
+                  + " / ".join(f"{marks[q]:.0f}" for q in sorted(marks, key=int))
+                  + f" MiB; {1024 * mib / n:.3f} KiB per op) {load()}")
+        dt, mib, code = fsx_stream(1_000_000)
+        print(f"fsx_stream_1m_s: {dt:.1f} s (eofsim fsx --stream of a 1,000,000-op fsx log, "
+              f"exit {code}) {load()}")
+        print(f"fsx_stream_1m_peak_mib: {mib:.0f} MiB {load()}")
+        for n, label in ((100_000, "100k"),):
             got, err = long_run(n)
             if got is None:
                 print(f"long_{label}: FAILED {err} {load()}")

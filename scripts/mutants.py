@@ -34,6 +34,9 @@ FAST_TESTS = ["tests/test_core_ordering.py", "tests/test_core_posix.py", "tests/
               "tests/test_syncfs.py"]
 
 
+STREAM_TESTS = ("tests/test_stream.py",)
+
+
 @dataclass(frozen=True)
 class Mutant:
     name: str
@@ -44,6 +47,8 @@ class Mutant:
     new: str
     equivalent: str = ""
     """Why no test can kill it (the mutant is behaviourally equivalent), if so."""
+    tests: tuple = ()
+    """The tests to run instead of FAST_TESTS (a mechanism of the checker, not the model)."""
 
 
 M = Mutant
@@ -256,6 +261,38 @@ MUTANTS = [
       "        yield from ctx.write_and_wait_range(inode, s, e - 1, WbReason.XFS_FLUSH_UNMAP)\n", ""),
     M("kernel-check-final-syncfs", "kernel-check's final syncfs(2) (run_scenario) run in the model",
       "cli.py", "    if final_syncfs_after_ns is None:\n        return scenario", "    return scenario"),
+    # --- the streaming check (crash/stream.py): what it may check when, what it forgets ---
+    M("stream-horizon-inflight-bio", "crash/stream: no crash time before an incomplete write's submission",
+      "crash/stream.py", "            if b.complete_ns is None and not final:\n                horizon = b.submit_ns\n                break",
+      "            if b.complete_ns is None and not final:\n                break", tests=STREAM_TESTS),
+    M("stream-horizon-running-op", "crash/stream: no crash time at or after a running op's start",
+      "crash/stream.py", "            self._check_before(min(hb, ho, self.run.eng.now + 1))",
+      "            self._check_before(min(hb, self.run.eng.now + 1))", tests=STREAM_TESTS),
+    M("stream-durable-later", "crash/stream: a durable time the device settles after the bio was taken",
+      "crash/stream.py", "        for bid in [bid for bid in self.pending if dev.durable_ns[bid] is not None]:",
+      "        for bid in []:", tests=STREAM_TESTS),
+    M("stream-counterexample-next-write", "crash/stream: a block's next write named after the crash",
+      "crash/stream.py", "            if self.fut is not None:\n                self.fut.saw_write(b)", "            pass",
+      tests=STREAM_TESTS),
+    M("stream-drop-old-versions", "crash/stream: versions older than the durable one dropped",
+      "crash/states.py", "        k = lo - base\n        if k <= 0:\n            return",
+      "        k = lo - base\n        if True:\n            return", tests=STREAM_TESTS),
+    M("stream-drop-freed-blocks", "crash/stream: freed blocks (never reallocated) dropped",
+      "crash/stream.py", "            for pb in dead:\n                disk.drop_block(pb)", "            for pb in ():\n                pass",
+      tests=STREAM_TESTS),
+    M("stream-journal-forget", "crash/stream: transactions below the certain prefix dropped",
+      "crash/recover.py", "        if self.stream and k > 1:\n            self._forget(k)", "        pass",
+      tests=STREAM_TESTS),
+    M("stream-history-forget", "crash/stream: file-history entries no later context reads dropped",
+      "crash/checkers.py", "            if not self._np & 15:\n                self._prune_stream(t, x, nd, low, c_low)",
+      "            pass", tests=STREAM_TESTS),
+    M("stream-op-records", "crash/stream: op records no kept version, snapshot or entry names dropped",
+      "crash/stream.py", "            for k in [k for k in ops if k not in refs]:\n                del ops[k]",
+      "            pass", tests=STREAM_TESTS),
+    M("stream-run-forget", "sim.Run.forget: committed transactions dropped (jbd2_log_wait_commit on them returns)",
+      "crash/stream.py", "        self.run.forget()\n", "", tests=STREAM_TESTS),
+    M("stream-release-bios", "block.BlockDevice.release: bios taken and settled dropped",
+      "crash/stream.py", "        self.run.dev.release(self.next_bio)\n", "", tests=STREAM_TESTS),
     M("extents-changed-blocks", "ext4_fill_raw_inode's extent tree: Inode.extents patches the "
       "blocks set_state changed (a speed representation; the raw inode must stay exact)",
       "ext4/extents.py", "            inode.disk_changed.add(lblk)\n", ""),
@@ -278,7 +315,7 @@ def run(m: Mutant, tests, timeout) -> tuple[str, str]:
         apply(tree, m)
         env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not kernel",
-               "-W", "ignore", *tests]
+               "-W", "ignore", *(m.tests or tests)]
         try:
             r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:

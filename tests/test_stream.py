@@ -3,6 +3,8 @@ same report, counterexample text included, on random workloads under every desig
 the forgetting it rests on, structure by structure (each one grows with the run if its
 pruning goes)."""
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,22 +18,70 @@ from eofsim.sim import Run, simulate
 from eofsim.workload.generate import generate
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+class _Paced:
+    """A workload's ops one per `interval` (pacing.pace_iter), as fsx logs are replayed: a
+    pause then falls between a write's completion and the flush that makes it durable."""
+
+    def __init__(self, ops, interval):
+        self.ops, self.interval = ops, interval
+
+    def __iter__(self):
+        from eofsim.workload.pacing import pace_iter
+        return pace_iter(self.ops, self.interval)
+
+    def __len__(self):
+        return len(self.ops)
+
+
+def _paced(sc, interval):
+    if not interval:
+        return sc
+    from dataclasses import replace
+    return replace(sc, threads=tuple(replace(t, ops=_Paced(t.ops, interval)) for t in sc.threads))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(1, 10 ** 6), st.integers(20, 400), st.integers(1, 3),
        st.sampled_from(sorted(POLICIES)), st.booleans(), st.integers(1, 80),
        st.sampled_from([None, 1, 5, 40]), st.sampled_from([None, "2s", "20s"]),
-       st.sampled_from(["4096", "1024"]))
-def test_stream_report_equals_whole_run_check(seed, n, threads, pol, torn, pause, maxv, until, bs):
+       st.sampled_from(["4096", "1024"]), st.sampled_from([0, 0, 3_000_000, 50_000_000]))
+def test_stream_report_equals_whole_run_check(seed, n, threads, pol, torn, pause, maxv, until, bs,
+                                              interval):
     kw = dict(seed=seed, n_ops=n, files=("a", "b", "c"), threads=threads)
     ov = {"block_size": bs}
     if until:
         ov["until"] = until
     mv = 10 ** 9 if maxv is None else maxv
-    whole = check(simulate(generate(**kw), pol, ov), torn=torn, max_violations=mv)
-    rep, res = check_stream(generate(lazy=True, **kw), pol, ov, torn=torn, max_violations=mv,
-                            pause_every=pause)
+    try:
+        whole = check(simulate(_paced(generate(**kw), interval), pol, ov), torn=torn,
+                      max_violations=mv)
+    except InputError as e:      # an op paced past `until`: refused the same way
+        with pytest.raises(InputError, match=re.escape(e.message)):
+            check_stream(_paced(generate(lazy=True, **kw), interval), pol, ov)
+        return
+    rep, res = check_stream(_paced(generate(lazy=True, **kw), interval), pol, ov, torn=torn,
+                            max_violations=mv, pause_every=pause)
     assert rep.as_dict() == whole.as_dict()
     assert rep.crash_points == whole.crash_points
+
+
+def test_stream_takes_durability_that_comes_after_the_write():
+    """Paced one op per 3 ms with a pause after every op: writes the flusher completed are
+    taken before the commit that makes them durable, and the report is still check()'s."""
+    kw = dict(seed=11, n_ops=400, files=("a", "b", "c"))
+    sc = StreamCheck(_paced(generate(lazy=True, **kw), 3_000_000), "bh-ordered",
+                     max_violations=10 ** 9, pause_every=1)
+    late = []
+    orig = sc._take_durable
+
+    def take():
+        late.extend(b for b in sc.pending if sc.run.dev.durable_ns[b] is not None)
+        orig()
+    sc._take_durable = take
+    rep = sc.check()
+    assert late
+    whole = check(simulate(_paced(generate(**kw), 3_000_000), "bh-ordered"), max_violations=10 ** 9)
+    assert rep.as_dict() == whole.as_dict()
 
 
 def test_lazy_workload_is_the_same_workload():
@@ -86,11 +136,14 @@ def _sizes(sc):
     return out
 
 
-def test_stream_keeps_a_bounded_amount_whatever_the_length():
+@pytest.mark.parametrize("pol", ["bh-ordered", "bh-writeback"])
+def test_stream_keeps_a_bounded_amount_whatever_the_length(pol):
     """Every structure's size over the second half of a 12,000-op run stays within what it
-    reached in the first half (a structure that keeps everything doubles)."""
+    reached in the first half (a structure that keeps everything doubles). bh-ordered never
+    reallocates a freed block (the stream drops them); bh-writeback does, so blocks live on
+    and are rewritten (the stream drops their old versions)."""
     n = 12_000
-    sc = StreamCheck(generate(seed=1, n_ops=n, files=("a", "b", "c"), lazy=True), "bh-ordered",
+    sc = StreamCheck(generate(seed=1, n_ops=n, files=("a", "b", "c"), lazy=True), pol,
                      max_violations=10 ** 9, pause_every=250)
     first, second = {}, {}
 
@@ -187,3 +240,25 @@ def test_fsx_stream_bad_line_is_one_line_before_anything_runs(tmp_path):
     assert r.exit_code == 2 and r.output.startswith(f"eofsim: {p}:4: ") and "UTF-8" in r.output
     r = _fsx(p, "--stream", "--timed")
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+
+
+def test_check_stream_on_the_builtins_gives_check():
+    """Every built-in scenario under every design, a pause after every op: the streamed
+    report is check()'s."""
+    from eofsim.scenario_file import builtin_names, load_scenario
+    for name in builtin_names():
+        sc = load_scenario(name)
+        for pol in sorted(POLICIES):
+            rep, _ = check_stream(sc, pol, pause_every=1)
+            assert rep.as_dict() == check(simulate(sc, pol)).as_dict(), (name, pol)
+
+
+def test_check_stream_cli_refuses_what_it_cannot_do():
+    from click.testing import CliRunner
+
+    from eofsim.cli import main
+    r = CliRunner().invoke(main, ["check", "truncate-up", "--stream", "--timed", "--schedules", "2"])
+    assert r.exit_code == 2
+    assert r.output.strip() == "eofsim: --stream cannot be combined with --timed, --schedules"
+    r = CliRunner().invoke(main, ["check", "truncate-up", "--stream", "--json"])
+    assert r.exit_code == 0, r.output

@@ -456,16 +456,25 @@ _max_violations_option = click.option(
 @click.option("--app-keep", default=None, metavar="DIR",
               help="Copy the minimal rejected tree here.")
 @_max_violations_option
+@click.option("--stream", is_flag=True,
+              help="Simulate and check together in bounded memory (a long scenario without "
+                   "namespace ops); no minimised counterexample, witness or schedules.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay_bio, torn,
           save_ce, no_witness, device, app_cmd, app_states, app_timeout, app_keep, max_violations,
-          as_json):
+          stream, as_json):
     """Crash-check SCENARIO: every disk state a power cut can leave. Exit 1 on a violation,
     a deadlock or a stall (or, with --app-check, on a crash state the application rejects)."""
     from .verdict import check_command
     if save_ce:
         from .inputs import check_path
         save_ce = check_path(save_ce, "--save-counterexample")
+    if stream:
+        bad = [o for o, v in (("--timed", timed), ("--schedules", schedules),
+                              ("--perturb-seed", perturb_seed), ("--delay-bio", delay_bio),
+                              ("--save-counterexample", save_ce), ("--app-check", app_cmd)) if v]
+        if bad:
+            raise InputError(f"--stream cannot be combined with {', '.join(bad)}")
     sc = _load(scenario)
     if app_cmd is not None:
         from .crash.appcheck import run_cli
@@ -474,12 +483,12 @@ def check(scenario, policy, sets, samples, timed, schedules, perturb_seed, delay
         res = simulate(sc, policy, _overrides(sets, device))
         sys.exit(run_cli(scenario, res, app_cmd, app_states, app_timeout, app_keep, timed,
                          as_json, lambda: crash_check(res, timed=timed, samples=samples, torn=torn)))
-    with _check_progress(sc.name) as tick:
+    with _check_progress(sc.name, unit="ops" if stream else "crash points") as tick:
         code = check_command(sc, scenario, policy, _overrides(sets, device), samples=samples, timed=timed,
                              schedules=schedules, perturb_seed=perturb_seed,
                              delays=_delays(delay_bio), torn=torn, save_ce=save_ce,
                              witness=not no_witness, as_json=as_json, echo=click.echo,
-                             progress=tick, max_violations=max_violations)
+                             progress=tick, max_violations=max_violations, stream=stream)
     sys.exit(code)
 
 

@@ -22,18 +22,16 @@ class Seq:
         return self.base + len(self.items)
 
     def __getitem__(self, i):
-        if i.__class__ is slice:
-            start = self.base if i.start is None else max(i.start, self.base)
-            stop = len(self) if i.stop is None else i.stop
-            return self.items[start - self.base:max(stop - self.base, 0)]
-        if i < 0:
-            return self.items[i]
-        j = i - self.base
-        if j < 0:
+        if i.__class__ is int:
+            j = i - self.base
+            if j >= 0 or i < 0:
+                return self.items[j if i >= 0 else i]
             if self.dropped is None:
                 raise IndexError(f"entry {i} was dropped (kept from {self.base})")
             return self.dropped
-        return self.items[j]
+        start = self.base if i.start is None else max(i.start, self.base)
+        stop = len(self) if i.stop is None else i.stop
+        return self.items[start - self.base:max(stop - self.base, 0)]
 
     def __setitem__(self, i, v):
         j = i - self.base
@@ -51,7 +49,9 @@ class Seq:
     def bisect_right(self, x, lo=None, hi=None):
         """bisect.bisect_right over the whole sequence (dropped entries count as <= x)."""
         b = self.base
-        lo = 0 if lo is None else max(lo - b, 0)
+        if lo is None and hi is None:
+            return b + _bisect_right(self.items, x)
+        lo = 0 if lo is None or lo < b else lo - b
         hi = len(self.items) if hi is None else hi - b
         return b + _bisect_right(self.items, x, lo, hi)
 

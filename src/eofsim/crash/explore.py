@@ -51,7 +51,7 @@ from ..seq import Seq
 from .states import NEVER, SECTOR, DiskModel, bits
 
 
-@dataclass
+@dataclass(slots=True)
 class Witness:
     """One failing crash state: time, recovered prefix, and the version a block held."""
     t: int
@@ -687,7 +687,7 @@ def _durable_text(ex, b, t, fut=None):
     if b.complete_ns is not None and b.complete_ns <= t:
         head = f"completed at {_fmt_t(b.complete_ns)}, not durable"
         if fut is not None:
-            return fut.cover(b.id, head)
+            return fut.cover(b.id, head, d)
         return head + (f" (a flush would cover it at {_fmt_t(d)})" if d != NEVER else "")
     return "in flight, not durable"
 

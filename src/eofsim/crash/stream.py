@@ -48,8 +48,10 @@ class _Future:
         self.blocks = {}
         """pblk -> [(t, first write bio submitted after t or None)]"""
 
-    def cover(self, bid, head):
-        self.bios.setdefault(bid, NEVER)
+    def cover(self, bid, head, d):
+        """`d`: the durable time known so far (NEVER: none yet)."""
+        if self.bios.get(bid, NEVER) == NEVER:
+            self.bios[bid] = d
         self.items.append(("cover", bid, head))
         return f"{_MARK}{len(self.items) - 1}{_MARK}"
 
