@@ -60,7 +60,7 @@ def _br(seq, x, lo=0, hi=None):
     """bisect_right over a list or a seq.Seq (absolute positions)."""
     if seq.__class__ is Seq:
         return seq.bisect_right(x, lo or None, hi)
-    return bisect_right(seq, x, lo, len(seq) if hi is None else hi)
+    return bisect_right(seq, x, lo, hi)  # hi=None: the whole list
 
 
 def _starts(runs):
@@ -132,7 +132,6 @@ class FileHistory:
         self.hist = Seq(hist) if self.stream else hist
         self.htimes = Seq([h[0] for h in hist]) if self.stream else [h[0] for h in hist]
         self._tids_recorded = any(len(h) > 3 and h[3] is not None for h in hist)
-        self._lw = [Map(((0, BIG, None),))]
         # size entries by op index, each with the size before it
         self.entries_of = {}
         for j in range(1, len(hist)):
@@ -145,8 +144,7 @@ class FileHistory:
         self._sz = None
         # initial contents: [0, initial size) hold INITIAL
         s0 = hist[0][2]
-        if s0 > 0:
-            self._lw = [Map(overlay(((0, BIG, None),), 0, s0, INITIAL))]
+        self._lw = [Map(overlay(((0, BIG, None),), 0, s0, INITIAL) if s0 > 0 else ((0, BIG, None),))]
         if self.stream:
             self.done, self.done_ends = Seq(), Seq()
             self._lw, self._re = Seq(self._lw), Seq(self._re)
@@ -407,6 +405,8 @@ class FileHistory:
         changes cost, never results): last writers before done_by(t) and before the start
         of every covering op that may still oblige (in flight, or ending after the start
         of the latest-starting one completed by t); re-entries before c_low - 1."""
+        if not self.prunable():
+            return
         ce = self._cov_ends
         nd = ce.bisect_right(t) if self.stream else bisect_right(ce, t)
         x = self._cov_best[nd - 1].start_ns if nd else -1
@@ -426,6 +426,11 @@ class FileHistory:
             self._np += 1
             if not self._np & 15:
                 self._prune_stream(t, x, nd, low, c_low)
+
+    def prunable(self):
+        """Whether prune() may drop anything (_drop keeps the first and the newest entry;
+        a streaming history always has its own retention to apply)."""
+        return self.stream or len(self._lw) > 2 or len(self._re) > 2 or bool(self._Lmemo)
 
     def reflected_count(self, t, boundary, last_tid):
         """How many leading size entries the recovered metadata reflects: those stamped by
@@ -472,6 +477,16 @@ class FileHistory:
         """Zeroing ops in flight at any t, as a step function (sweep over their starts and
         ends), and the zeroing ops sorted by start."""
         self._z_dirty = False
+        if not self.zeroing:
+            self._za_times, self._za, self._zs, self._zs_starts = [], [], [], []
+            return
+        if len(self.zeroing) == 1:  # one truncate or punch: the sweep's two steps directly
+            s, e = self.zeroing[0].start_ns, self.zeroing[0].end_ns
+            if e is None or e >= s:
+                self._za_times, self._za = ([s], [(0,)]) if e is None else \
+                    ([s, e], [(0,), ()]) if e > s else ([s], [()])
+                self._zs, self._zs_starts = [0], [s]
+                return
         ev = []
         for k, o in enumerate(self.zeroing):
             ev.append((o.start_ns, 1, k))
@@ -517,6 +532,10 @@ class FileHistory:
 
     def _index_covering(self):
         """Completed covering ops sorted by end; prefix argmax of (start, index)."""
+        if not self.covering:  # no fsync or sync: empty indexes
+            self._cov, self._cov_pos, self._cov_ends, self._cov_best = [], [], [], []
+            self._cov_idx, self._cov_sufmin, self._cov_never_min = {}, [BIG], BIG
+            return
         pos = {id(o): k for k, o in enumerate(self.covering)}
         done = sorted((o for o in self.covering if o.end_ns is not None),
                       key=lambda o: (o.end_ns, pos[id(o)]))
@@ -645,7 +664,8 @@ class Context:
         self.lw = fh.lastw(fh.done_by(t))
         self.re = fh.reentry(c)
         zer = fh.zeroing
-        self.inflight_zero = _union([_zero_range(zer[k]) for k in fh.zeroing_active(t)])
+        act = fh.zeroing_active(t)
+        self.inflight_zero = _union([_zero_range(zer[k]) for k in act]) if act else []
         # fsync obligations: the latest-starting covering op completed by t dominates every
         # one that ended before it started; keep it and those overlapping it.
         nd = _br(fh._cov_ends, t)
@@ -749,6 +769,17 @@ class NameHistory:
         self.links = list(result.name_history.get(name, ()))
         """[(time_ns, op index, ino or None)] in time order."""
         self.times = [l[0] for l in self.links]
+        self.static = len(self.links) == 1 and self.links[0][1] == 0
+        """Named the same committed inode from before the scenario to the end: nothing to
+        check (the recovered directories can only hold that entry)."""
+        self._result = result
+        self._ends = None
+        """The durable points, indexed on first use (_index_durable): a static name whose
+        recovered inode is its own never needs them."""
+
+    def _index_durable(self):
+        """The durable points, and by completion time the latest-starting one so far."""
+        result, name = self._result, self.name
         born = {}
         for links in result.name_history.values():
             for t, op, ino in links:
@@ -777,9 +808,6 @@ class NameHistory:
                                                          or cur[1] == born.get(o.ino)):
                 self.durable.append((o.start_ns, o.end_ns, o))
         self.durable.sort(key=lambda d: (d[0], d[1]))
-        self.static = len(self.links) == 1 and self.links[0][1] == 0
-        """Named the same committed inode from before the scenario to the end: nothing to
-        check (the recovered directories can only hold that entry)."""
         # durable points by completion time, with the latest-starting one completed so far
         by_end = sorted(self.durable, key=lambda d: (d[1], d[0], d[2].index))
         self._ends = [d[1] for d in by_end]
@@ -798,6 +826,8 @@ class NameHistory:
     def allowed(self, t):
         """(inos the name may hold after a crash at t, whether absent is allowed, the
         durable-point op or None)."""
+        if self._ends is None:
+            self._index_durable()
         i = bisect_right(self._ends, t)
         if i:
             start, _, o = self._best[i - 1]

@@ -296,6 +296,8 @@ class Journal:
         """Crash times only increase and every later recoverable prefix is >= k (the
         certain prefix only grows): drop the forced masks of prefixes below k (each is as
         large as the device log; kept, they grow quadratically over a long run)."""
+        if k <= self._trimmed and not self.stream:
+            return  # nothing new below k (a stream's _forget below still runs: its lists grow)
         fl = self._forced_list
         for i in range(max(1, self._trimmed, fl.base if self.stream else 1), min(k, len(fl) - 1)):
             fl[i] = None

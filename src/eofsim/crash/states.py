@@ -128,18 +128,22 @@ class DiskModel:
         """Write bio b's versions, durable at d (NEVER: not, or not yet)."""
         init = self.dev.initial
         fillr = self.dev.fill
+        vbio, vruns, vsub, vdur = self.vbio, self.vruns, self.vsub, self.vdur
+        bid, sub = b.id, b.submit_ns
         for pblk, runs in b.blocks:
-            vb = self.vbio.get(pblk)
-            if vb is None:
-                vb = self.vbio[pblk] = [None]
-                self.vruns[pblk] = [init.get(pblk, fillr)]
-                self.vsub[pblk] = [-1]
-                self.vdur[pblk] = [-1]
-            self.vindex[(b.id, pblk)] = len(vb) + self.vbase.get(pblk, 0)
-            vb.append(b.id)
-            self.vruns[pblk].append(runs)
-            self.vsub[pblk].append(b.submit_ns)
-            self.vdur[pblk].append(d)
+            vb = vbio.get(pblk)
+            if vb is None:  # the block's first write: version 0 is the medium before
+                vb = vbio[pblk] = [None, bid]
+                vruns[pblk] = [init.get(pblk, fillr), runs]
+                vsub[pblk] = [-1, sub]
+                vdur[pblk] = [-1, d]
+                self.vindex[(bid, pblk)] = 1 + self.vbase.get(pblk, 0)
+                continue
+            self.vindex[(bid, pblk)] = len(vb) + self.vbase.get(pblk, 0)
+            vb.append(bid)
+            vruns[pblk].append(runs)
+            vsub[pblk].append(sub)
+            vdur[pblk].append(d)
         # Stores into the folio while this write was in flight (no stable pages): the
         # device may have taken any of them instead. Each is another version of the same
         # write, possible from the store on; never durable by itself, so the write's own
