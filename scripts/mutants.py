@@ -207,10 +207,10 @@ MUTANTS = [
     M("page-mkwrite", "ext4_page_mkwrite maps blocks inside i_size", "ext4/file.py",
       "            if not folio.mkwrite:\n                yield from self.page_mkwrite(inode, folio)", "            pass"),
     M("datasync-tid-on-size", "ext4_do_update_inode: i_datasync_tid moves on a size/map change",
-      "ext4/inode.py", "            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):\n"
-      "                inode.i_datasync_tid = tid",
-      "            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):\n"
-      "                pass"),
+      "ext4/inode.py", "        elif last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):\n"
+      "            inode.i_datasync_tid = tid",
+      "        elif last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):\n"
+      "            pass"),
     M("jbd2-ordered-wait", "journal_finish_inode_data_buffers", "jbd2.py",
       "            if flags & JI_WAIT_DATA:", "            if False:"),
     M("jbd2-ordered-submit", "journal_submit_data_buffers", "jbd2.py",
@@ -222,7 +222,7 @@ MUTANTS = [
       "ext4/extents.py", "            if self.freed:\n                p, c = heappop(self.freed)\n                take",
       "            if False:\n                p, c = heappop(self.freed)\n                take"),
     M("extents-runs-on-disk", "ext4_fill_raw_inode: the journalled extent tree carries the unwritten runs",
-      "ext4/inode.py", "            if runs is not None:\n                ext.extend(runs())", "            pass"),
+      "ext4/inode.py", "                ext.extend(self.map.extent_runs())", "                pass"),
     # --- issue 12: happens-before relative to the durable frontier -------------------------
     M("hb-frontier-min-base", "happens-before knowledge (hb.py): combining keeps every bit at or above the lower base",
       "hb.py", "            m = self.mask | (o.mask << (b2 - b1))\n            b = b1",
@@ -293,6 +293,9 @@ MUTANTS = [
       "crash/stream.py", "        self.run.forget()\n", "", tests=STREAM_TESTS),
     M("stream-release-bios", "block.BlockDevice.release: bios taken and settled dropped",
       "crash/stream.py", "        self.run.dev.release(self.next_bio)\n", "", tests=STREAM_TESTS),
+    M("extents-changed-blocks", "ext4_fill_raw_inode's extent tree: Inode.extents patches the "
+      "blocks set_state changed (a speed representation; the raw inode must stay exact)",
+      "ext4/extents.py", "            inode.disk_changed.add(lblk)\n", ""),
 ]
 
 

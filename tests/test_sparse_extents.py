@@ -121,3 +121,43 @@ def test_long_fallocate_takes_one_handle_per_unwritten_extent():
         sizes = [s for _, _, s in res.size_history["f"]]
         assert sizes[-3:] == [bs, bs + cap, n]
     assert outs[0][1] == outs[1][1] and outs[0][2] == outs[1][2]
+
+
+def _extents_oracle(inode):
+    """The raw inode's extent tree from scratch: every `disk` entry and every unwritten run,
+    sorted (what Inode.extents must equal however it builds it)."""
+    ext = list(inode.disk.values())
+    if isinstance(inode.map, extents.ExtentMap):
+        ext.extend(inode.map.extent_runs())
+    return tuple(sorted(ext))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(1, 10 ** 6), pol=st.sampled_from(["bh-ordered", "bh-writeback", "iomap-v4"]),
+       bs=st.sampled_from(["4096", "1024"]), patch_max=st.sampled_from([0, 1, 8, 1 << 30]),
+       fallocs=st.lists(_FALLOC, max_size=3))
+def test_extents_patched_equal_sorted_from_scratch(seed, pol, bs, patch_max, fallocs):
+    """Inode.extents patches the blocks set_state changed into its last tuple: at every call
+    (each ext4_mark_inode_dirty / raw inode) it equals the tree sorted from scratch, with
+    truncates, punches, zero ranges and long unwritten runs mixed in."""
+    import eofsim.ext4.inode as inode_mod
+    base = generate(seed=seed, n_ops=60, files=("a", "b"), threads=1, max_size=64 * 1024)
+    ops = list(base.threads[0].ops)
+    for i, (mode, off, ln) in enumerate(fallocs):
+        ops.insert((i * 11) % (len(ops) + 1), Op("fallocate", "a", off, ln, mode=mode))
+    sc = Scenario(name="ext", description="", files=base.files,
+                  threads=(ThreadSpec("t0", tuple(ops)),))
+    real = inode_mod.Inode.extents
+    calls = []
+
+    def checked(self):
+        got = real(self)
+        assert got == _extents_oracle(self), (self.name, got)
+        calls.append(len(got))
+        return got
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(inode_mod, "_PATCH_MAX", patch_max)
+        mp.setattr(inode_mod.Inode, "extents", checked)
+        simulate(sc, pol, {"block_size": bs})
+    assert calls and max(calls) > 0

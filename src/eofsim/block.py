@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 
 from .content import fill, garbage
 from .errors import InputError
-from .hb import Frontier, bits, one
+from .hb import Frontier, Knowledge, bits, one
 from .seq import Seq
 
 WRITE, FLUSH = "write", "flush"
@@ -520,7 +520,7 @@ class BlockDevice:
                 st.preflush += 1
             if bio.fua:
                 st.fua += 1
-        t = self._throttle(bio, cur)
+        t = self._throttle(bio, cur) if (self.wiops or self.wbps) else 0
         if t > eng.now:
             st.throttled_ns += t - eng.now
             eng.call_at(t, self._enter, bio)
@@ -594,7 +594,8 @@ class BlockDevice:
         if not nomerge:
             self._by_first[req.first] = req
             self._by_last[req.last] = req
-        self._kick()
+        if not self._armed:
+            self._kick()
 
     def _merged(self, req, bio):
         self.stats.merged_bios += 1
@@ -627,7 +628,8 @@ class BlockDevice:
         while self._sched and self._inflight < self.qd:
             if self.flush_exclusive and (self._flush_cmd or (self._flush_running is not None)):
                 break           # ATA: nothing is issued while a flush waits or runs
-            req = self._pick()
+            s = self._sched
+            req = s.pop(0) if not self.deadline or len(s) == 1 else self._pick()   # _pick's FIFO case
             if not req.nomerge:
                 self._by_first.pop(req.first, None)
                 self._by_last.pop(req.last, None)
@@ -641,7 +643,8 @@ class BlockDevice:
             else:
                 st.req_random += 1
             self._last_dispatch_end = req.last
-            self._deadline_pos = self.where(req.last + 1)
+            p = req.last + 1
+            self._deadline_pos = p if p < self._journal_base else self.where(p)
             if self.cache_bytes == 0:
                 st.queued_ns += self.engine.now - req.queued_ns
                 self._to_medium(req)
@@ -676,7 +679,8 @@ class BlockDevice:
             self._to_medium(req)
             if not (req.fua and self.fua_native):
                 for bio in req.bios:
-                    self._finish(bio, self._latency(self.write_ns), req)
+                    self._finish(bio, self._latency(self.write_ns) if eng.perturb else self.write_ns,
+                                 req)
 
     def _room_again(self, _=None):
         self._room_retry = False
@@ -703,7 +707,11 @@ class BlockDevice:
         transfer and positioning), so no event is needed per request; FUA writes take their
         turn too. Room in the cache is given back when the end has passed."""
         eng = self.engine
-        occ = self.service_ns + self._transfer_ns(req.nblocks) + self.position_ns(req.first)
+        occ = self.service_ns
+        if self.bandwidth:
+            occ += self._transfer_ns(req.nblocks)
+        if self._head is not None and req.first != self._head:
+            occ += self.position_ns(req.first)
         self._head = req.last + 1
         end = max(eng.now, self._media_free) + occ
         self._media_free = end
@@ -828,20 +836,28 @@ class BlockDevice:
         if bio.op == WRITE and bio.fua and dur[bio.id] is None:
             dur[bio.id] = now
             st[bio.id] = 1
+        fr = self.frontier
+        f = fr.f
         if (bio.op == FLUSH or bio.preflush) and bio.hb:
             bios = self.bios
             hb = bio.hb
-            ids = hb.ids() if hasattr(hb, "ids") else bits(hb)
-            for i in ids:
-                if i >= len(bios) or st[i]:
+            base, m = (hb.base, hb.mask) if hb.__class__ is Knowledge else (0, hb)
+            if base < f:
+                # Every bio below the frontier is settled already: only the bits from f on
+                # can make a write durable (knowledge keeps up to hb.SLACK bits below it).
+                m >>= f - base
+                base = f
+            n = len(bios)
+            submit_ns = bio.submit_ns
+            for b in bits(m):
+                i = base + b
+                if i >= n or st[i]:
                     continue
                 w = bios[i]
-                if w.complete_ns is None or w.complete_ns > bio.submit_ns:
+                if w.complete_ns is None or w.complete_ns > submit_ns:
                     continue    # an inconsistent hb: states.durable_times notes it
                 dur[i] = now
                 st[i] = 1
-        fr = self.frontier
-        f = fr.f
         n = len(st)
         while f < n and st[f]:
             f += 1

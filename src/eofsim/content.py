@@ -61,6 +61,8 @@ def overlay(runs: tuple, start: int, end: int, src: int) -> tuple:
         return runs
     if runs.__class__ is not tuple:
         runs = tuple(runs)
+    if runs and start <= runs[0][0] and end >= runs[-1][1]:
+        return ((start, end, src),)              # covers every run (a whole-block store)
     n = len(runs)
     i = bisect_right(runs, start, key=_END)      # runs[:i] end at or before start
     j = bisect_right(runs, end, i, key=_END)     # runs[j:] end after end

@@ -114,13 +114,19 @@ class Completion:
             yield self.wq
         cur = self.wq.engine.current
         if cur is not None:
-            cur.hb |= self.hb
+            h = self.hb
+            x = cur.hb
+            if x is not h:          # (hb.py: the operator's answer without its dispatch)
+                cur.hb = h if x.__class__ is int and not x else x | h
 
     def complete(self):
         self.done = True
         cur = self.wq.engine.current
         if cur is not None:
-            self.hb |= cur.hb
+            h = cur.hb
+            x = self.hb
+            if x is not h:          # (hb.py: the operator's answer without its dispatch)
+                self.hb = h if x.__class__ is int and not x else x | h
         self.wq.wake_all()
 
 
@@ -173,21 +179,27 @@ class Engine:
         return task
 
     def call_at(self, t, fn, arg=None):
-        """Run fn(arg) at virtual time t in interrupt context (timers, device completions)."""
-        self._push(max(t, self.now), 1, fn, arg)
+        """Run fn(arg) at virtual time t in interrupt context (timers, device completions).
+        (_push inlined: one call fewer per event.)"""
+        now = self.now
+        self._seq += 1
+        heapq.heappush(self._q, (now if now > t else t, self.rng.random() if self.perturb else 0.0,
+                                 self._seq, 1, fn, arg))
 
     def _wake(self, task):
         cur = self.current
         if cur is not None:
             task.hb |= cur.hb
         bo = task.blocked_on
+        now = self.now
         if bo is not None:
-            dt = self.now - task.blocked_since
+            dt = now - task.blocked_since
             task.blocked_ns += dt
             self.wait_ns[bo.kind] = self.wait_ns.get(bo.kind, 0) + dt
-            bo = None
-        task.blocked_on = None
-        self._push(self.now, 0, task)
+            task.blocked_on = None
+        self._seq += 1
+        heapq.heappush(self._q, (now, self.rng.random() if self.perturb else 0.0, self._seq, 0,
+                                 task, None))
 
     def irq(self, hb: int = 0):
         """Enter interrupt context carrying knowledge `hb` (a device completion)."""

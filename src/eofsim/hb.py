@@ -23,6 +23,10 @@ Values are immutable (`a |= b` rebinds `a`), and combine with the int 0 every ho
 from (and with plain int masks), so the simulation's `x.hb |= y.hb` lines are unchanged;
 `&` and `>>` answer as the absolute int would. `as_int` gives the absolute
 int mask the explorer reads (bits below the value's base are absent: settled).
+
+Hot holders write `x |= h` out as `if x is not h: x = h if x.__class__ is int and not x
+else x | h`: the very value the operator gives (x | x is x; 0 | h is h), without its
+dispatch. Nothing else may be skipped: `x | h` can re-base even when h adds no bit.
 """
 
 SLACK = 256

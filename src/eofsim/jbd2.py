@@ -211,13 +211,16 @@ class Journal:
         tx = handle.tx
         cur = self.engine.current
         if cur is not None:
-            tx.hb |= cur.hb
+            h = cur.hb
+            x = tx.hb
+            if x is not h:          # (hb.py: the operator's answer without its dispatch)
+                tx.hb = h if x.__class__ is int and not x else x | h
         if handle.refs > 1:
             handle.refs -= 1
             return
         self.current_handles.pop(cur, None)
         tx.updates -= 1
-        if tx.updates == 0:
+        if tx.updates == 0 and tx.updates_wq.waiters:
             tx.updates_wq.wake_all()
         if self.engine.now >= tx.expires_ns:
             self.log_start_commit(tx.tid)

@@ -149,22 +149,24 @@ class Ext4Extents:
     def set_state(self, inode, lblk, state, pblk=None):
         """Change one block's mapping state; written/unwritten blocks are in the on-disk
         extent tree (what the raw inode carries), delayed ones only in the status tree."""
-        e = inode.map.get(lblk)
+        m = inode.map
+        e = m.get(lblk)
         old = HOLE if e is None else e[0]
         if state == HOLE:
-            inode.map.pop(lblk, None)
+            m.pop(lblk, None)
             if old >= UNWRITTEN and self.reuse_freed:
                 heappush(self.freed, (e[1], 1))
         elif e is None:
-            inode.map[lblk] = [state, pblk]
+            e = m[lblk] = [state, pblk]
         else:
             e[0] = state
             if pblk is not None:
                 e[1] = pblk
         if old >= UNWRITTEN or state >= UNWRITTEN:
             inode.map_version += 1
+            inode.disk_changed.add(lblk)
             if state >= UNWRITTEN:
-                inode.disk[lblk] = (lblk, inode.map[lblk][1], state == UNWRITTEN)
+                inode.disk[lblk] = (lblk, e[1], state == UNWRITTEN)    # e is map[lblk]
             else:
                 inode.disk.pop(lblk, None)
 

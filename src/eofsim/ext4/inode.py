@@ -6,6 +6,9 @@ journalled raw inode. Designs differ in when i_disksize may grow and how the zer
 block reaches disk: those decisions go through the policy's hooks (policies/base.py).
 """
 
+from bisect import bisect_left
+from operator import itemgetter
+
 from ..content import ZERO, fill, overlay
 from ..engine import Completion, Mutex
 from ..jbd2 import JI_WAIT_DATA, JI_WRITE_DATA, RawInode
@@ -18,6 +21,10 @@ from .extents import DELAYED, HOLE, STATE_NAMES, UNWRITTEN, WRITTEN
 
 LLONG_MAX = (1 << 63) - 1
 
+_LBLK = itemgetter(0)
+_PATCH_MAX = 8
+"""Inode.extents patches at most this many changed blocks into its last tuple (else sorts)."""
+
 
 class OpError(Exception):
     """A system call failed the way the kernel fails it (errno / signal name)."""
@@ -27,7 +34,8 @@ class Inode:
     __slots__ = ("ino", "name", "i_size", "i_disksize", "map", "disk", "mapping", "i_rwsem",
                  "i_sync_tid", "i_datasync_tid", "dax", "encrypted_nokey", "last_raw",
                  "map_version", "extents_cache", "extents_version", "design", "size_history",
-                 "mtime_tick", "buffered_iomap", "nlink", "opens", "da_alloc_close", "evicted")
+                 "mtime_tick", "buffered_iomap", "nlink", "opens", "da_alloc_close", "evicted",
+                 "disk_changed")
 
     def __init__(self, ino, name):
         self.ino = ino
@@ -48,6 +56,8 @@ class Inode:
         self.map_version = 0
         self.extents_cache = ()
         self.extents_version = -1
+        self.disk_changed = set()
+        """lblks whose `disk` entry set_state changed since extents_cache was built."""
         self.mtime_tick = -1
         self.design = None
         """The design's per-inode state (an instance of the policy's `InodeState`)."""
@@ -63,19 +73,43 @@ class Inode:
         self.evicted = False
 
     def extents(self):
-        """Mapped blocks as the on-disk extent tree holds them (delayed blocks are not on disk)."""
+        """Mapped blocks as the on-disk extent tree holds them (delayed blocks are not on disk).
+        Sorted by lblk (unique: a run's blocks are in neither the map nor `disk`). With a
+        plain map every change to `disk` goes through set_state, which notes the block in
+        `disk_changed`: a few changed blocks are patched into the previous tuple by
+        bisection instead of sorting the whole map again (the same tuple either way)."""
         if self.extents_version != self.map_version:
-            ext = list(self.disk.values())
-            runs = getattr(self.map, "extent_runs", None)     # extents.ExtentMap
-            if runs is not None:
-                ext.extend(runs())
-            self.extents_cache = tuple(sorted(ext))
+            changed = self.disk_changed
+            disk = self.disk
+            if self.map.__class__ is dict and len(changed) <= _PATCH_MAX:
+                ext = list(self.extents_cache)
+                for lblk in changed:
+                    i = len(ext) if not ext or ext[-1][0] < lblk else bisect_left(ext, lblk, key=_LBLK)
+                    here = i < len(ext) and ext[i][0] == lblk
+                    v = disk.get(lblk)
+                    if v is None:
+                        if here:
+                            del ext[i]
+                    elif here:
+                        ext[i] = v
+                    else:
+                        ext.insert(i, v)
+                self.extents_cache = tuple(ext)
+            elif getattr(self.map, "runs", None):     # extents.ExtentMap's unwritten runs
+                ext = list(disk.values())
+                ext.extend(self.map.extent_runs())
+                self.extents_cache = tuple(sorted(ext, key=_LBLK))
+            else:
+                self.extents_cache = tuple(sorted(disk.values(), key=_LBLK))
+            changed.clear()
             self.extents_version = self.map_version
         return self.extents_cache
 
-    def raw(self):
-        """ext4_fill_raw_inode: the current i_disksize and extent tree."""
-        return RawInode(self.ino, self.i_disksize, self.extents(), self.nlink)
+    def raw(self, ext=None):
+        """ext4_fill_raw_inode: the current i_disksize and extent tree (`ext`: the
+        caller's extents() of this moment, not asked for again)."""
+        return RawInode(self.ino, self.i_disksize, self.extents() if ext is None else ext,
+                        self.nlink)
 
 
 class Ext4Inode:
@@ -137,15 +171,14 @@ class Ext4Inode:
         tid = tx.tid
         inode.i_sync_tid = tid
         last = inode.last_raw
+        ext = inode.extents_cache if inode.extents_version == inode.map_version else inode.extents()
         if last is None:
             inode.i_datasync_tid = tid
-        else:
-            ext = inode.extents()
-            if last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):
-                inode.i_datasync_tid = tid
-            elif last.nlink == inode.nlink and tx.raw.get(inode.ino) is last:
-                return
-        raw = inode.raw()
+        elif last.size != inode.i_disksize or (last.extents is not ext and last.extents != ext):
+            inode.i_datasync_tid = tid
+        elif last.nlink == inode.nlink and tx.raw.get(inode.ino) is last:
+            return
+        raw = inode.raw(ext)
         self.journal.log_raw(handle, raw)
         inode.last_raw = raw
 

@@ -98,9 +98,12 @@ class IoEnd:
         writeback ending means (happens-before)."""
         m = self.inode.mapping
         cur = sb.engine.current
+        h = cur.hb if cur is not None else None
         for f in part.folios:
             if cur is not None:
-                f.wb_hb |= cur.hb
+                x = f.wb_hb
+                if x is not h:      # (hb.py: the operator's answer without its dispatch)
+                    f.wb_hb = h if x.__class__ is int and not x else x | h
             f.wb_pending -= 1
             if f.wb_pending == 0 and f.writeback:
                 m.end_writeback(f)
@@ -119,7 +122,10 @@ class IoEnd:
         bio's reference goes."""
         cur = sb.engine.current
         if cur is not None:
-            self.hb |= cur.hb
+            h = cur.hb
+            x = self.hb
+            if x is not h:          # (hb.py: the operator's answer without its dispatch)
+                self.hb = h if x.__class__ is int and not x else x | h
         sb.bio_done(part)
         self.held.append(part)
         if not (self.iomap or self.unwritten):
@@ -219,16 +225,21 @@ class IoEndBuilder:
             cur.unwritten = True
         cur.lblks.append(lblk)
         cur.pblk_of[lblk] = pblk
-        cur.start = min(cur.start, lblk << sb.bshift)
+        bshift = sb.bshift
+        start = lblk << bshift
+        if start < cur.start:
+            cur.start = start
         part.lblks.append(lblk)
-        if not part.folios or part.folios[-1] is not folio:
-            part.folios.append(folio)
+        folios = part.folios
+        if not folios or folios[-1] is not folio:
+            folios.append(folio)
             folio.wb_pending += 1
             cur.nr_folios += 1
-        end = (lblk + 1) << sb.bshift
-        if eof is not None:
-            end = min(end, eof)
-        cur.end = max(cur.end, end)
+        end = (lblk + 1) << bshift
+        if eof is not None and eof < end:
+            end = eof
+        if end > cur.end:
+            cur.end = end
         part.blocks.append((pblk, folio, b))
 
     def submit_bio(self):
@@ -245,7 +256,7 @@ class IoEndBuilder:
         # The bio's pages are read when it is submitted (and, without stable pages, up to
         # its completion: racing_store), not when a block joins the ioend: a store between
         # the two is in the bio.
-        blocks = tuple((pblk, folio.blocks[b]) for pblk, folio, b in part.blocks)
+        blocks = tuple([(pblk, folio.blocks[b]) for pblk, folio, b in part.blocks])
         bio = Bio(0, WRITE, blocks, kind="data", why=why, ino=inode.ino,
                   lblk=part.lblks[0], end_io=lambda b, ioend=cur, p=part: ioend.bio_completed(sb, p))
         part.bio = bio
@@ -253,12 +264,16 @@ class IoEndBuilder:
         for f in part.folios:
             f.wb_owner = None          # the device has it now
         zero_io = False
+        ino = inode.ino
+        inflight = sb.inflight
+        zeroed = sb.zeroed
+        keys = part.keys
         for lblk in part.lblks:
-            key = (inode.ino, lblk)
-            sb.inflight[key] = bio
-            part.keys.append(key)
-            if key in sb.zeroed:
-                sb.zeroed.discard(key)
+            key = (ino, lblk)
+            inflight[key] = bio
+            keys.append(key)
+            if key in zeroed:
+                zeroed.discard(key)
                 zero_io = True
         if zero_io:
             bio.why = why if self.reason == WbReason.ZERO_EOF else f"{why}, zeroed EOF block"

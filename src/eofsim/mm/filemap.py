@@ -182,7 +182,10 @@ class AddressSpace:
         folio.wb_owner = None
         cur = self.engine.current
         if cur is not None:
-            folio.wb_hb |= cur.hb
+            h = cur.hb
+            x = folio.wb_hb
+            if x is not h:          # (hb.py: the operator's answer without its dispatch)
+                folio.wb_hb = h if x.__class__ is int and not x else x | h
         self.nr_writeback -= 1
         if folio.wb_wq is not None:
             folio.wb_wq.wake_all()
@@ -191,15 +194,16 @@ class AddressSpace:
     def indices(self, start, end):
         """Cached folio indices covering bytes [start, end] (inclusive), ascending."""
         lo, hi = start >> self.shift, end >> self.shift
-        if hi - lo < len(self.folios):
-            return [i for i in range(lo, hi + 1) if i in self.folios]
-        return sorted([i for i in self.folios if lo <= i <= hi])
+        folios = self.folios
+        if hi - lo < len(folios):
+            return [i for i in range(lo, hi + 1) if i in folios]
+        return _within(folios, lo, hi)
 
     def dirty_indices(self, start, end, order="index", rng=None):
         """The writeback walk (writeback_iter): dirty folios in ascending index order.
         `order` is a what-if knob: reverse or seeded random."""
         lo, hi = start >> self.shift, end >> self.shift
-        idx = sorted([i for i in self.dirty if lo <= i <= hi])
+        idx = _within(self.dirty, lo, hi)
         if order == "reverse":
             idx.reverse()
         elif order == "random" and rng is not None:
@@ -238,14 +242,25 @@ class AddressSpace:
         self.dirty.discard(folio.index)
 
 
+def _within(indices, lo, hi):
+    """The folio indices in [lo, hi], ascending (a whole-file range sorts them all at once)."""
+    idx = sorted(indices)
+    if idx and (idx[0] < lo or idx[-1] > hi):
+        return [i for i in idx if lo <= i <= hi]
+    return idx
+
+
 def filemap_get_folio(mapping, index, lock=True):
     """__filemap_get_folio(FGP_LOCK|FGP_CREAT): a new folio starts with no block uptodate."""
-    f = mapping.lookup(index)
+    f = mapping.folios.get(index)           # mapping.lookup
     if f is None:
         f = mapping.create(index)
         f.uptodate = 0
-    if lock and not mapping.trylock(f):
-        yield from mapping.lock(f)
+    if lock:
+        if f.locker is None:                # mapping.trylock
+            f.locker = mapping.engine.current
+        else:
+            yield from mapping.lock(f)
     return f
 
 
