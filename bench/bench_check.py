@@ -35,7 +35,7 @@ stream_{100k,300k,1m}_s / _peak_mib: the same workloads generated lazily and sim
   each; the RSS at 10 / 50 / 90 % of the ops beside the peak shows it flat. The report is
   the one check() gives (tests/test_stream.py). fsx_stream_1m_*: `eofsim fsx --stream` of a
   1,000,000-op fsx log (the single-file workload written with dump_fsxops), peak RSS of
-  that process (getrusage of the children). The whole-run long figures (long_*) are kept
+  that process (its own VmHWM, reported at exit). The whole-run long figures (long_*) are kept
   at 100k for contrast.
 long_*_frontier_lag_max: the most bios at or above the durable frontier (hb.py) at any
   submission: what a streaming check must keep of the device log. Flat in the run length
@@ -189,22 +189,44 @@ def stream_run(n):
     return json.loads(out.stdout), None
 
 
+_FSX_CHILD = r"""
+import atexit, sys
+sys.path.insert(0, "src")
+def hwm():
+    kib = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:")][0]
+    print(f"VmHWM {kib}", file=sys.stderr)
+atexit.register(hwm)
+from eofsim.cli import main
+main(sys.argv[1:], prog_name="eofsim")
+"""
+
+_FSX_LOG = r"""
+import sys
+sys.path.insert(0, "src")
+from eofsim.workload.fsxops import dump_fsxops
+from eofsim.workload.generate import generate
+sc = generate(seed=1, n_ops=int(sys.argv[2]), files=("f",), threads=1, lazy=True)
+with open(sys.argv[1], "w") as f:
+    f.write(dump_fsxops(list(sc.threads[0].ops), lossy=True))
+"""
+
+
 def fsx_stream(n):
-    """(seconds, peak MiB of the eofsim process, exit status) of `eofsim fsx --stream` on an
-    n-op fsx log written from the generator's single-file workload."""
+    """(seconds, peak MiB of the eofsim process (its own VmHWM: a fork's copy of this
+    process is not counted), exit status) of `eofsim fsx --stream` on an n-op fsx log written
+    (by another process) from the generator's single-file workload."""
     import tempfile
-    from eofsim.workload.fsxops import dump_fsxops
-    sc = generate(seed=1, n_ops=n, files=("f",), threads=1, lazy=True)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "long.fsxops")
-        with open(path, "w") as f:
-            f.write(dump_fsxops(list(sc.threads[0].ops), lossy=True))
-        cmd = [os.path.join(os.path.dirname(sys.executable), "eofsim"), "fsx", path, "--stream",
-               "--json", "--max-violations", str(1 << 62)]
+        subprocess.run([sys.executable, "-c", _FSX_LOG, path, str(n)], cwd=ROOT, check=True)
+        cmd = [sys.executable, "-c", _FSX_CHILD, "fsx", path, "--stream", "--json",
+               "--max-violations", str(1 << 62)]
         t0 = time.perf_counter()
-        r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+        r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
         dt = time.perf_counter() - t0
-    return dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.returncode
+    kib = [int(x.split()[1]) for x in r.stderr.splitlines() if x.startswith("VmHWM ")]
+    return dt, (kib[-1] / 1024 if kib else float("nan")), r.returncode
 
 
 def compare_wall(jobs=None):
