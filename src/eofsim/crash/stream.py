@@ -98,12 +98,8 @@ class StreamCheck:
     def __init__(self, scenario, policy="bh-ordered", overrides=None, torn=False,
                  max_violations=10000, pause_every=2000):
         initial = {f.name for f in scenario.files}
-        names_change = False
-        for th in scenario.threads:
-            for op in th.ops:
-                if op.kind in NAMESPACE or (op.file is not None and op.file not in initial):
-                    names_change = True
-                    break
+        names_change = any(op.kind in NAMESPACE or (op.file is not None and op.file not in initial)
+                           for th in scenario.threads for op in th.ops)
         self.run = run = Run(scenario, policy, overrides, retain=False)
         self.pause_every = pause_every
         res = run.res
