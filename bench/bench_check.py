@@ -148,8 +148,14 @@ print(json.dumps([t1 - t0, t2 - t1, hwm_sim / 1024, hwm / 1024, rep.crash_points
 def long_run(n):
     """(sim s, check s, sim peak MiB, peak MiB, crash points, bios, violations, stop note or
     None, frontier lag) of an n-op run, or None."""
+    return _child_json(_LONG_CHILD, n)
+
+
+def _child_json(script, n):
+    """(the JSON `script` prints for argument n in a fresh interpreter, None), or (None, its
+    last stderr line)."""
     import json
-    out = subprocess.run([sys.executable, "-c", _LONG_CHILD, str(n)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", script, str(n)], cwd=ROOT,
                          capture_output=True, text=True, timeout=7200)
     if out.returncode:
         return None, out.stderr.strip().splitlines()[-1:]
@@ -181,12 +187,7 @@ print(json.dumps([dt, rss("VmHWM:"), marks, rep.crash_points, len(rep.violations
 def stream_run(n):
     """(seconds, peak MiB, {percent of ops: RSS MiB}, crash points, violations) of an n-op
     workload simulated and checked together (crash/stream.py), or None."""
-    import json
-    out = subprocess.run([sys.executable, "-c", _STREAM_CHILD, str(n)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=7200)
-    if out.returncode:
-        return None, out.stderr.strip().splitlines()[-1:]
-    return json.loads(out.stdout), None
+    return _child_json(_STREAM_CHILD, n)
 
 
 _FSX_CHILD = r"""

@@ -65,8 +65,9 @@ def os_message(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def read_bounded(path, what: str, limit: int) -> bytes:
-    """The bytes of regular file `path`, at most `limit` of them; InputError otherwise."""
+def _open_regular(path, what: str):
+    """(name, fd, stat) of regular file `path` opened for reading (without blocking on a FIFO
+    or taking a terminal); InputError otherwise (the fd is closed then)."""
     name = check_path(path, what)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
@@ -77,6 +78,16 @@ def read_bounded(path, what: str, limit: int) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise InputError(f"cannot read {what}: {_kind(st.st_mode)}, not a regular file",
                              name)
+    except BaseException:
+        os.close(fd)
+        raise
+    return name, fd, st
+
+
+def read_bounded(path, what: str, limit: int) -> bytes:
+    """The bytes of regular file `path`, at most `limit` of them; InputError otherwise."""
+    name, fd, st = _open_regular(path, what)
+    try:
         if st.st_size > limit:
             raise InputError(f"{what} of {st.st_size} bytes is too large (limit {limit})", name)
         chunks, total = [], 0
@@ -99,16 +110,8 @@ def iter_lines(path, what: str):
     """The lines of regular file `path` (ending at '\n', kept), read a chunk at a time
     whatever its size (a streamed op log); InputError at file:line for bytes that are
     not UTF-8, as read_text."""
-    name = check_path(path, what)
+    name, fd, _ = _open_regular(path, what)
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as e:
-        raise InputError(f"cannot read {what}: {os_message(e)}", name) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"cannot read {what}: {_kind(st.st_mode)}, not a regular file",
-                             name)
         lineno = 0
         rest = b""
         while True:
