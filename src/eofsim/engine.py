@@ -15,6 +15,8 @@ import heapq
 import random
 from dataclasses import dataclass
 
+from .hb import join
+
 
 class Task:
     __slots__ = ("name", "gen", "kind", "tid", "blocked_on", "blocked_since", "blocked_ns",
@@ -114,19 +116,13 @@ class Completion:
             yield self.wq
         cur = self.wq.engine.current
         if cur is not None:
-            h = self.hb
-            x = cur.hb
-            if x is not h:          # (hb.py: the operator's answer without its dispatch)
-                cur.hb = h if x.__class__ is int and not x else x | h
+            cur.hb = join(cur.hb, self.hb)
 
     def complete(self):
         self.done = True
         cur = self.wq.engine.current
         if cur is not None:
-            h = cur.hb
-            x = self.hb
-            if x is not h:          # (hb.py: the operator's answer without its dispatch)
-                self.hb = h if x.__class__ is int and not x else x | h
+            self.hb = join(self.hb, cur.hb)
         self.wq.wake_all()
 
 

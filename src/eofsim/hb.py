@@ -24,14 +24,24 @@ from (and with plain int masks), so the simulation's `x.hb |= y.hb` lines are un
 `&` and `>>` answer as the absolute int would. `as_int` gives the absolute
 int mask the explorer reads (bits below the value's base are absent: settled).
 
-Hot holders write `x |= h` out as `if x is not h: x = h if x.__class__ is int and not x
-else x | h`: the very value the operator gives (x | x is x; 0 | h is h), without its
-dispatch. Nothing else may be skipped: `x | h` can re-base even when h adds no bit.
+Hot holders write `x |= h` as `x = join(x, h)`: the very value the operator gives (x | x
+is x; 0 | h is h), without its dispatch when the answer is known. Nothing else may be
+skipped: `x | h` can re-base even when h adds no bit.
 """
 
 SLACK = 256
 """How far F may run ahead of a value's base before combining re-bases it (amortises the
 shift)."""
+
+
+def join(x, h):
+    """x | h (knowledge or int masks), answered at once where the operator's answer is known:
+    x itself when h is x, h when x is the int 0 a holder starts from."""
+    if x is h:
+        return x
+    if x.__class__ is int and not x:
+        return h
+    return x | h
 
 
 class Frontier:

@@ -64,6 +64,7 @@ from .block import Bio, WRITE
 from .content import fill
 from .engine import Completion, WaitQueue
 from .mm.filemap import filemap_fdatawait_range
+from .hb import join
 
 JOURNAL_BASE = 1 << 40
 T_RUNNING, T_LOCKED, T_FLUSH, T_COMMIT_JFLUSH, T_FINISHED = range(5)
@@ -211,10 +212,7 @@ class Journal:
         tx = handle.tx
         cur = self.engine.current
         if cur is not None:
-            h = cur.hb
-            x = tx.hb
-            if x is not h:          # (hb.py: the operator's answer without its dispatch)
-                tx.hb = h if x.__class__ is int and not x else x | h
+            tx.hb = join(tx.hb, cur.hb)
         if handle.refs > 1:
             handle.refs -= 1
             return

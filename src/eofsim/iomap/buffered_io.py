@@ -17,6 +17,7 @@ from typing import Protocol
 
 from ..block import Bio, WRITE
 from ..mm.page_writeback import WbReason, write_cache_pages
+from ..hb import join
 from . import UNWRITTEN
 
 
@@ -101,9 +102,7 @@ class IoEnd:
         h = cur.hb if cur is not None else None
         for f in part.folios:
             if cur is not None:
-                x = f.wb_hb
-                if x is not h:      # (hb.py: the operator's answer without its dispatch)
-                    f.wb_hb = h if x.__class__ is int and not x else x | h
+                f.wb_hb = join(f.wb_hb, h)
             f.wb_pending -= 1
             if f.wb_pending == 0 and f.writeback:
                 m.end_writeback(f)
@@ -122,10 +121,7 @@ class IoEnd:
         bio's reference goes."""
         cur = sb.engine.current
         if cur is not None:
-            h = cur.hb
-            x = self.hb
-            if x is not h:          # (hb.py: the operator's answer without its dispatch)
-                self.hb = h if x.__class__ is int and not x else x | h
+            self.hb = join(self.hb, cur.hb)
         sb.bio_done(part)
         self.held.append(part)
         if not (self.iomap or self.unwritten):

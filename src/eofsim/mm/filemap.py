@@ -8,6 +8,7 @@ chosen per inode as ext4_set_aops does.
 
 from ..content import ZERO, cut, fill, overlay, paste
 from ..engine import WaitQueue
+from ..hb import join
 from .page_writeback import WB_SYNC_ALL, WB_SYNC_NONE, WbReason, WritebackControl, do_writepages
 
 
@@ -182,10 +183,7 @@ class AddressSpace:
         folio.wb_owner = None
         cur = self.engine.current
         if cur is not None:
-            h = cur.hb
-            x = folio.wb_hb
-            if x is not h:          # (hb.py: the operator's answer without its dispatch)
-                folio.wb_hb = h if x.__class__ is int and not x else x | h
+            folio.wb_hb = join(folio.wb_hb, cur.hb)
         self.nr_writeback -= 1
         if folio.wb_wq is not None:
             folio.wb_wq.wake_all()
