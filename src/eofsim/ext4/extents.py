@@ -240,7 +240,8 @@ class Ext4Extents:
         __O_SYNC | O_DSYNC)."""
         yield from inode.i_rwsem.lock()
         try:
-            yield from self.file_update_time(inode)
+            if self.inode_needs_update_time(inode):
+                yield from self.file_update_time(inode)
             if mode == "punch_hole":
                 yield from self.punch_hole(inode, off, length)
             elif mode.startswith("zero_range"):

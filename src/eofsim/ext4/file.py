@@ -4,7 +4,7 @@ nodelalloc; iomap: ext4_write_checks' EOF zeroing, then iomap_file_buffered_writ
 ext4_page_mkwrite for shared-mapping stores, and reads."""
 
 from ..content import fill, overlay
-from ..mm.filemap import filemap_get_folio, filemap_read
+from ..mm.filemap import filemap_get_folio, filemap_get_folio_nowait, filemap_read
 from ..mm.truncate import pagecache_isize_extended
 from ..policies.base import GrowReason
 from .extents import DELAYED, UNWRITTEN, WRITTEN
@@ -19,7 +19,8 @@ class Ext4File:
         if not inode.i_rwsem.trylock():       # inode_lock: down_write's fast path
             yield from inode.i_rwsem.lock()
         try:
-            yield from self.file_update_time(inode)
+            if self.inode_needs_update_time(inode):
+                yield from self.file_update_time(inode)
             old_size = inode.i_size
             iomap = inode.buffered_iomap
             if iomap and off > old_size:
@@ -94,7 +95,7 @@ class Ext4File:
         if nodelalloc:
             # ext4_write_begin starts the handle before locking the folio.
             handle = yield from self.journal.start(credits=4)
-        folio = yield from filemap_get_folio(m, idx)
+        folio = filemap_get_folio_nowait(m, idx) or (yield from filemap_get_folio(m, idx))
         mask = yield from self.write_begin_blocks(inode, folio, pos, fend, handle)
         self.store(folio, pos, fend, op)
         m.mark_dirty(folio, mask)
@@ -125,7 +126,7 @@ class Ext4File:
         (ext4_iomap_buffered_write_begin), copy, iomap_write_end raises i_size only:
         i_disksize moves at I/O completion (v4 09/23)."""
         m = inode.mapping
-        folio = yield from filemap_get_folio(m, idx)
+        folio = filemap_get_folio_nowait(m, idx) or (yield from filemap_get_folio(m, idx))
         mask = yield from self.write_begin_blocks(inode, folio, pos, fend, None)
         self.store(folio, pos, fend, op)
         m.mark_dirty(folio, mask)
@@ -180,7 +181,7 @@ class Ext4File:
         while pos < end:
             idx = pos >> self.fshift
             fend = min(end, (idx + 1) << self.fshift)
-            folio = yield from filemap_get_folio(m, idx)
+            folio = filemap_get_folio_nowait(m, idx) or (yield from filemap_get_folio(m, idx))
             if folio.uptodate != (1 << self.bpf) - 1:
                 yield from self.read_folio(folio, ((1 << self.bpf) - 1) & ~folio.uptodate)
             if not folio.mkwrite:
@@ -197,7 +198,8 @@ class Ext4File:
         m = inode.mapping
         idx = folio.index
         m.unlock(folio)
-        yield from self.file_update_time(inode)
+        if self.inode_needs_update_time(inode):
+            yield from self.file_update_time(inode)
         yield from m.lock(folio)
         base = idx << self.fshift
         inside = self.block_mask(folio, base, min(inode.i_size, base + self.fsize))

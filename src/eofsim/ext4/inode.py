@@ -13,7 +13,8 @@ from ..content import ZERO, fill, overlay
 from ..engine import Completion, Mutex
 from ..jbd2 import JI_WAIT_DATA, JI_WRITE_DATA, RawInode
 from ..block import Bio, WRITE
-from ..mm.filemap import AddressSpace, filemap_get_folio, filemap_write_and_wait_range
+from ..mm.filemap import (AddressSpace, filemap_get_folio, filemap_get_folio_nowait,
+                          filemap_write_and_wait_range)
 from ..mm.page_writeback import WbReason
 from ..mm.truncate import pagecache_isize_extended, truncate_pagecache
 from ..policies.base import GrowReason
@@ -188,16 +189,19 @@ class Ext4Inode:
             flags = JI_WAIT_DATA if wait_only else JI_WRITE_DATA | JI_WAIT_DATA
             self.journal.file_inode(handle, inode, start, start + length - 1, flags)
 
+    def inode_needs_update_time(self, inode):
+        """inode_needs_update_time: the coarse clock moved since the inode's last update.
+        Callers ask first and run file_update_time only then (most calls need nothing, and
+        then no generator is made)."""
+        g = self.tun.timestamp_ns
+        return bool(g) and self.engine.now // g != inode.mtime_tick
+
     def file_update_time(self, inode):
         """file_update_time -> generic_update_time -> ext4_dirty_inode: when the coarse clock
         moved since the last update, log the inode in a small handle of its own."""
-        g = self.tun.timestamp_ns
-        if not g:
+        if not self.inode_needs_update_time(inode):
             return
-        tick = self.engine.now // g
-        if tick == inode.mtime_tick:
-            return
-        inode.mtime_tick = tick
+        inode.mtime_tick = self.engine.now // self.tun.timestamp_ns
         if self.wb.kernel:
             inode.mapping.mark_inode_dirty()     # __mark_inode_dirty(I_DIRTY_SYNC)
         handle = yield from self.journal.start(credits=2)
@@ -265,7 +269,8 @@ class Ext4Inode:
                 if self.trace:
                     self.event("cache", f"{inode.name}: block {lblk} unwritten, buffer unmapped: not zeroed")
                 return False, False
-        folio = yield from filemap_get_folio(m, start >> self.fshift)
+        i = start >> self.fshift
+        folio = filemap_get_folio_nowait(m, i) or (yield from filemap_get_folio(m, i))
         b = lblk - folio.index * self.bpf
         if not (folio.uptodate >> b) & 1:
             yield from self.read_folio(folio, 1 << b)

@@ -248,6 +248,21 @@ def _within(indices, lo, hi):
     return idx
 
 
+def filemap_get_folio_nowait(mapping, index):
+    """__filemap_get_folio(FGP_LOCK|FGP_CREAT|FGP_NOWAIT): the folio locked, created if
+    absent (with no block uptodate), or None (-EAGAIN) when someone holds its lock. The
+    uncontended path of filemap_get_folio, taken without a generator (callers write
+    `nowait(m, i) or (yield from filemap_get_folio(m, i))`)."""
+    f = mapping.folios.get(index)           # mapping.lookup
+    if f is None:
+        f = mapping.create(index)
+        f.uptodate = 0
+    elif f.locker is not None:
+        return None
+    f.locker = mapping.engine.current       # mapping.trylock
+    return f
+
+
 def filemap_get_folio(mapping, index, lock=True):
     """__filemap_get_folio(FGP_LOCK|FGP_CREAT): a new folio starts with no block uptodate."""
     f = mapping.folios.get(index)           # mapping.lookup

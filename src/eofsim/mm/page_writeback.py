@@ -95,7 +95,9 @@ def write_cache_pages(mapping, wbc, write_folio, before_lock=None):
             blocking = before_lock(folio)
             if blocking is not None:
                 yield from blocking
-        inside = yield from writeback_take_folio(mapping, folio, wbc)
+        inside = writeback_take_folio_nowait(mapping, folio)
+        if inside is None:
+            inside = yield from writeback_take_folio(mapping, folio, wbc)
         if not inside:
             continue
         started = write_folio(folio, inside)
@@ -127,17 +129,26 @@ def folio_prepare_writeback(mapping, folio, wbc):
     return True
 
 
+def writeback_take_folio_nowait(mapping, folio):
+    """writeback_take_folio's uncontended path, without a generator: the bytes inside EOF
+    (or 0) when the folio is unlocked, dirty and not under writeback; None when the caller
+    must run writeback_take_folio, which may wait."""
+    if folio.locker is None and folio.dirty and not folio.writeback and folio.index in mapping.folios:
+        folio.locker = mapping.engine.current   # folio_prepare_writeback's uncontended path
+        return _take_locked(mapping, folio)
+    return None
+
+
 def writeback_take_folio(mapping, folio, wbc):
     """The steps every ->writepages takes on a folio: folio_prepare_writeback,
     folio_clear_dirty_for_io, and zeroing the EOF folio past i_size in memory before it goes
     to disk (ext4_bio_write_folio, iomap_writepage_handle_eof). Returns the bytes of the
     folio inside EOF with the folio locked, or 0 (nothing to write; the folio is unlocked)."""
-    if folio.locker is None and folio.dirty and not folio.writeback and folio.index in mapping.folios:
-        folio.locker = mapping.engine.current   # folio_prepare_writeback's uncontended path
-    else:
-        ok = yield from folio_prepare_writeback(mapping, folio, wbc)
-        if not ok:
-            return 0
+    ok = yield from folio_prepare_writeback(mapping, folio, wbc)
+    return _take_locked(mapping, folio) if ok else 0
+
+
+def _take_locked(mapping, folio):
     mapping.clear_dirty_for_io(folio)
     i_size = mapping.host.i_size
     base = folio.index << mapping.shift
