@@ -52,11 +52,14 @@ class Ext4PageIo:
             # goes straight to out_writepages (no handle, no I/O)
             return
         bs, bpf = self.bs, self.bpf
-        st = {"handle": None, "extent_end": None, "extent_len": 0, "needs_map": False}
+        handle = extent_end = None
+        needs_map = False
+        extent_len = 0
         io = IoEndBuilder(self, inode, wbc.reason, self.ext4_io_end_done)
 
         def prepare(folio):
             # Before the folio lock: does mapping it need the handle started now?
+            nonlocal needs_map
             needs_map = False
             if wbc.can_map:
                 first = folio.index * bpf
@@ -66,17 +69,17 @@ class Ext4PageIo:
                     if e is not None and (e[0] == DELAYED or e[0] == UNWRITTEN):
                         needs_map = True
                         break
-            st["needs_map"] = needs_map
-            if needs_map and st["handle"] is None:
+            if needs_map and handle is None:
                 return before_lock()
             return None
 
         def before_lock():
             # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
-            st["handle"] = yield from self.journal.start(credits=8)
+            nonlocal handle
+            handle = yield from self.journal.start(credits=8)
 
         def write_folio(folio, inside):
-            handle = st["handle"]
+            nonlocal extent_end, extent_len
             idx = folio.index
             keep = 0
             submitted = []
@@ -113,35 +116,35 @@ class Ext4PageIo:
             folio.dirty_mask = keep
             if keep:
                 mapping.redirty(folio, keep)
-            extends = st["needs_map"] and submitted and handle is not None
-            if submitted and st["extent_end"] is not None and (
-                    not extends or idx != st["extent_end"] or st["extent_len"] >= MAX_WRITEPAGES_EXTENT_LEN):
+            extends = needs_map and submitted and handle is not None
+            if submitted and extent_end is not None and (
+                    not extends or idx != extent_end or extent_len >= MAX_WRITEPAGES_EXTENT_LEN):
                 # mpage_prepare_extent_to_map / mpage_add_bh_to_extent: the extent (and its
                 # io_end) ends before a folio that is not its continuation, or that needs no
                 # mapping, or once it holds MAX_WRITEPAGES_EXTENT_LEN blocks; that folio goes
                 # in the next pass's io_end.
-                self.extent_submitted(io, handle, inode, st["extent_end"])
-                st["extent_end"] = None
+                self.extent_submitted(io, handle, inode, extent_end)
+                extent_end = None
             if submitted:
                 mapping.start_writeback(folio)
                 for b in submitted:
                     io.add(folio, b)
             mapping.unlock(folio)
             if extends:
-                if st["extent_end"] is None:
-                    st["extent_len"] = 0
-                st["extent_end"] = idx + 1
-                st["extent_len"] += bpf
+                if extent_end is None:
+                    extent_len = 0
+                extent_end = idx + 1
+                extent_len += bpf
             return bool(submitted)
 
         try:
             yield from write_cache_pages(mapping, wbc, write_folio, prepare)
         finally:
-            if st["extent_end"] is not None and st["handle"] is not None:
-                self.extent_submitted(io, st["handle"], inode, st["extent_end"])
+            if extent_end is not None and handle is not None:
+                self.extent_submitted(io, handle, inode, extent_end)
             io.cut()
-            if st["handle"] is not None:
-                self.journal.stop(st["handle"])
+            if handle is not None:
+                self.journal.stop(handle)
 
     def extent_submitted(self, io, handle, inode, next_index):
         """mpage_map_and_submit_extent's tail: once a mapped extent's I/O is submitted,
