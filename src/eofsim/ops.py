@@ -58,6 +58,8 @@ _SIGNATURES = {
 KINDS = tuple(_SIGNATURES)
 SIZE_CHANGING = ("write", "mwrite", "truncate", "fallocate")
 NAMESPACE = ("create", "open", "close", "unlink", "rename", "mkdir")
+CREATING_OPS = ("write", "truncate", "fallocate")
+"""Ops that create a missing file (the implicit open(O_CREAT) of a scenario's data op)."""
 OPEN_FLAGS = ("creat", "excl", "trunc", "sync", "dsync")
 WRITE_FLAGS = ("dsync", "sync")
 NAME_MAX = 255

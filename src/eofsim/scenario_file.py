@@ -50,13 +50,12 @@ import yaml
 
 from .errors import InputError
 from .inputs import SCENARIO_MAX_BYTES, check_path, decode_utf8, read_bounded
-from .ops import NAMESPACE, parse_op
+from .ops import CREATING_OPS, NAMESPACE, parse_op
 from .params import Tunables
 from .scenario import FileSpec, Plant, Scenario, ThreadSpec
 from .units import parse_size
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
-CREATING_OPS = ("write", "truncate", "fallocate")
 _NAME = re.compile(r"^[^\s@][^\s]*$")
 MAX_DEPTH = 32
 """Deepest nesting of lists and mappings accepted (a scenario needs 5)."""

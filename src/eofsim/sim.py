@@ -13,10 +13,8 @@ from .ext4 import WRITTEN, Ext4, OpError
 from .fs.fs_writeback import flusher
 from .fs.sync import ksys_sync, sync_file_range, sync_filesystem
 from .jbd2 import RawInode
-from .ops import NAMESPACE, SIZE_CHANGING, Op
+from .ops import CREATING_OPS, NAMESPACE, SIZE_CHANGING, Op
 from .params import Tunables, check_span
-
-CREATING_OPS = ("write", "truncate", "fallocate")
 from .policies import get_policy
 from . import selfcheck
 
@@ -320,8 +318,9 @@ def run_op(eng, fs, rec, fds):
         rec.i_size_before = inode.i_size
     if fs.trace:   # the text costs more than many ops: build it only for a timeline
         fs.event("op", f"#{rec.index} {op.text()} starts")
-    if fs.tun.syscall_ns and op.kind != "sleep":
-        yield fs.tun.syscall_ns
+    syscall_ns = fs.tun.syscall_ns
+    if syscall_ns and op.kind != "sleep":
+        yield syscall_ns
     try:
         inode = yield from _do(fs, rec, op, inode, fds)
     except OpError as e:
@@ -338,9 +337,10 @@ def run_op(eng, fs, rec, fds):
 
 def _target(fs, op, fds):
     """The file an op names: the thread's open file of that path, else the namespace's."""
-    if op.file is None or op.kind in ("create", "mkdir"):
+    k = op.kind
+    if op.file is None or k == "create" or k == "mkdir":
         return None
-    held = fds.get(op.file) if op.kind not in NAMESPACE else None
+    held = fds.get(op.file) if k not in _NAMESPACE else None
     if held:
         return held[-1][0]
     try:
@@ -353,55 +353,56 @@ def _do(fs, rec, op, inode, fds):
     """Run one op; returns the inode (or Dir) it acted on."""
     k = op.kind
     n = rec.index
-    if k in ("create", "open"):
-        flags = op.flags
-        created = False
-        if k == "create":
-            inode = yield from fs.create(op.file, n, excl=True)
-            created = True
-        elif inode is None or "excl" in flags:
-            if "creat" not in flags:
-                fs.lookup(op.file)          # the errno (ENOENT, ENOTDIR)
-            before = inode
-            inode = yield from fs.create(op.file, n, excl="excl" in flags)
-            created = inode is not before
-        if hasattr(inode, "mapping"):
-            if "trunc" in flags and not created:
-                # do_open: O_TRUNC is dropped for a file this open created (FMODE_CREATED).
-                # do_open -> handle_truncate -> do_truncate(0): ext4_setattr(ATTR_SIZE).
-                yield from fs.truncate(inode, 0, n)
-            inode.opens += 1
-        elif "trunc" in flags or "creat" in flags:
-            raise OpError("EISDIR")
-        fds.setdefault(op.file, []).append((inode, flags))
-        return inode
-    if k == "close":
-        held = fds.get(op.file)
-        if not held:
-            raise OpError("EBADF")
-        inode, _ = held.pop()
-        if not held:
-            del fds[op.file]
-        if hasattr(inode, "mapping"):
-            yield from fs.release_file(inode, n)
-        return inode
-    if k == "mkdir":
-        return (yield from fs.mkdir(op.file, n))
-    if k == "unlink":
-        return (yield from fs.unlink(op.file, n))
-    if k == "rename":
-        return (yield from fs.rename(op.file, op.new, n))
+    if k in _NOT_ON_FILE_DATA:
+        if k in ("create", "open"):
+            flags = op.flags
+            created = False
+            if k == "create":
+                inode = yield from fs.create(op.file, n, excl=True)
+                created = True
+            elif inode is None or "excl" in flags:
+                if "creat" not in flags:
+                    fs.lookup(op.file)          # the errno (ENOENT, ENOTDIR)
+                before = inode
+                inode = yield from fs.create(op.file, n, excl="excl" in flags)
+                created = inode is not before
+            if hasattr(inode, "mapping"):
+                if "trunc" in flags and not created:
+                    # do_open: O_TRUNC is dropped for a file this open created (FMODE_CREATED).
+                    # do_open -> handle_truncate -> do_truncate(0): ext4_setattr(ATTR_SIZE).
+                    yield from fs.truncate(inode, 0, n)
+                inode.opens += 1
+            elif "trunc" in flags or "creat" in flags:
+                raise OpError("EISDIR")
+            fds.setdefault(op.file, []).append((inode, flags))
+            return inode
+        if k == "close":
+            held = fds.get(op.file)
+            if not held:
+                raise OpError("EBADF")
+            inode, _ = held.pop()
+            if not held:
+                del fds[op.file]
+            if hasattr(inode, "mapping"):
+                yield from fs.release_file(inode, n)
+            return inode
+        if k == "mkdir":
+            return (yield from fs.mkdir(op.file, n))
+        if k == "unlink":
+            return (yield from fs.unlink(op.file, n))
+        if k == "rename":
+            return (yield from fs.rename(op.file, op.new, n))
+        if k in ("sync", "syncfs", "sleep"):
+            if k == "sync":
+                yield from ksys_sync(fs)
+            elif k == "syncfs":
+                yield from sync_filesystem(fs)
+            else:
+                yield op.dur_ns
+            return None
     if k in ("fsync", "fdatasync") and inode is not None and not hasattr(inode, "mapping"):
         rec.sync_tid = yield from fs.fsync_dir(inode)
         return inode
-    if k in ("sync", "syncfs", "sleep"):
-        if k == "sync":
-            yield from ksys_sync(fs)
-        elif k == "syncfs":
-            yield from sync_filesystem(fs)
-        else:
-            yield op.dur_ns
-        return None
     if inode is None:
         if k in CREATING_OPS:
             # open(O_CREAT) without O_EXCL: a journalled create (ext4_create), then the op.
@@ -455,6 +456,10 @@ def _do(fs, rec, op, inode, fds):
         raise InputError(f"unknown operation {k!r}", op.where)
     return inode
 
+
+_NAMESPACE = frozenset(NAMESPACE)
+_NOT_ON_FILE_DATA = frozenset(NAMESPACE + ("sync", "syncfs", "sleep"))
+"""Ops _do runs without a file's data path: one set lookup sends a data op past them."""
 
 _DIR_FD_ERRNO = {"write": "EBADF", "fallocate": "EBADF", "truncate": "EINVAL", "read": "EISDIR",
                  "mwrite": "EACCES", "mread": "ENODEV"}

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 
 from .. import content
+from ..ops import CREATING_OPS
 from ..scenario import Scenario
 from . import fuselog, image, preflight, sysutil
 from .image import MountOpts
@@ -95,7 +96,6 @@ def data_for(index, off, length) -> bytes:
 FS_IOC_GETVERSION = 0x80087601
 OPEN_BITS = {"creat": os.O_CREAT, "excl": os.O_EXCL, "trunc": os.O_TRUNC, "sync": os.O_SYNC,
              "dsync": os.O_DSYNC}
-CREATING_OPS = ("write", "truncate", "fallocate")
 
 
 _GENERATIONS = {}
