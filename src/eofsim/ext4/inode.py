@@ -179,8 +179,8 @@ class Ext4Inode:
             inode.i_datasync_tid = tid
         elif last.nlink == inode.nlink and tx.raw.get(inode.ino) is last:
             return
-        raw = inode.raw(ext)
-        self.journal.log_raw(handle, raw)
+        raw = RawInode(inode.ino, inode.i_disksize, ext, inode.nlink)     # inode.raw(ext)
+        tx.raw[inode.ino] = raw                                           # journal.log_raw
         inode.last_raw = raw
 
     def add_ordered(self, handle, inode, start, length, wait_only=False):

@@ -69,7 +69,10 @@ class Ext4Namei:
         ENOENT/ENOTDIR otherwise."""
         if path == ".":
             return self.dirs[ROOT_INO]
-        d, leaf = self.lookup_parent(path)
+        if "/" not in path and len(path) * 4 <= NAME_MAX:     # lookup_parent's fast path
+            d, leaf = self.dirs[ROOT_INO], path
+        else:
+            d, leaf = self.lookup_parent(path)
         ino = d.entries.get(leaf)
         if ino is None:
             raise OpError("ENOENT")

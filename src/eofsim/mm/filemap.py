@@ -135,7 +135,8 @@ class AddressSpace:
             self.dirty.add(folio.index)
             if self.trace:
                 self.trace(f"{self.host.name}: folio {folio.index} dirty")
-            self.mark_inode_dirty()
+            if not self.inode_dirty:
+                self.mark_inode_dirty()
 
     def mark_inode_dirty(self):
         """__mark_inode_dirty: a clean inode becomes dirty, with dirtied_when = now, and
