@@ -151,7 +151,7 @@ MUTANTS = [
     M("iomap-ioend-one-bio", "iomap_add_to_ioend: bio_add_folio fails -> new ioend (no bio chain in 6.12)",
       "iomap/buffered_io.py", "                if (full or cur.unwritten != unwritten", "                if (cur.unwritten != unwritten"),
     M("max-writepages-extent-len", "mpage_add_bh_to_extent: MAX_WRITEPAGES_EXTENT_LEN", "ext4/page_io.py",
-      " or st[\"extent_len\"] >= MAX_WRITEPAGES_EXTENT_LEN", ""),
+      " or extent_len >= MAX_WRITEPAGES_EXTENT_LEN", ""),
     # --- other named mechanisms ---------------------------------------------------------------
     M("ordered-eof-zeroing", "__ext4_block_zero_page_range -> ext4_jbd2_inode_add_write", "policies/bh_ordered.py",
       "        ctx.add_ordered(handle, inode, start, length)\n        return ()", "        return ()"),
