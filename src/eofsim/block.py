@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 
 from .content import fill, garbage
 from .errors import InputError
-from .hb import Frontier, Knowledge, bits, one
+from .hb import Frontier, Knowledge, bits
 from .seq import Seq
 
 WRITE, FLUSH = "write", "flush"
@@ -501,31 +501,34 @@ class BlockDevice:
         if bio.op == FLUSH:
             st.flushes += 1
         else:
-            n = len(bio.blocks)
-            first = bio.blocks[0][0]
+            blocks = bio.blocks
+            nb = len(blocks) * self.bs
             st.writes += 1
-            st.write_bytes += n * self.bs
-            st.sizes[n * self.bs] = st.sizes.get(n * self.bs, 0) + 1
+            st.write_bytes += nb
+            sizes = st.sizes
+            sizes[nb] = sizes.get(nb, 0) + 1
             if bio.kind == "data":
                 st.data_writes += 1
-                st.data_bytes += n * self.bs
-                if self._last_pblk is not None and first == self._last_pblk + 1:
+                st.data_bytes += nb
+                last = self._last_pblk
+                if last is not None and blocks[0][0] == last + 1:
                     st.sequential += 1
                 else:
                     st.random += 1
-                self._last_pblk = bio.blocks[-1][0]
+                self._last_pblk = blocks[-1][0]
             else:
                 st.journal_writes += 1
             if bio.preflush:
                 st.preflush += 1
             if bio.fua:
                 st.fua += 1
-        t = self._throttle(bio, cur) if (self.wiops or self.wbps) else 0
-        if t > eng.now:
-            st.throttled_ns += t - eng.now
-            eng.call_at(t, self._enter, bio)
-        else:
-            self._enter(bio)
+        if self.wiops or self.wbps:
+            t = self._throttle(bio, cur)
+            if t > eng.now:
+                st.throttled_ns += t - eng.now
+                eng.call_at(t, self._enter, bio)
+                return bio
+        self._enter(bio)
         return bio
 
     def _throttle(self, bio, cur) -> int:
@@ -708,12 +711,16 @@ class BlockDevice:
         turn too. Room in the cache is given back when the end has passed."""
         eng = self.engine
         occ = self.service_ns
-        if self.bandwidth:
-            occ += self._transfer_ns(req.nblocks)
-        if self._head is not None and req.first != self._head:
+        bw = self.bandwidth
+        if bw:
+            occ += req.nblocks * self.bs * 1_000_000_000 // bw     # _transfer_ns
+        head = self._head
+        if head is not None and req.first != head:
             occ += self.position_ns(req.first)
         self._head = req.last + 1
-        end = max(eng.now, self._media_free) + occ
+        now = eng.now
+        free = self._media_free
+        end = (now if now > free else free) + occ
         self._media_free = end
         self.busy_until = end
         st = self.stats
@@ -722,7 +729,7 @@ class BlockDevice:
             st.zero_busy_ns += occ * req.zero_blocks // req.nblocks
         if self.cache_bytes == 0 or (req.fua and self.fua_native):
             for bio in req.bios:
-                self._finish(bio, end - eng.now + self._latency(self.write_ns), req)
+                self._finish(bio, end - now + self._latency(self.write_ns), req)
         if self.cache_bytes:
             self._cached.append((end, req.nblocks * self.bs))
 
@@ -782,20 +789,20 @@ class BlockDevice:
     def _finish(self, bio, lat, req=None):
         """The device reports `bio` complete `lat` from now (+ its injected extra latency);
         a request's tag is released with its last bio."""
-        extra = self.extra_latency.get(bio.id, 0)
+        el = self.extra_latency
+        if el:
+            lat += el.get(bio.id, 0)
         eng = self.engine
-        eng.call_at(eng.now + lat + extra, self._complete, (bio, req))
+        eng.call_at(eng.now + lat, self._complete, (bio, req))
 
     def _complete(self, arg):
         bio, req = arg
-        eng = self.engine
-        if req is not None and bio.fua and not self.fua_native and self.cache_bytes:
-            # blk-flush: DATA done, now the POSTFLUSH; the bio ends when it does.
-            self._release(req, bio)
-            self._flush_request(lambda: self._end_bio(bio))
-            return
         if req is not None:
             self._release(req, bio)
+            if bio.fua and not self.fua_native and self.cache_bytes:
+                # blk-flush: DATA done, now the POSTFLUSH; the bio ends when it does.
+                self._flush_request(lambda: self._end_bio(bio))
+                return
         self._end_bio(bio)
 
     def _release(self, req, bio):
@@ -811,17 +818,16 @@ class BlockDevice:
 
     def _end_bio(self, bio):
         eng = self.engine
-        bio.complete_ns = eng.now
-        self.log.append((eng.now, "complete", bio.id))
+        now = bio.complete_ns = eng.now
+        self.log.append((now, "complete", bio.id))
         if self.retain or bio.kind not in ("journal", "commit"):
-            for pblk, runs in bio.blocks:
-                self.cache[pblk] = runs
+            self.cache.update(bio.blocks)
         self._settle(bio)
         end_io = bio.end_io
         if end_io is not None:
             # dropped once run: the log keeps the bio, not its ioend and folios
             bio.end_io = None
-            eng.irq(one(self.frontier, bio.id))
+            eng.irq(Knowledge(self.frontier, bio.id, 1))      # hb.one
             end_io(bio)
 
     def _settle(self, bio):
@@ -833,7 +839,7 @@ class BlockDevice:
         now = self.engine.now
         dur = self.durable_ns
         st = self._settled
-        if bio.op == WRITE and bio.fua and dur[bio.id] is None:
+        if bio.fua and bio.op == WRITE and dur[bio.id] is None:
             dur[bio.id] = now
             st[bio.id] = 1
         fr = self.frontier

@@ -73,23 +73,32 @@ class Knowledge:
             if not isinstance(o, int):
                 return NotImplemented
             o = Knowledge(self.fr, 0, o)     # a plain absolute mask (tests, fake logs)
-        if o is self:
+        elif o is self:
             return self
         b1 = self.base
         b2 = o.base
-        if b1 == b2:
-            m = self.mask | o.mask
-            b = b1
-        elif b1 < b2:
+        fr = self.fr
+        # Each case answers without re-basing when the frontier is not SLACK past the
+        # lower base (the usual case): self or o when the other adds no bit.
+        if b1 < b2:
             m = self.mask | (o.mask << (b2 - b1))
             b = b1
+            if fr.f - b <= SLACK or not fr.enabled:
+                return self if m == self.mask else Knowledge(fr, b, m)
+        elif b1 == b2:
+            m = self.mask | o.mask
+            b = b1
+            if fr.f - b <= SLACK or not fr.enabled:
+                if m == self.mask:
+                    return self
+                return o if m == o.mask else Knowledge(fr, b, m)
         else:
             m = (self.mask << (b1 - b2)) | o.mask
             b = b2
-        fr = self.fr
-        if fr.enabled and fr.f - b > SLACK:
-            m >>= fr.f - b
-            b = fr.f
+            if fr.f - b <= SLACK or not fr.enabled:
+                return o if m == o.mask else Knowledge(fr, b, m)
+        m >>= fr.f - b
+        b = fr.f
         if b == b1 and m == self.mask:
             return self
         if b == b2 and m == o.mask:

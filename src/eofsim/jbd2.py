@@ -175,10 +175,11 @@ class Journal:
                 self.running = tx
                 self.tx_by_tid[tx.tid] = tx
                 eng.call_at(self.commit_timer_ns(tx.expires_ns), self._commit_timeout, tx)
-            if tx.state == T_LOCKED and not reserved:
+            state = tx.state
+            if state == T_LOCKED and not reserved:
                 yield self.locked_wq
                 continue
-            if tx.state == T_RUNNING and tx.credits + credits > self.tun.max_txn_buffers and tx.credits:
+            if state == T_RUNNING and tx.credits and tx.credits + credits > self.tun.max_txn_buffers:
                 self.log_start_commit(tx.tid)
                 yield self.locked_wq
                 continue
@@ -210,7 +211,8 @@ class Journal:
         """jbd2_journal_stop: hands the caller's knowledge to the transaction; starts a commit
         if the transaction's deadline has passed."""
         tx = handle.tx
-        cur = self.engine.current
+        eng = self.engine
+        cur = eng.current
         if cur is not None:
             tx.hb = join(tx.hb, cur.hb)
         if handle.refs > 1:
@@ -218,9 +220,9 @@ class Journal:
             return
         self.current_handles.pop(cur, None)
         tx.updates -= 1
-        if tx.updates == 0 and tx.updates_wq.waiters:
+        if not tx.updates and tx.updates_wq.waiters:
             tx.updates_wq.wake_all()
-        if self.engine.now >= tx.expires_ns:
+        if eng.now >= tx.expires_ns:
             self.log_start_commit(tx.tid)
 
     def stop_sync(self, handle):
@@ -258,8 +260,10 @@ class Journal:
         if ent is None:
             tx.inodes[inode.ino] = [inode, start, end, flags]
         else:
-            ent[1] = min(ent[1], start)
-            ent[2] = max(ent[2], end)
+            if start < ent[1]:
+                ent[1] = start
+            if end > ent[2]:
+                ent[2] = end
             ent[3] |= flags
         tx.need_data_flush = True
 
@@ -360,9 +364,13 @@ class Journal:
             if flags & JI_WRITE_DATA:
                 yield from self.submit_inode_data(inode, start, end)
         # descriptor + metadata blocks
-        record = LogRecord(tx.tid, tuple(tx.raw[i] for i in sorted(tx.raw)))
+        raw = tx.raw
+        record = LogRecord(tx.tid, tuple([raw[i] for i in sorted(raw)]))
         nblk = 1 + len(record.inodes)
-        blocks = tuple((self._jblock(), fill(self.dev.bs)) for _ in range(nblk))
+        empty = fill(self.dev.bs)
+        head = self.head
+        self.head = head + nblk      # _jblock, nblk times
+        blocks = tuple([(head + i, empty) for i in range(nblk)])
         log_done = Completion(eng, f"log blocks of tid {tx.tid}", "jbd2_log_io")
         self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
                                       payload=record, end_io=lambda b: log_done.complete()))
