@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 
 from .content import fill, garbage
 from .errors import InputError
-from .hb import Frontier, Knowledge, bits
+from .hb import Frontier, Knowledge, bits, one
 from .seq import Seq
 
 WRITE, FLUSH = "write", "flush"
@@ -827,7 +827,7 @@ class BlockDevice:
         if end_io is not None:
             # dropped once run: the log keeps the bio, not its ioend and folios
             bio.end_io = None
-            eng.irq(Knowledge(self.frontier, bio.id, 1))      # hb.one
+            eng.irq(one(self.frontier, bio.id))
             end_io(bio)
 
     def _settle(self, bio):

@@ -74,6 +74,7 @@ PREFLUSH) is being written; T_SWITCH, T_COMMIT, T_COMMIT_DFLUSH and T_COMMIT_CAL
 not distinguished."""
 JI_WRITE_DATA, JI_WAIT_DATA = 1, 2
 SECOND_NS = 1_000_000_000
+_new = object.__new__
 
 
 class Transaction:
@@ -186,7 +187,10 @@ class Journal:
             break
         tx.updates += 1
         tx.credits += credits
-        handle = Handle(tx, reserved)
+        handle = _new(Handle)       # Handle(tx, reserved) without the call of __init__
+        handle.tx = tx
+        handle.reserved = reserved
+        handle.refs = 1
         if cur is not None:
             self.current_handles[cur] = handle
         return handle
