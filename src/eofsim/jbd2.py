@@ -376,8 +376,12 @@ class Journal:
         self.head = head + nblk      # _jblock, nblk times
         blocks = tuple([(head + i, empty) for i in range(nblk)])
         log_done = Completion(eng, f"log blocks of tid {tx.tid}", "jbd2_log_io")
-        self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
-                                      payload=record, end_io=lambda b: log_done.complete()))
+        lbio = Bio(0, WRITE, blocks)           # the fields stored, not passed by keyword
+        lbio.kind = "journal"
+        lbio.why = f"jbd2 log tid {tx.tid}"
+        lbio.payload = record
+        lbio.end_io = lambda b: log_done.complete()
+        self.dev.submit(lbio)
         # journal_finish_inode_data_buffers: wait for ordered data
         for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
             if flags & JI_WAIT_DATA:
@@ -387,10 +391,13 @@ class Journal:
         tx.state = T_COMMIT_JFLUSH
         commit_done = Completion(eng, f"commit block of tid {tx.tid}", "jbd2_commit_io")
         barrier = self.tun.barrier
-        cbio = self.dev.submit(Bio(0, WRITE, ((self._jblock(), fill(self.dev.bs)),), kind="commit",
-                                   why=f"jbd2 commit tid {tx.tid}", payload=tx.tid,
-                                   preflush=barrier, fua=barrier,
-                                   end_io=lambda b: commit_done.complete()))
+        cbio = Bio(0, WRITE, ((self._jblock(), fill(self.dev.bs)),))
+        cbio.kind = "commit"
+        cbio.why = f"jbd2 commit tid {tx.tid}"
+        cbio.payload = tx.tid
+        cbio.preflush = cbio.fua = barrier
+        cbio.end_io = lambda b: commit_done.complete()
+        self.dev.submit(cbio)
         tx.commit_bio = cbio
         yield from commit_done.wait()
         tx.state = T_FINISHED
