@@ -3,10 +3,12 @@
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(slots=True, unsafe_hash=True)
 class RawInode:
     """The on-disk inode as ext4_fill_raw_inode copies it into a journalled buffer:
-    the *current* i_disksize and the extent tree (block map)."""
+    the *current* i_disksize and the extent tree (block map). A value: never changed once
+    built (not frozen only because a frozen dataclass's __init__ costs four setter calls
+    more, and one is built at every ext4_mark_inode_dirty); hashed by its fields."""
     ino: int
     size: int
     extents: tuple
@@ -14,18 +16,6 @@ class RawInode:
     unwritten extent is one entry (lblk, pblk, True, count) (ext4/extents.ExtentMap)."""
     nlink: int = 1
     """i_links_count: 0 once the last name is gone (an orphan until evicted, then freed)."""
-
-    def __init__(self, ino, size, extents, nlink=1):
-        # The frozen dataclass's own __init__, storing through the slots directly rather
-        # than object.__setattr__ (one is built at every ext4_mark_inode_dirty).
-        _set_ino(self, ino)
-        _set_size(self, size)
-        _set_extents(self, extents)
-        _set_nlink(self, nlink)
-
-
-_set_ino, _set_size, _set_extents, _set_nlink = (RawInode.ino.__set__, RawInode.size.__set__,
-                                                  RawInode.extents.__set__, RawInode.nlink.__set__)
 
 
 @dataclass(frozen=True, slots=True)
