@@ -60,7 +60,7 @@ class WaitQueue:
             return ()
         if isinstance(o, Task):
             return (o,)
-        return tuple(t for t in o() if t is not None)
+        return tuple([t for t in o() if t is not None])
 
     def wake_all(self):
         if self.waiters:
@@ -261,29 +261,27 @@ class Engine:
     def _check_cycle(self, start):
         """Depth-first walk of the wait-for graph from `start`; record a cycle back to it."""
         path = []
-        seen = set()
-
-        def dfs(task):
-            wq = task.blocked_on
-            if wq is None:
-                return False
-            for o in wq.owners():
-                path.append((task.name, wq.name, wq.kind))
-                if o is start:
-                    return True
-                if o.tid not in seen:
-                    seen.add(o.tid)
-                    if dfs(o):
-                        return True
-                path.pop()
-            return False
-
-        found = dfs(start)
-        del dfs        # it refers to itself through its closure cell: no cycle left behind
-        if found:
+        if self._cycle_from(start, start, path, set()):
             names = [c[0] for c in path]
             if not any(set(names) == {c[0] for c in d.cycle} for d in self.deadlocks):
                 self.deadlocks.append(Deadlock(self.now, list(path)))
+
+    def _cycle_from(self, task, start, path, seen):
+        """_check_cycle's walk from `task`: True when it leads back to `start`, with `path`
+        the waits on the way."""
+        wq = task.blocked_on
+        if wq is None:
+            return False
+        for o in wq.owners():
+            path.append((task.name, wq.name, wq.kind))
+            if o is start:
+                return True
+            if o.tid not in seen:
+                seen.add(o.tid)
+                if self._cycle_from(o, start, path, seen):
+                    return True
+            path.pop()
+        return False
 
     def owner_changed(self, wq):
         """Who can end `wq` changed (e.g. a folio's writeback passed to the end-I/O worker):

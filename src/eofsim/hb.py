@@ -44,6 +44,9 @@ def join(x, h):
     return x | h
 
 
+_new = object.__new__
+
+
 class Frontier:
     """The device's durable frontier: every bio id below `f` is settled. `enabled=False`
     keeps every bit (the plain-int semantics; tests compare the two)."""
@@ -78,32 +81,47 @@ class Knowledge:
         b1 = self.base
         b2 = o.base
         fr = self.fr
-        # Each case answers without re-basing when the frontier is not SLACK past the
-        # lower base (the usual case): self or o when the other adds no bit.
+        # Per base ordering: re-base when the frontier is SLACK past the lower base (rare),
+        # else self or o when the other adds no bit, else a new value.
         if b1 < b2:
             m = self.mask | (o.mask << (b2 - b1))
             b = b1
-            if fr.f - b <= SLACK or not fr.enabled:
-                return self if m == self.mask else Knowledge(fr, b, m)
+            if fr.f - b > SLACK and fr.enabled:
+                return self._rebased(o, b, m)
+            if m == self.mask:
+                return self
         elif b1 == b2:
             m = self.mask | o.mask
             b = b1
-            if fr.f - b <= SLACK or not fr.enabled:
-                if m == self.mask:
-                    return self
-                return o if m == o.mask else Knowledge(fr, b, m)
+            if fr.f - b > SLACK and fr.enabled:
+                return self._rebased(o, b, m)
+            if m == self.mask:
+                return self
+            if m == o.mask:
+                return o
         else:
             m = (self.mask << (b1 - b2)) | o.mask
             b = b2
-            if fr.f - b <= SLACK or not fr.enabled:
-                return o if m == o.mask else Knowledge(fr, b, m)
-        m >>= fr.f - b
-        b = fr.f
-        if b == b1 and m == self.mask:
+            if fr.f - b > SLACK and fr.enabled:
+                return self._rebased(o, b, m)
+            if m == o.mask:
+                return o
+        k = _new(Knowledge)         # Knowledge(fr, b, m) without the call of __init__
+        k.fr = fr
+        k.base = b
+        k.mask = m
+        return k
+
+    def _rebased(self, o, b, m):
+        """self | o, combined as `m` from base `b`, once the frontier is SLACK past `b`:
+        the bits below the frontier go."""
+        f = self.fr.f
+        m >>= f - b
+        if f == self.base and m == self.mask:
             return self
-        if b == b2 and m == o.mask:
+        if f == o.base and m == o.mask:
             return o
-        return Knowledge(fr, b, m)
+        return Knowledge(self.fr, f, m)
 
     __ror__ = __or__
 
@@ -157,7 +175,11 @@ def bits(mask: int):
 
 def one(fr, bid) -> "Knowledge":
     """The knowledge of bio `bid`'s completion alone."""
-    return Knowledge(fr, bid, 1)
+    k = _new(Knowledge)
+    k.fr = fr
+    k.base = bid
+    k.mask = 1
+    return k
 
 
 def as_int(x) -> int:

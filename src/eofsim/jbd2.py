@@ -3,10 +3,12 @@
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(slots=True, unsafe_hash=True)
 class RawInode:
     """The on-disk inode as ext4_fill_raw_inode copies it into a journalled buffer:
-    the *current* i_disksize and the extent tree (block map)."""
+    the *current* i_disksize and the extent tree (block map). A value: never changed once
+    built (not frozen only because a frozen dataclass's __init__ costs four setter calls
+    more, and one is built at every ext4_mark_inode_dirty); hashed by its fields."""
     ino: int
     size: int
     extents: tuple
@@ -14,18 +16,6 @@ class RawInode:
     unwritten extent is one entry (lblk, pblk, True, count) (ext4/extents.ExtentMap)."""
     nlink: int = 1
     """i_links_count: 0 once the last name is gone (an orphan until evicted, then freed)."""
-
-    def __init__(self, ino, size, extents, nlink=1):
-        # The frozen dataclass's own __init__, storing through the slots directly rather
-        # than object.__setattr__ (one is built at every ext4_mark_inode_dirty).
-        _set_ino(self, ino)
-        _set_size(self, size)
-        _set_extents(self, extents)
-        _set_nlink(self, nlink)
-
-
-_set_ino, _set_size, _set_extents, _set_nlink = (RawInode.ino.__set__, RawInode.size.__set__,
-                                                  RawInode.extents.__set__, RawInode.nlink.__set__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +64,7 @@ PREFLUSH) is being written; T_SWITCH, T_COMMIT, T_COMMIT_DFLUSH and T_COMMIT_CAL
 not distinguished."""
 JI_WRITE_DATA, JI_WAIT_DATA = 1, 2
 SECOND_NS = 1_000_000_000
+_new = object.__new__
 
 
 class Transaction:
@@ -186,7 +177,10 @@ class Journal:
             break
         tx.updates += 1
         tx.credits += credits
-        handle = Handle(tx, reserved)
+        handle = _new(Handle)       # Handle(tx, reserved) without the call of __init__
+        handle.tx = tx
+        handle.reserved = reserved
+        handle.refs = 1
         if cur is not None:
             self.current_handles[cur] = handle
         return handle
@@ -372,8 +366,12 @@ class Journal:
         self.head = head + nblk      # _jblock, nblk times
         blocks = tuple([(head + i, empty) for i in range(nblk)])
         log_done = Completion(eng, f"log blocks of tid {tx.tid}", "jbd2_log_io")
-        self.dev.submit(Bio(0, WRITE, blocks, kind="journal", why=f"jbd2 log tid {tx.tid}",
-                                      payload=record, end_io=lambda b: log_done.complete()))
+        lbio = Bio(0, WRITE, blocks)           # the fields stored, not passed by keyword
+        lbio.kind = "journal"
+        lbio.why = f"jbd2 log tid {tx.tid}"
+        lbio.payload = record
+        lbio.end_io = lambda b: log_done.complete()
+        self.dev.submit(lbio)
         # journal_finish_inode_data_buffers: wait for ordered data
         for ino, (inode, start, end, flags) in sorted(tx.inodes.items()):
             if flags & JI_WAIT_DATA:
@@ -383,10 +381,13 @@ class Journal:
         tx.state = T_COMMIT_JFLUSH
         commit_done = Completion(eng, f"commit block of tid {tx.tid}", "jbd2_commit_io")
         barrier = self.tun.barrier
-        cbio = self.dev.submit(Bio(0, WRITE, ((self._jblock(), fill(self.dev.bs)),), kind="commit",
-                                   why=f"jbd2 commit tid {tx.tid}", payload=tx.tid,
-                                   preflush=barrier, fua=barrier,
-                                   end_io=lambda b: commit_done.complete()))
+        cbio = Bio(0, WRITE, ((self._jblock(), fill(self.dev.bs)),))
+        cbio.kind = "commit"
+        cbio.why = f"jbd2 commit tid {tx.tid}"
+        cbio.payload = tx.tid
+        cbio.preflush = cbio.fua = barrier
+        cbio.end_io = lambda b: commit_done.complete()
+        self.dev.submit(cbio)
         tx.commit_bio = cbio
         yield from commit_done.wait()
         tx.state = T_FINISHED

@@ -253,8 +253,11 @@ class IoEndBuilder:
         # its completion: racing_store), not when a block joins the ioend: a store between
         # the two is in the bio.
         blocks = tuple([(pblk, folio.blocks[b]) for pblk, folio, b in part.blocks])
-        bio = Bio(0, WRITE, blocks, kind="data", why=why, ino=inode.ino,
-                  lblk=part.lblks[0], end_io=lambda b, ioend=cur, p=part: ioend.bio_completed(sb, p))
+        bio = Bio(0, WRITE, blocks)      # kind "data"; the fields stored, not passed by keyword
+        bio.why = why
+        bio.ino = inode.ino
+        bio.lblk = part.lblks[0]
+        bio.end_io = lambda b, ioend=cur, p=part: ioend.bio_completed(sb, p)
         part.bio = bio
         cur.refs += 1
         for f in part.folios:
