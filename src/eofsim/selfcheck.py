@@ -17,11 +17,17 @@ which tests/conftest.py sets for the test suite).
   old EOF being zeroed (jbd2_journal_inode_ranged_write's dirty_start <= dirty_end).
 - Once no open transaction holds an inode, the raw inode the model last logged for it is the
   one of the last committed transaction that logged it (what recovery would read).
+- A raw inode (jbd2.RawInode) is a value: hashed by its fields and used as a key, it must
+  never change once built. It is not a frozen dataclass (a frozen __init__ costs four
+  setter calls, at every ext4_mark_inode_dirty), so with the self-checks on (every test)
+  assigning a field of a built one raises instead.
 """
 
 import os
 
-from .jbd2 import T_FINISHED, T_FLUSH, T_LOCKED, T_RUNNING
+from dataclasses import FrozenInstanceError
+
+from .jbd2 import T_FINISHED, T_FLUSH, T_LOCKED, T_RUNNING, RawInode
 
 
 class ModelInvariantError(AssertionError):
@@ -34,6 +40,20 @@ def enabled(tun) -> bool:
 
 def install(engine, fs):
     engine.after_event = lambda: check(fs)
+    RawInode.__setattr__ = _raw_inode_setattr
+
+
+_set_slot = object.__setattr__
+
+
+def _raw_inode_setattr(raw, name, value):
+    """RawInode.__setattr__ while self-checks run: a field is stored once, by __init__."""
+    try:
+        getattr(raw, name)
+    except AttributeError:
+        _set_slot(raw, name, value)
+        return
+    raise FrozenInstanceError(f"cannot assign to field {name!r} of a built RawInode")
 
 
 def fail(engine, text):
