@@ -13,6 +13,7 @@ The crash explorer uses this to decide which writes a flush guarantees (issue 3)
 
 import heapq
 import random
+from collections import deque
 from dataclasses import dataclass
 
 from .hb import join
@@ -159,12 +160,21 @@ class Engine:
         self.wait_ns = {}
         self.after_event = None
         """Optional callable run after every event (selfcheck.py's invariants)."""
+        self._now_q = None
+        """While run() runs unperturbed: the events due at the current instant pushed during
+        it, in push order, which is the heap's order for them (they tie on time and
+        priority, and their sequence numbers are higher than those of the events already
+        due then), kept out of the heap. run() hands any left back to the heap."""
 
     # --- scheduling -------------------------------------------------------------------
     def _push(self, t, kind, obj, arg=None):
         self._seq += 1
         prio = self.rng.random() if self.perturb else 0.0
-        heapq.heappush(self._q, (t, prio, self._seq, kind, obj, arg))
+        e = (t, prio, self._seq, kind, obj, arg)
+        if t == self.now and self._now_q is not None:
+            self._now_q.append(e)
+        else:
+            heapq.heappush(self._q, e)
 
     def spawn(self, name, gen, kind="app", at=None):
         task = Task(name, gen, kind, len(self.tasks))
@@ -179,6 +189,9 @@ class Engine:
         (_push inlined: one call fewer per event.)"""
         now = self.now
         self._seq += 1
+        if t <= now and self._now_q is not None:
+            self._now_q.append((now, 0.0, self._seq, 1, fn, arg))
+            return
         heapq.heappush(self._q, (now if now > t else t, self.rng.random() if self.perturb else 0.0,
                                  self._seq, 1, fn, arg))
 
@@ -194,6 +207,9 @@ class Engine:
             self.wait_ns[bo.kind] = self.wait_ns.get(bo.kind, 0) + dt
             task.blocked_on = None
         self._seq += 1
+        if self._now_q is not None:
+            self._now_q.append((now, 0.0, self._seq, 0, task, None))
+            return
         heapq.heappush(self._q, (now, self.rng.random() if self.perturb else 0.0, self._seq, 0,
                                  task, None))
 
@@ -208,27 +224,51 @@ class Engine:
         q = self._q
         pop = heapq.heappop
         self._until = until
-        while q:
-            if until is not None and q[0][0] > until:
-                self.now = until
-                return
-            t, _, _, kind, obj, arg = pop(q)
-            self.now = t
-            if kind == 0:
-                self._step(obj)
-            else:
-                self.current = None
-                obj(arg)
-                self.current = None
-            if self.after_event is not None:
-                self.after_event()
-            if stop is not None and stop():
-                return
+        outer = self._now_q
+        if outer:                   # run() within run(): the outer one's instant goes first
+            for e in outer:
+                heapq.heappush(q, e)
+            outer.clear()
+        now_q = self._now_q = None if self.perturb else deque()
+        try:
+            while True:
+                if now_q and (not q or q[0][0] > self.now):
+                    _, _, _, kind, obj, arg = now_q.popleft()
+                elif q:
+                    if until is not None and q[0][0] > until:
+                        self.now = until
+                        return
+                    t, _, _, kind, obj, arg = pop(q)
+                    if now_q and t < self.now:
+                        # an event pushed into the past: time goes back, this instant's
+                        # events go back to the heap (they follow it there)
+                        for e in now_q:
+                            heapq.heappush(q, e)
+                        now_q.clear()
+                    self.now = t
+                else:
+                    return
+                if kind == 0:
+                    self._step(obj)
+                else:
+                    self.current = None
+                    obj(arg)
+                    self.current = None
+                if self.after_event is not None:
+                    self.after_event()
+                if stop is not None and stop():
+                    return
+        finally:
+            self._now_q = outer
+            if now_q:
+                for e in now_q:
+                    heapq.heappush(q, e)
 
     def _step(self, task):
         if task.done or task.blocked_on is not None:
             return
         q = self._q
+        now_q = self._now_q
         until = self._until
         while True:
             self.current = task
@@ -245,7 +285,7 @@ class Engine:
             t = self.now + req
             # Nothing else can happen before t: advance the clock and go on with this task
             # (what the queue would do next anyway, without the round trip through it).
-            if (not q or q[0][0] > t) and (until is None or t <= until):
+            if not now_q and (not q or q[0][0] > t) and (until is None or t <= until):
                 self.now = t
                 continue
             self._push(t, 0, task)
