@@ -35,6 +35,7 @@ FAST_TESTS = ["tests/test_core_ordering.py", "tests/test_core_posix.py", "tests/
 
 
 STREAM_TESTS = ("tests/test_stream.py",)
+ENGINE_TESTS = ("tests/test_engine_now_fifo.py", "tests/test_core_engine.py")
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,18 @@ MUTANTS = [
     M("extents-changed-blocks", "ext4_fill_raw_inode's extent tree: Inode.extents patches the "
       "blocks set_state changed (a speed representation; the raw inode must stay exact)",
       "ext4/extents.py", "            inode.disk_changed.add(lblk)\n", ""),
+    # --- the engine's current-instant FIFO (a speed mechanism that must keep the heap's order)
+    M("now-fifo-after-instant-heap-events", "engine: an instant's heap events run before its FIFO",
+      "engine.py", "                if now_q and (not q or q[0][0] > self.now):",
+      "                if now_q:", tests=ENGINE_TESTS),
+    M("now-fifo-push-order", "engine: the FIFO keeps push (sequence) order", "engine.py",
+      "            self._now_q.append(e)", "            self._now_q.appendleft(e)", tests=ENGINE_TESTS),
+    M("now-fifo-time-goes-back", "engine: an event in the past sends the instant's FIFO back to the heap",
+      "engine.py", "                    if now_q and t < self.now:", "                    if False:",
+      tests=ENGINE_TESTS),
+    M("now-fifo-handed-back", "engine: run() hands the FIFO's events back to the heap when it returns",
+      "engine.py", "            self._now_q = outer\n            if now_q:\n                for e in now_q:\n"
+      "                    heapq.heappush(q, e)", "            self._now_q = outer", tests=ENGINE_TESTS),
 ]
 
 

@@ -160,6 +160,8 @@ class Engine:
         self.wait_ns = {}
         self.after_event = None
         """Optional callable run after every event (selfcheck.py's invariants)."""
+        self.now_fifo = True
+        """False: every event goes through the heap (tests compare the two orders)."""
         self._now_q = None
         """While run() runs unperturbed: the events due at the current instant pushed during
         it, in push order, which is the heap's order for them (they tie on time and
@@ -229,7 +231,7 @@ class Engine:
             for e in outer:
                 heapq.heappush(q, e)
             outer.clear()
-        now_q = self._now_q = None if self.perturb else deque()
+        now_q = self._now_q = None if self.perturb or not self.now_fifo else deque()
         try:
             while True:
                 if now_q and (not q or q[0][0] > self.now):
