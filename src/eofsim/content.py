@@ -99,7 +99,7 @@ def cut(runs: tuple, start: int, end: int) -> tuple:
     for s, e, v in runs:
         if e <= start or s >= end:
             continue
-        out.append((max(s, start) - start, min(e, end) - start, v))
+        out.append(((s if s > start else start) - start, (e if e < end else end) - start, v))
     return tuple(out)
 
 

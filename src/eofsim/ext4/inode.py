@@ -305,7 +305,9 @@ class Ext4Inode:
             return False
         if inode.encrypted_nokey:
             return False
-        length = min(end - start, self.bs - (start & (self.bs - 1)))
+        length = self.bs - (start & (self.bs - 1))
+        if end - start < length:
+            length = end - start
         did_zero, written = yield from self.block_zero_range(inode, start, length, eof=True)
         if did_zero:
             self.eof_zeroings[written] += 1
@@ -318,7 +320,9 @@ class Ext4Inode:
         end = start + length
         if length <= 0:
             return
-        head_end = min(end, (start | (bs - 1)) + 1)
+        head_end = (start | (bs - 1)) + 1
+        if end < head_end:
+            head_end = end
         if start & (bs - 1) or head_end - start < bs:
             did, _ = yield from self.block_zero_range(inode, start, head_end - start)
             if did:
@@ -334,7 +338,9 @@ class Ext4Inode:
         block's part is the EOF zeroing (ext4_block_zero_eof); the tail block is ordinary
         partial zeroing. Returns whether the EOF block was zeroed."""
         bs = self.bs
-        head_end = min(start + length, (start | (bs - 1)) + 1)
+        head_end = (start | (bs - 1)) + 1
+        if start + length < head_end:
+            head_end = start + length
         did = False
         if start & (bs - 1):
             did = yield from self.block_zero_eof(handle, inode, start, head_end)

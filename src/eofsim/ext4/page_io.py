@@ -152,7 +152,9 @@ class Ext4PageIo:
         io_end ends here (ext4_io_submit, then ext4_put_io_end_defer): the next extent gets a
         new one (ext4_init_io_end per mpage_map_and_submit_extent pass)."""
         io.cut()
-        disksize = min(inode.i_size, next_index << self.fshift)
+        disksize = next_index << self.fshift
+        if inode.i_size < disksize:
+            disksize = inode.i_size
         if disksize > inode.i_disksize:
             self.grow_disksize(handle, inode, disksize, GrowReason.WRITEBACK)
             self.mark_inode_dirty(handle, inode)

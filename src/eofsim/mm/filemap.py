@@ -216,12 +216,16 @@ class AddressSpace:
         while pos < end:
             idx = pos >> shift
             f = self.folios.get(idx)
-            fend = min(end, (idx + 1) << shift)
+            fend = (idx + 1) << shift
+            if end < fend:
+                fend = end
             if f is not None:
                 while pos < fend:
                     b = (pos - (idx << shift)) // bs
                     bstart = (idx << shift) + b * bs
-                    e = min(fend, bstart + bs)
+                    e = bstart + bs
+                    if fend < e:
+                        e = fend
                     f.blocks[b] = overlay(f.blocks[b], pos - bstart, e - bstart, ZERO)
                     pos = e
             pos = fend
@@ -288,7 +292,9 @@ def filemap_read(mapping, start, end):
     pos = start
     while pos < end:
         idx = pos >> shift
-        fend = min(end, (idx + 1) << shift)
+        fend = (idx + 1) << shift
+        if end < fend:
+            fend = end
         folio = mapping.lookup(idx)
         if folio is None:
             folio = mapping.create(idx)
@@ -300,7 +306,9 @@ def filemap_read(mapping, start, end):
         while p < fend:
             b = (p - base) >> bshift
             bstart = base + (b << bshift)
-            e = min(fend, bstart + bs)
+            e = bstart + bs
+            if fend < e:
+                e = fend
             runs = paste(runs, p - start, cut(folio.blocks[b], p - bstart, e - bstart))
             p = e
         pos = fend
