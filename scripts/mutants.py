@@ -94,8 +94,8 @@ MUTANTS = [
     M("disksize-before-punch-early-return", "ext4_update_disksize_before_punch: offset > i_size",
       "ext4/extents.py", "        if off > inode.i_size:\n            return\n        size = min", "        size = min"),
     M("disksize-before-punch", "ext4_update_disksize_before_punch", "ext4/extents.py",
-      "        if size <= inode.i_disksize:\n            return\n        handle = yield from self.journal.start(credits=1)",
-      "        return\n        handle = yield from self.journal.start(credits=1)"),
+      "        if size <= inode.i_disksize:\n            return\n        handle = self.journal.start_nowait(credits=1)",
+      "        return\n        handle = self.journal.start_nowait(credits=1)"),
     M("punch-writes-back-first", "ext4_truncate_page_cache_block_range (no write-back unless data=journal)",
       "ext4/extents.py", "        end = off + length\n        yield from self.update_disksize_before_punch(inode, off, length)",
       "        end = off + length\n        from ..mm.filemap import filemap_write_and_wait_range as fww\n"

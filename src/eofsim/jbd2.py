@@ -147,34 +147,28 @@ class Journal:
         self.thread = engine.spawn("kjournald2", self._kjournald2(), kind="daemon")
 
     # --- handles ---------------------------------------------------------------------------
-    def start(self, credits=1, reserved=False):
-        """jbd2__journal_start / start_this_handle. Waits while the running transaction is
-        T_LOCKED (wait_transaction_locked) unless the handle was reserved, and forces a commit
-        when the transaction is full (add_transaction_credits). A task that already holds a
-        handle gets it back with one more reference (journal_current_handle), never waiting."""
+    def start_nowait(self, credits=1, reserved=False):
+        """start()'s path that does not wait, without a generator: the handle, or None when
+        start() would wait (T_LOCKED, or the transaction full); callers write
+        `journal.start_nowait(c) or (yield from journal.start(credits=c))`."""
         eng = self.engine
         cur = eng.current
         held = self.current_handles.get(cur)
         if held is not None:
             held.refs += 1
             return held
-        while True:
-            tx = self.running
-            if tx is None:
-                tx = Transaction(eng, self.next_tid, eng.now, self._lifetime(eng.now))
-                self.next_tid += 1
-                self.running = tx
-                self.tx_by_tid[tx.tid] = tx
-                eng.call_at(self.commit_timer_ns(tx.expires_ns), self._commit_timeout, tx)
-            state = tx.state
-            if state == T_LOCKED and not reserved:
-                yield self.locked_wq
-                continue
-            if state == T_RUNNING and tx.credits and tx.credits + credits > self.tun.max_txn_buffers:
-                self.log_start_commit(tx.tid)
-                yield self.locked_wq
-                continue
-            break
+        tx = self.running
+        if tx is None:
+            tx = Transaction(eng, self.next_tid, eng.now, self._lifetime(eng.now))
+            self.next_tid += 1
+            self.running = tx
+            self.tx_by_tid[tx.tid] = tx
+            eng.call_at(self.commit_timer_ns(tx.expires_ns), self._commit_timeout, tx)
+        state = tx.state
+        if state == T_LOCKED and not reserved:
+            return None
+        if state == T_RUNNING and tx.credits and tx.credits + credits > self.tun.max_txn_buffers:
+            return None
         tx.updates += 1
         tx.credits += credits
         handle = _new(Handle)       # Handle(tx, reserved) without the call of __init__
@@ -184,6 +178,20 @@ class Journal:
         if cur is not None:
             self.current_handles[cur] = handle
         return handle
+
+    def start(self, credits=1, reserved=False):
+        """jbd2__journal_start / start_this_handle. Waits while the running transaction is
+        T_LOCKED (wait_transaction_locked) unless the handle was reserved, and forces a commit
+        when the transaction is full (add_transaction_credits). A task that already holds a
+        handle gets it back with one more reference (journal_current_handle), never waiting."""
+        while True:
+            handle = self.start_nowait(credits, reserved)
+            if handle is not None:
+                return handle
+            tx = self.running
+            if tx.state != T_LOCKED or reserved:
+                self.log_start_commit(tx.tid)       # full: add_transaction_credits
+            yield self.locked_wq
 
     def commit_timer_ns(self, expires_ns):
         """jbd2_get_transaction (transaction.c, 6.12.117): j_commit_timer.expires =

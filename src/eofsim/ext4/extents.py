@@ -320,7 +320,8 @@ class Ext4Extents:
             zeroed = yield from self.block_zero_eof(None, inode, old_size, new_size)
             yield from self.policy.before_grow(self.ctx, inode, new_size, GrowReason.FALLOCATE, zeroed)
         for c0, c1 in self.map_chunks(inode, lb0, lb1):
-            handle = yield from self.journal.start(credits=8)
+            handle = (self.journal.start_nowait(credits=8)
+                      or (yield from self.journal.start(credits=8)))
             self.ext_map_blocks(inode, c0, c1, convert)
             if new_size:
                 epos = min(c1 << self.bshift, new_size)
@@ -381,7 +382,7 @@ class Ext4Extents:
         size = min(inode.i_size, off + length)
         if size <= inode.i_disksize:
             return
-        handle = yield from self.journal.start(credits=1)
+        handle = self.journal.start_nowait(credits=1) or (yield from self.journal.start(credits=1))
         self.set_disksize(inode, size)
         self.mark_inode_dirty(handle, inode)
         self.journal.stop(handle)
@@ -421,7 +422,7 @@ class Ext4Extents:
         end = off + length
         yield from self.update_disksize_before_punch(inode, off, length)
         yield from self.truncate_page_cache_block_range(inode, off, end)
-        handle = yield from self.journal.start(credits=8)
+        handle = self.journal.start_nowait(credits=8) or (yield from self.journal.start(credits=8))
         yield from self.zero_partial_blocks(handle, inode, off, length)
         lo, hi = (off + self.bs - 1) >> self.bshift, end >> self.bshift
         # the mapped blocks in range, ascending: O(mapped), not O(range) (a 1 TiB punch)
@@ -460,7 +461,7 @@ class Ext4Extents:
             yield from self.alloc_file_blocks(inode, a0, a1, new_size, op, convert=True)
         if aligned:
             return
-        handle = yield from self.journal.start(credits=8)
+        handle = self.journal.start_nowait(credits=8) or (yield from self.journal.start(credits=8))
         yield from self.zero_partial_blocks(handle, inode, off, length)
         if new_size:
             self.update_inode_size(handle, inode, new_size, op)

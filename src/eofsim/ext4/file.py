@@ -96,7 +96,8 @@ class Ext4File:
         handle = None
         if nodelalloc:
             # ext4_write_begin starts the handle before locking the folio.
-            handle = yield from self.journal.start(credits=4)
+            handle = (self.journal.start_nowait(credits=4)
+                      or (yield from self.journal.start(credits=4)))
         folio = filemap_get_folio_nowait(m, idx) or (yield from filemap_get_folio(m, idx))
         mask = yield from self.write_begin_blocks(inode, folio, pos, fend, handle)
         self.store(folio, pos, fend, op)
@@ -116,7 +117,8 @@ class Ext4File:
         m.unlock(folio)
         zero_len = pos - old_size if old_size is not None and pos > old_size else 0
         if handle is None and (disksize_changed or zero_len):
-            handle = yield from self.journal.start(credits=2)
+            handle = (self.journal.start_nowait(credits=2)
+                      or (yield from self.journal.start(credits=2)))
         if zero_len:
             yield from self.zero_gap(handle, inode, old_size, zero_len)
         if handle is not None:
@@ -221,7 +223,8 @@ class Ext4File:
                 if self.delalloc or inode.buffered_iomap:
                     self.set_state(inode, lblk, DELAYED)
                 else:
-                    handle = yield from self.journal.start(credits=4)
+                    handle = (self.journal.start_nowait(credits=4)
+                              or (yield from self.journal.start(credits=4)))
                     self.set_state(inode, lblk, WRITTEN, self.alloc())
                     self.add_ordered(handle, inode, (lblk << self.bshift), self.bs)
                     self.mark_inode_dirty(handle, inode)

@@ -204,7 +204,7 @@ class Ext4Inode:
         inode.mtime_tick = self.engine.now // self.tun.timestamp_ns
         if self.wb.kernel:
             inode.mapping.mark_inode_dirty()     # __mark_inode_dirty(I_DIRTY_SYNC)
-        handle = yield from self.journal.start(credits=2)
+        handle = self.journal.start_nowait(credits=2) or (yield from self.journal.start(credits=2))
         self.mark_inode_dirty(handle, inode)
         self.journal.stop(handle)
 
@@ -386,7 +386,7 @@ class Ext4Inode:
             # 2026 refactor: zeroing moves outside the transaction on the iomap path.
             zeroed = yield from self.block_zero_eof(None, inode, old, size)
             yield from pol.before_grow(ctx, inode, size, GrowReason.SETATTR, zeroed)
-        handle = yield from self.journal.start(credits=3)
+        handle = self.journal.start_nowait(credits=3) or (yield from self.journal.start(credits=3))
         if not shrink and not iomap:
             # ext4_setattr -> ext4_block_truncate_page(handle, mapping, oldsize) (6.12.117):
             # to the end of the old EOF block, not capped at the new size (that cap is the
@@ -425,7 +425,7 @@ class Ext4Inode:
         iomap = inode.buffered_iomap
         if iomap and size & (self.bs - 1):
             yield from self.block_zero_eof(None, inode, size, LLONG_MAX)
-        handle = yield from self.journal.start(credits=8)
+        handle = self.journal.start_nowait(credits=8) or (yield from self.journal.start(credits=8))
         if not iomap and size & (self.bs - 1):
             yield from self.block_zero_eof(handle, inode, size, LLONG_MAX)
         keep = (size + self.bs - 1) >> self.bshift

@@ -31,7 +31,7 @@ class Ext4IomapAops(Ext4Aops):
         """ext4_iomap_map_blocks: a delayed block is allocated unwritten."""
         sb = self.sb
         if inode.map[lblk][0] == DELAYED:
-            handle = yield from sb.journal.start(credits=8)
+            handle = sb.journal.start_nowait(credits=8) or (yield from sb.journal.start(credits=8))
             sb.set_state(inode, lblk, UNWRITTEN, sb.alloc())
             sb.mark_inode_dirty(handle, inode)
             sb.journal.stop(handle)

@@ -120,7 +120,7 @@ class Ext4Namei:
             if excl or d.entries[leaf] in self.dirs:
                 raise OpError("EEXIST" if excl else "EISDIR")
             return self.by_ino[d.entries[leaf]]
-        handle = yield from self.journal.start(credits=4)
+        handle = self.journal.start_nowait(credits=4) or (yield from self.journal.start(credits=4))
         inode = self.new_inode(path)
         inode.size_history[:] = [(self.engine.now, op, 0)]
         inode.last_raw = None
@@ -139,7 +139,7 @@ class Ext4Namei:
         d, leaf = self.lookup_parent(path)
         if leaf in d.entries:
             raise OpError("EEXIST")
-        handle = yield from self.journal.start(credits=6)
+        handle = self.journal.start_nowait(credits=6) or (yield from self.journal.start(credits=6))
         ino = self.next_ino
         self.next_ino += 1
         nd = self.dirs[ino] = Dir(ino, path)
@@ -193,7 +193,7 @@ class Ext4Namei:
         if not hasattr(obj, "mapping"):
             raise OpError("EISDIR")
         d, leaf = self.lookup_parent(path)
-        handle = yield from self.journal.start(credits=6)
+        handle = self.journal.start_nowait(credits=6) or (yield from self.journal.start(credits=6))
         del d.entries[leaf]
         self.dir_dirty(handle, d)
         self.drop_link(handle, obj)
@@ -233,7 +233,8 @@ class Ext4Namei:
             raise OpError("EINVAL")
         if tgt is not None and not is_dir and self.tun.auto_da_alloc:
             yield from self.alloc_da_blocks(src)
-        handle = yield from self.journal.start(credits=12)
+        handle = (self.journal.start_nowait(credits=12)
+                  or (yield from self.journal.start(credits=12)))
         nd.entries[nleaf] = src.ino
         self.dir_dirty(handle, nd)
         if not is_dir:
@@ -299,7 +300,7 @@ class Ext4Namei:
         (ext4_truncate), takes it off the orphan list (ext4_orphan_del) and frees the inode
         (ext4_free_inode)."""
         yield from truncate_pagecache(inode.mapping, 0)
-        handle = yield from self.journal.start(credits=8)
+        handle = self.journal.start_nowait(credits=8) or (yield from self.journal.start(credits=8))
         self.set_i_size(inode, 0, op)
         self.set_disksize(inode, 0)
         for lblk in list(inode.map):

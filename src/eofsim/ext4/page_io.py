@@ -59,7 +59,8 @@ class Ext4PageIo:
 
         def prepare(folio):
             # Before the folio lock: does mapping it need the handle started now?
-            nonlocal needs_map
+            # (ext4_journal_start_with_reserve before mpage_prepare_extent_to_map)
+            nonlocal needs_map, handle
             needs_map = False
             if wbc.can_map:
                 first = folio.index * bpf
@@ -70,11 +71,12 @@ class Ext4PageIo:
                         needs_map = True
                         break
             if needs_map and handle is None:
-                return before_lock()
+                handle = self.journal.start_nowait(credits=8)
+                if handle is None:
+                    return before_lock()
             return None
 
         def before_lock():
-            # ext4_journal_start_with_reserve before mpage_prepare_extent_to_map
             nonlocal handle
             handle = yield from self.journal.start(credits=8)
 
@@ -255,7 +257,8 @@ class Ext4PageIo:
         inode = ioend.inode
         if ioend.iomap:
             yield from pol.before_end_io(ctx, inode, ctx.ioend_view(ioend))
-        handle = yield from self.journal.start(credits=4, reserved=not ioend.iomap)
+        handle = (self.journal.start_nowait(credits=4, reserved=not ioend.iomap)
+                  or (yield from self.journal.start(credits=4, reserved=not ioend.iomap)))
         for lblk in ioend.lblks:
             e = inode.map.get(lblk)
             if e is not None and e[0] == UNWRITTEN and e[1] == ioend.pblk_of[lblk]:

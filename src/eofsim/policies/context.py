@@ -103,7 +103,7 @@ class DesignContext:
         """A small handle that sets i_disksize and marks the inode dirty
         (ext4_update_i_disksize + ext4_mark_inode_dirty)."""
         sb = self._sb
-        handle = yield from sb.journal.start(credits=1)
+        handle = sb.journal.start_nowait(credits=1) or (yield from sb.journal.start(credits=1))
         sb.set_disksize(inode, size)
         sb.mark_inode_dirty(handle, inode)
         sb.journal.stop(handle)
