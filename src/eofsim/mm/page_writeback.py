@@ -149,6 +149,7 @@ def writeback_take_folio(mapping, folio, wbc):
 
 
 def _take_locked(mapping, folio):
+    """writeback_take_folio's steps once the folio is locked and to be written."""
     mapping.clear_dirty_for_io(folio)
     i_size = mapping.host.i_size
     base = folio.index << mapping.shift
